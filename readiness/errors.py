@@ -1,0 +1,92 @@
+"""The error tree every layer raises, and the exit codes the CLI maps them to.
+
+    ReadinessError
+    ├── ConfigError            bad scenarios.toml or command-line input     → exit 2
+    ├── TargetError            the server could not be reached or started   → exit 3
+    │   ├── TargetStartFailed  the command is missing or exited during start-up
+    │   └── TargetUnreachable  nothing answers at the URL, or the handshake failed
+    ├── ProtocolError          the server broke the MCP/JSON-RPC contract
+    └── RunInterrupted         the user stopped the run (Ctrl-C)              → exit 130
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    CHECKS_FAILED = 1
+    USAGE = 2
+    TARGET_UNREACHABLE = 3
+    REGRESSION = 4
+    INTERRUPTED = 130
+
+
+class ReadinessError(Exception):
+    """Root of every error readiness raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class ConfigError(ReadinessError):
+    """A configuration file or option is wrong; the message names file, key and line."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.key = key
+        self.line = line
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.file or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        parts = [p for p in (where, self.key) if p]
+        prefix = ": ".join(parts)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class TargetError(ReadinessError):
+    """The target server could not be used at all."""
+
+    exit_code = ExitCode.TARGET_UNREACHABLE
+
+    def __init__(self, target: str, cause: str, *, stderr_tail: str = "") -> None:
+        self.target = target
+        self.cause = cause
+        self.stderr_tail = stderr_tail
+        message = f"target {target!r}: {cause}"
+        if stderr_tail:
+            message += "\n--- server stderr (last lines) ---\n" + stderr_tail.rstrip()
+        super().__init__(message)
+
+
+class TargetStartFailed(TargetError):
+    """The server command is missing, or exited before it answered."""
+
+
+class TargetUnreachable(TargetError):
+    """Nothing answered at the URL, or the MCP handshake failed."""
+
+
+class ProtocolError(ReadinessError):
+    """The server answered with something that is not valid MCP/JSON-RPC."""
+
+    exit_code = ExitCode.TARGET_UNREACHABLE
+
+
+class RunInterrupted(ReadinessError):
+    """The user interrupted the run; partial results were kept."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,50 @@
+"""How one request ended: exactly one classified outcome per request."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class Outcome(IntEnum):
+    """The class of a finished request. Integer-valued so the hot path can count cheaply."""
+
+    OK = 0
+    TOOL_ERROR = 1  # tools/call answered with isError: true (the tool ran and failed)
+    RPC_ERROR = 2  # a JSON-RPC error object (see Reply.error_code)
+    TIMEOUT = 3  # no reply within the request timeout
+    TRANSPORT = 4  # refused, reset, process exited, HTTP failure, malformed or oversized reply
+    REJECTED = 5  # rejected by our own breaker or limiter, never sent (later issues)
+
+
+OUTCOME_KEYS: dict[Outcome, str] = {
+    Outcome.OK: "ok",
+    Outcome.TOOL_ERROR: "tool_error",
+    Outcome.RPC_ERROR: "rpc_error",
+    Outcome.TIMEOUT: "timeout",
+    Outcome.TRANSPORT: "transport",
+    Outcome.REJECTED: "rejected",
+}
+
+
+class Reply:
+    """The result of one request. A plain slotted class: one is made per request."""
+
+    __slots__ = ("detail", "error_code", "outcome", "result")
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        result: dict[str, Any] | None = None,
+        error_code: int | None = None,
+        detail: str = "",
+    ) -> None:
+        self.outcome = outcome
+        self.result = result
+        self.error_code = error_code
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        extra = f" code={self.error_code}" if self.error_code is not None else ""
+        extra += f" detail={self.detail!r}" if self.detail else ""
+        return f"<Reply {self.outcome.name}{extra}>"
