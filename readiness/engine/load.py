@@ -1,0 +1,283 @@
+"""The run loop: drives one connection with a closed or open load and records every request.
+
+Closed model: N virtual users, each sends, waits for the reply, thinks, repeats.
+Open model: a dispatcher sends on a schedule and never waits on replies; each request keeps
+its intended start time so latency is corrected for coordinated omission.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import anyio
+import anyio.abc
+
+from readiness.engine.progress import Progress, ProgressSink
+from readiness.engine.schedule import Ramp, arrival_offsets
+from readiness.engine.workload import Operation, Workload
+from readiness.metrics.recorder import Recorder, Recording
+from readiness.protocol.outcome import Reply
+
+# How often a closed-model ramp re-reads its target concurrency.
+_RAMP_TICK_S = 0.05
+# An open-model send this close to its intended time goes out without sleeping.
+_SEND_SLACK_NS = 200_000
+
+
+class Requester(Protocol):
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Reply: ...
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    model: Literal["closed", "open"]
+    level: Ramp  # concurrency (closed) or arrivals per second (open) over time
+    duration: float | None  # stop sending after this long
+    requests: int | None  # stop after this many sends
+    think_time: float = 0.0
+    poisson: bool = False
+    max_in_flight: int = 1024
+    drop_when_full: bool = False
+    seed: int = 0
+
+    @property
+    def planned_s(self) -> float | None:
+        if self.duration is not None:
+            return self.duration
+        if self.requests is None:
+            return self.level.duration
+        return None
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    recording: Recording
+    partial: bool  # ended by its deadline or an interruption, not by its plan
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class ProgressLabel:
+    scenario: str
+    kind: str
+    target: str
+    phase: str
+
+
+class _Stop:
+    """Shared stop conditions: a request budget and a send deadline."""
+
+    def __init__(self, requests: int | None) -> None:
+        self.remaining = math.inf if requests is None else requests
+        self.stopped = False
+
+    def take(self) -> bool:
+        if self.stopped or self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
+
+
+async def run_load(
+    conn: Requester,
+    workload: Workload,
+    plan: LoadPlan,
+    *,
+    deadline_s: float,
+    label: ProgressLabel,
+    on_progress: ProgressSink,
+    interrupt: anyio.Event | None = None,
+) -> LoadRun:
+    """Run one load to completion or to its deadline; never raises for server failures."""
+    recorder = Recorder(len(workload.operations))
+    stop = _Stop(plan.requests)
+    started = time.perf_counter()
+    partial = False
+    body: Callable[[anyio.abc.TaskGroup], Awaitable[None]]
+    if plan.model == "closed":
+        body = _ClosedLoop(conn, workload, plan, recorder, stop).run
+    else:
+        body = _OpenLoop(conn, workload, plan, recorder, stop).run
+
+    with anyio.move_on_after(deadline_s) as deadline:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_tick, recorder, plan, label, on_progress, started)
+            if interrupt is not None:
+                tg.start_soon(_cancel_on, interrupt, deadline)
+            if plan.duration is not None:
+                tg.start_soon(_stop_after, stop, plan.duration)
+            async with anyio.create_task_group() as load_tg:
+                await body(load_tg)
+            tg.cancel_scope.cancel()
+    if deadline.cancelled_caught:
+        partial = True
+    return LoadRun(
+        recording=recorder.finish(), partial=partial, elapsed_s=time.perf_counter() - started
+    )
+
+
+async def _cancel_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+async def _stop_after(stop: _Stop, duration: float) -> None:
+    await anyio.sleep(duration)
+    stop.stopped = True
+
+
+async def _tick(
+    recorder: Recorder, plan: LoadPlan, label: ProgressLabel, sink: ProgressSink, started: float
+) -> None:
+    """Once a second: fold the interval into histograms and report progress."""
+    next_at = started + 1.0
+    while True:
+        await anyio.sleep(max(next_at - time.perf_counter(), 0.0))
+        next_at += 1.0
+        stats = recorder.roll()
+        hist = stats.histogram
+        p = hist.percentiles_ms() if hist.count else {}
+        sink(
+            Progress(
+                scenario=label.scenario,
+                kind=label.kind,
+                target=label.target,
+                phase=label.phase,
+                elapsed_s=time.perf_counter() - started,
+                planned_s=plan.planned_s,
+                planned_requests=plan.requests,
+                sent=recorder.sent,
+                ok=recorder.completed - recorder.errors,
+                errors=recorder.errors,
+                in_flight=recorder.sent - recorder.completed,
+                rps=float(stats.counts[0]),
+                p50_ms=p.get("p50"),
+                p99_ms=p.get("p99"),
+            )
+        )
+
+
+class _ClosedLoop:
+    def __init__(
+        self,
+        conn: Requester,
+        workload: Workload,
+        plan: LoadPlan,
+        recorder: Recorder,
+        stop: _Stop,
+    ) -> None:
+        self._conn = conn
+        self._workload = workload
+        self._plan = plan
+        self._recorder = recorder
+        self._stop = stop
+        self._target = 0
+        self._active: set[int] = set()
+
+    async def run(self, tg: anyio.abc.TaskGroup) -> None:
+        level = self._plan.level
+        ramped = len(level.segments) > 1 or level.start != level.segments[0][1]
+        started = time.perf_counter()
+        while True:
+            t = time.perf_counter() - started
+            self._target = max(round(level.level_at(t)), 0)
+            for i in range(self._target):
+                if i not in self._active:
+                    self._active.add(i)
+                    tg.start_soon(self._user, i)
+            if not ramped or self._stop.stopped or self._stop.remaining <= 0:
+                return
+            if self._plan.duration is None and self._plan.requests is None and t >= level.duration:
+                self._stop.stopped = True
+                return
+            await anyio.sleep(_RAMP_TICK_S)
+
+    async def _user(self, index: int) -> None:
+        request = self._conn.request
+        record = self._recorder.record
+        on_sent = self._recorder.on_sent
+        pick = self._workload.next
+        take = self._stop.take
+        clock = time.perf_counter_ns
+        think = self._plan.think_time
+        try:
+            while index < self._target and take():
+                op: Operation = pick()
+                on_sent(op.index)
+                t0 = clock()
+                reply = await request(op.method, op.params)
+                record(op.index, reply.outcome, t0, t0, clock(), reply.error_code)
+                if think > 0:
+                    await anyio.sleep(think)
+        finally:
+            self._active.discard(index)
+
+
+class _OpenLoop:
+    def __init__(
+        self,
+        conn: Requester,
+        workload: Workload,
+        plan: LoadPlan,
+        recorder: Recorder,
+        stop: _Stop,
+    ) -> None:
+        self._conn = conn
+        self._workload = workload
+        self._plan = plan
+        self._recorder = recorder
+        self._stop = stop
+        self._in_flight = 0
+        self._slot_freed: anyio.Event | None = None
+
+    async def run(self, tg: anyio.abc.TaskGroup) -> None:
+        plan = self._plan
+        recorder = self._recorder
+        clock = time.perf_counter_ns
+        start_ns = clock()
+        recorder.start_ns = start_ns
+        offsets = arrival_offsets(
+            plan.level,
+            poisson=plan.poisson,
+            duration=plan.duration,
+            requests=plan.requests,
+            seed=plan.seed,
+        )
+        for offset in offsets:
+            intended = start_ns + int(offset * 1e9)
+            wait_ns = intended - clock()
+            if wait_ns > _SEND_SLACK_NS:
+                await anyio.sleep(wait_ns / 1e9)
+            if not self._stop.take():
+                return
+            op = self._workload.next()
+            if self._in_flight >= plan.max_in_flight:
+                if plan.drop_when_full:
+                    recorder.on_dropped()
+                    continue
+                recorder.on_late()
+                while self._in_flight >= plan.max_in_flight:
+                    self._slot_freed = anyio.Event()
+                    await self._slot_freed.wait()
+            self._in_flight += 1
+            recorder.on_sent(op.index)
+            tg.start_soon(self._send, op, intended)
+
+    async def _send(self, op: Operation, intended_ns: int) -> None:
+        try:
+            t0 = time.perf_counter_ns()
+            reply = await self._conn.request(op.method, op.params)
+            self._recorder.record(
+                op.index, reply.outcome, intended_ns, t0, time.perf_counter_ns(), reply.error_code
+            )
+        finally:
+            self._in_flight -= 1
+            if self._slot_freed is not None:
+                self._slot_freed.set()
+                self._slot_freed = None

@@ -1,0 +1,75 @@
+"""The operation mix: which MCP requests the load sends, and in what proportion."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Picking from a precomputed table costs one index per request; the table holds the exact
+# configured proportions (largest-remainder rounding), shuffled with a fixed seed.
+_TABLE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class Operation:
+    index: int
+    name: str
+    method: str
+    params: dict[str, Any] | None
+    weight: float
+
+
+def operation_params(
+    call: str,
+    *,
+    tool: str | None = None,
+    uri: str | None = None,
+    prompt: str | None = None,
+    arguments: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The JSON-RPC params for one configured operation."""
+    args = dict(arguments or {})
+    if call == "tools/call":
+        return {"name": tool, "arguments": args}
+    if call == "resources/read":
+        return {"uri": uri}
+    if call == "prompts/get":
+        return {"name": prompt, "arguments": {k: str(v) for k, v in args.items()}}
+    return None
+
+
+class Workload:
+    """A weighted mix of operations with a cheap deterministic picker."""
+
+    def __init__(self, operations: Sequence[Operation], *, seed: int = 0) -> None:
+        if not operations:
+            raise ValueError("a workload needs at least one operation")
+        self.operations = tuple(operations)
+        self._table = _proportional_table([op.weight for op in operations], seed)
+        self._cursor = 0
+
+    def next(self) -> Operation:
+        cursor = self._cursor
+        self._cursor = (cursor + 1) % len(self._table)
+        return self.operations[self._table[cursor]]
+
+    def __repr__(self) -> str:
+        mix = ", ".join(f"{op.name}×{op.weight:g}" for op in self.operations)
+        return f"<Workload [{mix}]>"
+
+
+def _proportional_table(weights: Sequence[float], seed: int) -> list[int]:
+    total = sum(weights)
+    exact = [w / total * _TABLE_SIZE for w in weights]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in by_remainder[: _TABLE_SIZE - sum(counts)]:
+        counts[i] += 1
+    for i, w in enumerate(weights):  # every configured operation is sent at least sometimes
+        if w > 0 and counts[i] == 0:
+            counts[i] = 1
+    table = [i for i, n in enumerate(counts) for _ in range(n)]
+    random.Random(seed).shuffle(table)
+    return table

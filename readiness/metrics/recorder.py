@@ -1,0 +1,171 @@
+"""Records every finished request: cheap appends in the hot path, histograms once a second.
+
+Each second the buffers are swapped out and bulk-loaded into mergeable histograms; totals are
+merges of those, so no percentile is ever averaged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from readiness.metrics.histogram import LatencyHistogram
+from readiness.protocol.outcome import Outcome
+
+_N_OUTCOMES = len(Outcome)
+
+
+class _Interval:
+    """What happened in one interval, before it is folded into histograms."""
+
+    __slots__ = ("codes", "counts", "dropped", "fail", "late", "ok_corrected", "ok_uncorrected", "sent")
+
+    def __init__(self, n_ops: int) -> None:
+        self.ok_corrected: list[list[int]] = [[] for _ in range(n_ops)]
+        self.ok_uncorrected: list[list[int]] = [[] for _ in range(n_ops)]
+        self.fail: list[list[int]] = [[] for _ in range(n_ops)]
+        self.counts: list[list[int]] = [[0] * _N_OUTCOMES for _ in range(n_ops)]
+        self.codes: Counter[int] = Counter()
+        self.sent = 0
+        self.late = 0
+        self.dropped = 0
+
+
+@dataclass
+class IntervalStats:
+    """One folded interval: the timeline's raw material."""
+
+    t_s: int
+    sent: int
+    late: int
+    dropped: int
+    counts: list[int]  # by Outcome, all operations
+    histogram: LatencyHistogram  # corrected latency of ok requests
+
+
+@dataclass
+class OperationRecord:
+    corrected: LatencyHistogram = field(default_factory=LatencyHistogram)
+    uncorrected: LatencyHistogram = field(default_factory=LatencyHistogram)
+    failures: LatencyHistogram = field(default_factory=LatencyHistogram)
+    counts: list[int] = field(default_factory=lambda: [0] * _N_OUTCOMES)
+
+
+@dataclass
+class Recording:
+    """Everything one load recorded, ready to summarise or merge."""
+
+    operations: list[OperationRecord]
+    codes: Counter[int]
+    intervals: list[IntervalStats]
+    sent: int
+    sent_by_op: list[int]
+    late: int
+    dropped: int
+    cancelled: int
+    window_s: float  # from the first send to the last completion
+
+    @property
+    def completed(self) -> int:
+        return sum(sum(op.counts) for op in self.operations)
+
+
+class Recorder:
+    """Collects outcomes of one load. `record` is the hot path: appends and an increment."""
+
+    def __init__(self, n_operations: int, *, clock_ns: int | None = None) -> None:
+        self._n_ops = n_operations
+        self.start_ns = time.perf_counter_ns() if clock_ns is None else clock_ns
+        self.last_done_ns = self.start_ns
+        self._current = _Interval(n_operations)
+        self._interval_index = 0
+        self._ops = [OperationRecord() for _ in range(n_operations)]
+        self._codes: Counter[int] = Counter()
+        self._intervals: list[IntervalStats] = []
+        self.sent = 0
+        self.sent_by_op = [0] * n_operations
+        self.completed = 0
+        self.errors = 0
+
+    def on_sent(self, op: int) -> None:
+        self._current.sent += 1
+        self.sent += 1
+        self.sent_by_op[op] += 1
+
+    def on_late(self) -> None:
+        self._current.late += 1
+
+    def on_dropped(self) -> None:
+        self._current.dropped += 1
+
+    def record(
+        self,
+        op: int,
+        outcome: Outcome,
+        intended_ns: int,
+        sent_ns: int,
+        done_ns: int,
+        error_code: int | None,
+    ) -> None:
+        current = self._current
+        if outcome is Outcome.OK:
+            current.ok_corrected[op].append((done_ns - intended_ns) // 1000)
+            current.ok_uncorrected[op].append((done_ns - sent_ns) // 1000)
+        else:
+            current.fail[op].append((done_ns - intended_ns) // 1000)
+            if error_code is not None:
+                current.codes[error_code] += 1
+            self.errors += 1
+        current.counts[op][outcome] += 1
+        self.completed += 1
+        if done_ns > self.last_done_ns:
+            self.last_done_ns = done_ns
+
+    def roll(self) -> IntervalStats:
+        """Close the current interval and fold it into the histograms (off the request path)."""
+        done, self._current = self._current, _Interval(self._n_ops)
+        interval_hist = LatencyHistogram()
+        counts = [0] * _N_OUTCOMES
+        for i, op in enumerate(self._ops):
+            if done.ok_corrected[i]:
+                part = LatencyHistogram()
+                part.record_many(done.ok_corrected[i])
+                op.corrected.merge(part)
+                interval_hist.merge(part)
+                op.uncorrected.record_many(done.ok_uncorrected[i])
+            if done.fail[i]:
+                op.failures.record_many(done.fail[i])
+            for k in range(_N_OUTCOMES):
+                counts[k] += done.counts[i][k]
+                op.counts[k] += done.counts[i][k]
+        self._codes.update(done.codes)
+        stats = IntervalStats(
+            t_s=self._interval_index,
+            sent=done.sent,
+            late=done.late,
+            dropped=done.dropped,
+            counts=counts,
+            histogram=interval_hist,
+        )
+        self._intervals.append(stats)
+        self._interval_index += 1
+        return stats
+
+    def finish(self) -> Recording:
+        """Fold what is left and hand over the recording; in-flight requests count as cancelled."""
+        last = self.roll()
+        if last.sent == 0 and sum(last.counts) == 0 and len(self._intervals) > 1:
+            self._intervals.pop()  # an empty trailing sliver is not a second of the run
+        window_ns = max(self.last_done_ns - self.start_ns, 1)
+        return Recording(
+            operations=self._ops,
+            codes=self._codes,
+            intervals=self._intervals,
+            sent=self.sent,
+            sent_by_op=list(self.sent_by_op),
+            late=sum(i.late for i in self._intervals),
+            dropped=sum(i.dropped for i in self._intervals),
+            cancelled=self.sent - self.completed,
+            window_s=window_ns / 1e9,
+        )

@@ -1,0 +1,260 @@
+"""The result model and its versioned JSON form (results.json).
+
+Producers (scenarios, the runner) build these TypedDicts; consumers (reports, checks, compare)
+read them back from JSON. Every figure a report shows comes from here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal, NotRequired, TypedDict
+
+SCHEMA_VERSION = 1
+
+ScenarioStatus = Literal["passed", "failed", "error"]
+RunStatus = Literal["passed", "failed", "error", "interrupted"]
+
+
+class LatencySummary(TypedDict):
+    """Milliseconds; None when no request of that kind completed."""
+
+    count: int
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    p999: float | None
+    max: float | None
+    mean: float | None
+
+
+class ErrorCounts(TypedDict):
+    tool_error: int
+    rpc_error: int
+    timeout: int
+    transport: int
+
+
+class Totals(TypedDict):
+    sent: int
+    ok: int
+    errors: ErrorCounts
+    rpc_error_codes: dict[str, int]  # JSON-RPC error code → count
+    rejected: int  # refused by our own breaker/limiter; never sent, not a server failure
+    late: int  # open model: could not start on time (max_in_flight reached)
+    dropped: int  # open model: not sent at all because max_in_flight was reached
+    cancelled: int  # still in flight when the scenario deadline expired
+    success_rate: float | None  # ok / (sent - rejected)
+    error_rate: float | None
+    throughput_rps: float  # ok per second of the measured window
+
+
+class OperationResult(TypedDict):
+    name: str
+    method: str
+    totals: Totals
+    latency_ms: LatencySummary
+    latency_uncorrected_ms: LatencySummary
+
+
+class TimelinePoint(TypedDict):
+    t_s: int  # second since the scenario's load started
+    sent: int
+    ok: int
+    errors: ErrorCounts
+    late: int
+    dropped: int
+    rps: float  # ok completions in this second
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class ScalingStep(TypedDict):
+    index: int
+    model: Literal["closed", "open"]
+    level: float  # concurrency (closed) or offered rate per second (open)
+    duration_s: float
+    totals: Totals
+    latency_ms: LatencySummary
+    efficiency: float | None  # (throughput/level) relative to step 1
+    histogram: str  # encoded LatencyHistogram (corrected, ok requests)
+
+
+class ScalingSummary(TypedDict):
+    knee_index: int | None
+    knee_level: float | None
+    knee_reason: str
+    peak_throughput_rps: float | None
+    peak_level: float | None
+
+
+class GeneratorStats(TypedDict):
+    cpu_s: float
+    cpu_us_per_request: float | None
+    cpu_percent: float  # of one core, over the scenario
+    max_loop_lag_ms: float | None
+    p99_loop_lag_ms: float | None
+    rss_peak_mb: float | None
+    saturated: bool  # the generator, not the server, may have been the bottleneck
+    saturation_reason: str
+
+
+class ServerResources(TypedDict):
+    measured: bool
+    reason: str  # why not measured, when not
+    pid: int | None
+    samples: int
+    cpu_percent_mean: float | None
+    cpu_percent_max: float | None
+    rss_initial_mb: float | None
+    rss_peak_mb: float | None
+    rss_final_mb: float | None
+
+
+class CheckResult(TypedDict):
+    name: str
+    expression: str
+    metric: str
+    unit: str
+    observed: float | None
+    passed: bool
+
+
+class Method(TypedDict):
+    model: Literal["closed", "open"]
+    corrected: bool  # latency measured from the intended start (coordinated omission)
+    note: str
+
+
+class Histograms(TypedDict):
+    corrected: str
+    uncorrected: str
+    failures: str  # time-to-fail of failed requests
+    operations: dict[str, dict[str, str]]  # op name → {"corrected": …, "uncorrected": …}
+
+
+class ScenarioResult(TypedDict):
+    name: str
+    kind: str
+    target: str
+    status: ScenarioStatus
+    error: str | None
+    partial: bool  # ended by its deadline or an interruption before the load finished
+    started_at: str
+    duration_s: float
+    load: dict[str, Any]
+    method: Method
+    totals: Totals
+    latency_ms: LatencySummary
+    latency_uncorrected_ms: LatencySummary
+    failure_latency_ms: LatencySummary
+    operations: list[OperationResult]
+    timeline: list[TimelinePoint]
+    steps: NotRequired[list[ScalingStep]]
+    scaling: NotRequired[ScalingSummary]
+    generator: GeneratorStats
+    server: ServerResources
+    checks: list[CheckResult]
+    histograms: Histograms
+
+
+class TargetInfo(TypedDict):
+    name: str
+    transport: Literal["stdio", "http"]
+    command: str | None  # secrets redacted
+    url: str | None  # secrets redacted
+    protocol: str  # as configured
+    protocol_version: str | None  # as negotiated
+    server_info: dict[str, Any]
+
+
+class Environment(TypedDict):
+    hostname: str
+    platform: str
+    python: str
+    cpu_count: int | None
+    packages: dict[str, str]
+
+
+class RunInfo(TypedDict):
+    name: str
+    started_at: str
+    finished_at: str | None
+    tool_version: str
+    status: RunStatus
+    config: str  # the suite's source file, or "<built-in default suite>"
+    argv: list[str]
+
+
+class RunSummary(TypedDict):
+    scenarios_total: int
+    scenarios_passed: int
+    checks_total: int
+    checks_passed: int
+
+
+class RunResult(TypedDict):
+    schema_version: int
+    run: RunInfo
+    environment: Environment
+    targets: list[TargetInfo]
+    scenarios: list[ScenarioResult]
+    summary: RunSummary
+
+
+def summarize(scenarios: list[ScenarioResult]) -> RunSummary:
+    checks = [c for s in scenarios for c in s["checks"]]
+    return RunSummary(
+        scenarios_total=len(scenarios),
+        scenarios_passed=sum(1 for s in scenarios if s["status"] == "passed"),
+        checks_total=len(checks),
+        checks_passed=sum(1 for c in checks if c["passed"]),
+    )
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder, then rename: never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dump_json(result: RunResult) -> bytes:
+    import orjson
+
+    return orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+
+
+def write_results(result: RunResult, folder: Path) -> Path:
+    path = folder / "results.json"
+    write_atomic(path, dump_json(result))
+    return path
+
+
+def load_results(path: Path) -> RunResult:
+    import orjson
+
+    from readiness.errors import ConfigError
+
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError("no such results file", file=str(path)) from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc}", file=str(path)) from None
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        raise ConfigError(
+            f"not a readiness results file of schema version {SCHEMA_VERSION}", file=str(path)
+        )
+    return data  # type: ignore[return-value]

@@ -1,0 +1,250 @@
+"""Runs a suite: every selected scenario against its targets, one after another, writing
+results.json after each so nothing measured is lost when a later step fails."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from readiness import __version__
+from readiness.engine.progress import ProgressSink, ignore_progress
+from readiness.environment import capture_environment
+from readiness.errors import ConfigError, ReadinessError
+from readiness.results import (
+    LatencySummary,
+    RunInfo,
+    RunResult,
+    ScenarioResult,
+    TargetInfo,
+    Totals,
+    summarize,
+    write_results,
+)
+from readiness.scenarios.base import ScenarioContext, now_iso
+
+if TYPE_CHECKING:
+    from readiness.config import ScenarioConfig, Suite, TargetConfig
+    from readiness.target import TargetSession
+
+ScenarioRunner = Callable[[ScenarioContext], Awaitable[ScenarioResult]]
+
+
+def scenario_kinds() -> dict[str, ScenarioRunner]:
+    from readiness.scenarios.scaling import run_scaling
+    from readiness.scenarios.throughput import run_throughput
+
+    return {"throughput": run_throughput, "scaling": run_scaling}
+
+
+@dataclass
+class RunState:
+    """The run as it stands; the CLI keeps it so an interrupted run can still be written."""
+
+    result: RunResult
+    folder: Path
+    interrupt: anyio.Event = field(default_factory=anyio.Event)
+    fatal: ReadinessError | None = None
+    internal_errors: list[str] = field(default_factory=list)
+
+    def save(self) -> Path:
+        self.result["summary"] = summarize(self.result["scenarios"])
+        return write_results(self.result, self.folder)
+
+
+def plan_pairs(
+    suite: Suite, only: Sequence[str] = (), target: str | None = None
+) -> list[tuple[ScenarioConfig, TargetConfig]]:
+    """The (scenario, target) pairs to run, in suite order, validated against the suite."""
+    names = [s.name for s in suite.scenarios]
+    for wanted in only:
+        if wanted not in names:
+            raise ConfigError(
+                f"no scenario named {wanted!r} (the suite has: {', '.join(names)})",
+                file=suite.source,
+                key="-s/--scenario",
+            )
+    targets = {t.name: t for t in suite.targets}
+    if target is not None and target not in targets:
+        raise ConfigError(
+            f"no target named {target!r} (the suite has: {', '.join(targets)})",
+            file=suite.source,
+            key="--target",
+        )
+    pairs: list[tuple[ScenarioConfig, TargetConfig]] = []
+    for scenario in suite.scenarios:
+        if only and scenario.name not in only:
+            continue
+        chosen = [targets[scenario.target]] if scenario.target else list(targets.values())
+        for t in chosen:
+            if target is None or t.name == target:
+                pairs.append((scenario, t))
+    return pairs
+
+
+def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
+    info = RunInfo(
+        name=suite.run.name,
+        started_at=now_iso(),
+        finished_at=None,
+        tool_version=__version__,
+        status="error",
+        config=suite.source,
+        argv=list(argv),
+    )
+    targets = [
+        TargetInfo(
+            name=t.name,
+            transport=t.transport,
+            command=t.display_command() if t.command else None,
+            url=t.display_url() if t.url else None,
+            protocol=t.protocol,
+            protocol_version=None,
+            server_info={},
+        )
+        for t in suite.targets
+    ]
+    result = RunResult(
+        schema_version=1,
+        run=info,
+        environment=capture_environment(),
+        targets=targets,
+        scenarios=[],
+        summary=summarize([]),
+    )
+    return RunState(result=result, folder=folder)
+
+
+async def run_suite(
+    suite: Suite,
+    state: RunState,
+    pairs: Sequence[tuple[ScenarioConfig, TargetConfig]],
+    *,
+    on_progress: ProgressSink = ignore_progress,
+    on_scenario_done: Callable[[ScenarioResult], None] = lambda _: None,
+) -> RunState:
+    """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
+    other scenario failures are recorded and the run goes on."""
+    kinds = scenario_kinds()
+    state.save()
+    for scenario, target in pairs:
+        if state.interrupt.is_set():
+            break
+        ctx = ScenarioContext(
+            suite=suite,
+            scenario=scenario,
+            target=target,
+            run_dir=state.folder,
+            on_progress=on_progress,
+            on_connected=partial(_note_connection, state, target),
+            interrupt=state.interrupt,
+        )
+        started_at = now_iso()
+        try:
+            result = await kinds[scenario.kind](ctx)
+        except ReadinessError as exc:
+            result = error_result(scenario, target, started_at, str(exc))
+            state.fatal = exc
+        except Exception as exc:  # a bug of ours: record it, keep what was measured
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            state.internal_errors.append(traceback.format_exc())
+            result = error_result(scenario, target, started_at, f"internal error: {detail}")
+        state.result["scenarios"].append(result)
+        state.save()
+        on_scenario_done(result)
+        if state.fatal is not None:
+            break
+    finish(state)
+    return state
+
+
+def finish(state: RunState) -> Path:
+    info = state.result["run"]
+    info["finished_at"] = now_iso()
+    scenarios = state.result["scenarios"]
+    if state.interrupt.is_set():
+        info["status"] = "interrupted"
+    elif state.fatal is not None or any(s["status"] == "error" for s in scenarios):
+        info["status"] = "error"
+    elif any(s["status"] == "failed" for s in scenarios):
+        info["status"] = "failed"
+    else:
+        info["status"] = "passed"
+    return state.save()
+
+
+def _note_connection(state: RunState, target: TargetConfig, session: TargetSession) -> None:
+    for info in state.result["targets"]:
+        if info["name"] == target.name:
+            info["protocol_version"] = session.conn.protocol_version
+            info["server_info"] = dict(session.conn.server_info)
+
+
+def _empty_latency() -> LatencySummary:
+    return LatencySummary(
+        count=0, p50=None, p90=None, p95=None, p99=None, p999=None, max=None, mean=None
+    )
+
+
+def error_result(
+    scenario: ScenarioConfig, target: TargetConfig, started_at: str, message: str
+) -> ScenarioResult:
+    totals = Totals(
+        sent=0,
+        ok=0,
+        errors={"tool_error": 0, "rpc_error": 0, "timeout": 0, "transport": 0},
+        rpc_error_codes={},
+        rejected=0,
+        late=0,
+        dropped=0,
+        cancelled=0,
+        success_rate=None,
+        error_rate=None,
+        throughput_rps=0.0,
+    )
+    return ScenarioResult(
+        name=scenario.name,
+        kind=scenario.kind,
+        target=target.name,
+        status="error",
+        error=message,
+        partial=True,
+        started_at=started_at,
+        duration_s=0.0,
+        load=scenario.load.model_dump(mode="json") if scenario.load else {},
+        method={"model": "closed", "corrected": False, "note": "not run"},
+        totals=totals,
+        latency_ms=_empty_latency(),
+        latency_uncorrected_ms=_empty_latency(),
+        failure_latency_ms=_empty_latency(),
+        operations=[],
+        timeline=[],
+        generator={
+            "cpu_s": 0.0,
+            "cpu_us_per_request": None,
+            "cpu_percent": 0.0,
+            "max_loop_lag_ms": None,
+            "p99_loop_lag_ms": None,
+            "rss_peak_mb": None,
+            "saturated": False,
+            "saturation_reason": "",
+        },
+        server={
+            "measured": False,
+            "reason": "the scenario did not run",
+            "pid": None,
+            "samples": 0,
+            "cpu_percent_mean": None,
+            "cpu_percent_max": None,
+            "rss_initial_mb": None,
+            "rss_peak_mb": None,
+            "rss_final_mb": None,
+        },
+        checks=[],
+        histograms={"corrected": "", "uncorrected": "", "failures": "", "operations": {}},
+    )

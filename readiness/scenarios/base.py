@@ -1,0 +1,267 @@
+"""What every scenario shares: its context, the workload and load plan it runs, the
+instruments that watch the generator and the server, and the checks that judge it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from readiness.engine.load import LoadPlan
+from readiness.engine.progress import ProgressSink
+from readiness.engine.schedule import constant, staged
+from readiness.engine.workload import Operation, Workload, operation_params
+from readiness.errors import ConfigError
+from readiness.metrics.recorder import Recording
+from readiness.metrics.summary import (
+    histograms,
+    latency_summary,
+    operation_results,
+    overall,
+    recording_totals,
+    timeline,
+)
+from readiness.results import (
+    CheckResult,
+    GeneratorStats,
+    Method,
+    ScenarioResult,
+    ServerResources,
+)
+
+if TYPE_CHECKING:
+    from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
+    from readiness.protocol.connection import Connection
+    from readiness.target import TargetSession
+    from readiness.thresholds import Threshold
+
+DEFAULT_THRESHOLD = "success_rate >= 99%"
+
+
+@dataclass(frozen=True)
+class ScenarioContext:
+    suite: Suite
+    scenario: ScenarioConfig
+    target: TargetConfig
+    run_dir: Path
+    on_progress: ProgressSink
+    on_connected: Callable[[TargetSession], None]
+    interrupt: anyio.Event = field(default_factory=anyio.Event)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_workload(ctx: ScenarioContext) -> Workload:
+    config = ctx.scenario.workload or ctx.suite.workload
+    ops = [
+        Operation(
+            index=i,
+            name=op.name,
+            method=op.call,
+            params=operation_params(
+                op.call, tool=op.tool, uri=op.uri, prompt=op.prompt, arguments=dict(op.arguments)
+            ),
+            weight=op.weight,
+        )
+        for i, op in enumerate(config.operations)
+    ]
+    return Workload(ops)
+
+
+def load_plan(load: LoadConfig) -> LoadPlan:
+    stages = tuple((s.duration, s.target) for s in load.stages)
+    if load.model == "closed":
+        base = float(load.concurrency or 0)
+    else:
+        base = float(load.rate or 0)
+    if stages:
+        level = staged(base, stages)
+        duration = load.duration
+    else:
+        level = constant(base, load.duration or 0.0)
+        duration = load.duration
+    return LoadPlan(
+        model=load.model,
+        level=level,
+        duration=duration,
+        requests=load.requests,
+        think_time=load.think_time,
+        poisson=load.arrivals == "poisson",
+        max_in_flight=load.max_in_flight,
+        drop_when_full=load.on_max_in_flight == "drop",
+    )
+
+
+def deadline_for(plan: LoadPlan, *, grace: float, request_timeout: float) -> float:
+    """The hard bound on a load: its planned length plus a grace period.
+
+    A request-bounded closed run has no planned length; its worst case is every virtual user
+    waiting out the request timeout on each of its requests.
+    """
+    if plan.planned_s is not None:
+        return plan.planned_s + grace
+    assert plan.requests is not None
+    if plan.model == "closed":
+        users = max(plan.level.start, 1.0)
+        rounds = math.ceil(plan.requests / users)
+        return rounds * (request_timeout + plan.think_time) + grace
+    rate = max(plan.level.start, 1e-9)
+    return plan.requests / rate + request_timeout + grace
+
+
+async def preflight(conn: Connection, workload: Workload, ctx: ScenarioContext) -> None:
+    """List tools once before load, and refuse a workload that names a tool the server lacks."""
+    wanted = {
+        str(op.params["name"])
+        for op in workload.operations
+        if op.method == "tools/call" and op.params is not None
+    }
+    if not wanted:
+        return
+    names: set[str] = set()
+    cursor: str | None = None
+    for _ in range(100):  # a server that paginates forever is not our problem to follow
+        params: dict[str, Any] | None = {"cursor": cursor} if cursor else None
+        reply = await conn.request("tools/list", params)
+        if reply.result is None:
+            return  # the load itself will show the failure, classified
+        names.update(str(t.get("name")) for t in reply.result.get("tools", []))
+        cursor = reply.result.get("nextCursor")
+        if not cursor:
+            break
+    missing = sorted(wanted - names)
+    if missing:
+        offered = ", ".join(sorted(names)) or "none"
+        raise ConfigError(
+            f"the workload calls tool {missing[0]!r}, which target {ctx.target.name!r} does not "
+            f"offer (it offers: {offered})",
+            file=ctx.suite.source,
+            key="workload.operations",
+        )
+
+
+def method_of(plan: LoadPlan) -> Method:
+    if plan.model == "open":
+        return Method(
+            model="open",
+            corrected=True,
+            note=(
+                "Open model: requests were sent on a schedule without waiting for replies. "
+                "Corrected latency runs from each request's intended start time, so a stall "
+                "shows up in the percentiles (coordinated omission corrected); uncorrected "
+                "latency runs from the actual send."
+            ),
+        )
+    return Method(
+        model="closed",
+        corrected=False,
+        note=(
+            "Closed model: each virtual user waits for a reply before sending again, so a slow "
+            "server also slows the arrival of requests. Latency runs from the actual send "
+            "(corrected and uncorrected coincide); this model does not correct for "
+            "coordinated omission — use an open model for that."
+        ),
+    )
+
+
+def thresholds_of(scenario: ScenarioConfig) -> Sequence[Threshold]:
+    from readiness.thresholds import parse_threshold
+
+    if scenario.thresholds:
+        return scenario.thresholds
+    return (parse_threshold(DEFAULT_THRESHOLD),)
+
+
+def observed_value(result: ScenarioResult, metric: str) -> float | None:
+    totals = result["totals"]
+    latency = result["latency_ms"]
+    errors = totals["errors"]
+    if metric in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
+        value = latency[metric]  # type: ignore[literal-required]
+        return None if value is None else float(value) / 1000.0
+    simple: dict[str, float | None] = {
+        "success_rate": totals["success_rate"],
+        "error_rate": totals["error_rate"],
+        "throughput": totals["throughput_rps"],
+        "late": float(totals["late"]),
+        "dropped": float(totals["dropped"]),
+        "timeouts": float(errors["timeout"]),
+        "errors": float(
+            errors["tool_error"] + errors["rpc_error"] + errors["timeout"] + errors["transport"]
+        ),
+    }
+    return simple.get(metric)
+
+
+def evaluate_checks(result: ScenarioResult, scenario: ScenarioConfig) -> list[CheckResult]:
+    checks: list[CheckResult] = []
+    for threshold in thresholds_of(scenario):
+        observed = observed_value(result, threshold.metric)
+        checks.append(
+            CheckResult(
+                name=f"{scenario.name}: {threshold.expression}",
+                expression=threshold.expression,
+                metric=threshold.metric,
+                unit=threshold.unit,
+                observed=observed,
+                passed=observed is not None and threshold.evaluate(observed),
+            )
+        )
+    return checks
+
+
+def assemble(
+    ctx: ScenarioContext,
+    rec: Recording,
+    workload: Workload,
+    *,
+    started_at: str,
+    duration_s: float,
+    partial: bool,
+    load: dict[str, Any],
+    method: Method,
+    generator: GeneratorStats,
+    server: ServerResources,
+) -> ScenarioResult:
+    """A ScenarioResult whose measured part comes straight from one recording, checked."""
+    names = [op.name for op in workload.operations]
+    methods = [op.method for op in workload.operations]
+    corrected, uncorrected, failures = overall(rec)
+    result = ScenarioResult(
+        name=ctx.scenario.name,
+        kind=ctx.scenario.kind,
+        target=ctx.target.name,
+        status="passed",
+        error=None,
+        partial=partial,
+        started_at=started_at,
+        duration_s=round(duration_s, 3),
+        load=load,
+        method=method,
+        totals=recording_totals(rec),
+        latency_ms=latency_summary(corrected),
+        latency_uncorrected_ms=latency_summary(uncorrected),
+        failure_latency_ms=latency_summary(failures),
+        operations=operation_results(rec, names, methods),
+        timeline=timeline(rec.intervals),
+        generator=generator,
+        server=server,
+        checks=[],
+        histograms=histograms(rec, names),
+    )
+    return result
+
+
+def judge(result: ScenarioResult, scenario: ScenarioConfig) -> ScenarioResult:
+    """Evaluate the scenario's thresholds and set its status."""
+    result["checks"] = evaluate_checks(result, scenario)
+    if not all(c["passed"] for c in result["checks"]):
+        result["status"] = "failed"
+    return result

@@ -1,0 +1,114 @@
+"""Watches a scenario from the side: the generator's CPU and event-loop lag, and the
+resources of both processes, sampled off the request path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+from readiness.metrics.lag import LoopLagMonitor
+from readiness.metrics.sampler import ProcessSampler
+from readiness.metrics.selfcost import CpuMeter, CpuSpan
+from readiness.results import GeneratorStats, ServerResources
+
+# Above these the generator, not the server, may have set the pace.
+SATURATED_CPU_PERCENT = 90.0
+SATURATED_LAG_MS = 50.0
+
+_MB = 1024 * 1024
+
+
+class Instruments:
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.cpu = CpuMeter()
+        self.lag = LoopLagMonitor()
+        self.own = ProcessSampler(os.getpid(), include_children=False)
+        self.server = ProcessSampler(server_pid) if server_pid is not None else None
+        self._span: CpuSpan | None = None
+
+    def generator_stats(self, requests: int) -> GeneratorStats:
+        span = self._span or self.cpu.read()
+        lag = self.lag.statistics()
+        own = self.own.summary()
+        reasons = []
+        if span.cpu_percent >= SATURATED_CPU_PERCENT:
+            reasons.append(
+                f"the generator used {span.cpu_percent:.0f}% of a core "
+                f"(≥ {SATURATED_CPU_PERCENT:.0f}%)"
+            )
+        if lag.p99_ms is not None and lag.p99_ms >= SATURATED_LAG_MS:
+            reasons.append(
+                f"its event loop ran {lag.p99_ms:.0f} ms late at p99 (≥ {SATURATED_LAG_MS:.0f} ms)"
+            )
+        return GeneratorStats(
+            cpu_s=round(span.cpu_s, 4),
+            cpu_us_per_request=span.cpu_us_per(requests),
+            cpu_percent=round(span.cpu_percent, 1),
+            max_loop_lag_ms=lag.max_ms,
+            p99_loop_lag_ms=lag.p99_ms,
+            rss_peak_mb=None if own is None else own.rss_peak_bytes / _MB,
+            saturated=bool(reasons),
+            saturation_reason="; ".join(reasons),
+        )
+
+    def server_resources(self) -> ServerResources:
+        if self.server is None:
+            return ServerResources(
+                measured=False,
+                reason="the server runs in a process readiness did not start",
+                pid=None,
+                samples=0,
+                cpu_percent_mean=None,
+                cpu_percent_max=None,
+                rss_initial_mb=None,
+                rss_peak_mb=None,
+                rss_final_mb=None,
+            )
+        summary = self.server.summary()
+        if summary is None:
+            return ServerResources(
+                measured=False,
+                reason="the server process exited before it could be sampled",
+                pid=self.server_pid,
+                samples=0,
+                cpu_percent_mean=None,
+                cpu_percent_max=None,
+                rss_initial_mb=None,
+                rss_peak_mb=None,
+                rss_final_mb=None,
+            )
+        return ServerResources(
+            measured=True,
+            reason="server process exited during the run" if summary.exited else "",
+            pid=self.server_pid,
+            samples=summary.samples,
+            cpu_percent_mean=round(summary.cpu_percent_mean, 1),
+            cpu_percent_max=round(summary.cpu_percent_max, 1),
+            rss_initial_mb=summary.rss_initial_bytes / _MB,
+            rss_peak_mb=summary.rss_peak_bytes / _MB,
+            rss_final_mb=summary.rss_final_bytes / _MB,
+        )
+
+
+@asynccontextmanager
+async def watch(server_pid: int | None) -> AsyncIterator[Instruments]:
+    """Sample while the body runs; the figures are read from the yielded object afterwards."""
+    instruments = Instruments(server_pid)
+    async with anyio.create_task_group() as tg:
+        await tg.start(instruments.lag.run)
+        await tg.start(instruments.own.run)
+        if instruments.server is not None:
+            await tg.start(instruments.server.run)
+        instruments.cpu.start()
+        try:
+            yield instruments
+        finally:
+            instruments._span = instruments.cpu.stop()
+            instruments.lag.stop()
+            instruments.own.stop()
+            if instruments.server is not None:
+                instruments.server.stop()
