@@ -118,11 +118,10 @@ def _execute(
 ) -> ExitCode:
     import anyio
 
-    from readiness.live import LineDisplay, LiveDisplay
+    from readiness.live import choose_display
     from readiness.runner import finish, run_suite
 
-    live = not quiet and sys.stdout.isatty()
-    display = LiveDisplay() if live else LineDisplay()
+    display = choose_display(quiet)
 
     def done(result: ScenarioResult) -> None:
         display.scenario_done(_scenario_line(result))

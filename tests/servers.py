@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import psutil
@@ -38,15 +38,15 @@ def kill_tree(pid: int) -> None:
         return
     procs = [*root.children(recursive=True), root]
     for proc in procs:
-        try:
+        with suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(procs, timeout=10)
 
 
 @contextmanager
-def demo_http_server(flags: Sequence[str] = (), *, start_timeout: float = 60.0) -> Iterator[RunningServer]:
+def demo_http_server(
+    flags: Sequence[str] = (), *, start_timeout: float = 60.0
+) -> Iterator[RunningServer]:
     """Run `python -m readiness.demo --http --port 0 …` and yield its URL once it listens."""
     argv = [sys.executable, "-m", "readiness.demo", "--http", "--port", "0", *flags]
     proc = subprocess.Popen(

@@ -1,0 +1,106 @@
+"""${VAR} placeholders in target settings: expanding them from the environment at load time,
+and the redacted form reports show, so a secret never reaches a report.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+# Placeholders that have a value even when the environment lacks them; their values are shown.
+BUILTIN_VARIABLES: Mapping[str, Callable[[], str]] = {"PYTHON": lambda: sys.executable}
+
+_PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand(template: str, environ: Mapping[str, str]) -> str:
+    """Replace ${VAR} and ${VAR:-default}; $${ is a literal ${. Unset without default → KeyError."""
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name is None:
+            return "${"
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        if name in BUILTIN_VARIABLES:
+            return BUILTIN_VARIABLES[name]()
+        raise KeyError(name)
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def display_template(template: str, public: Mapping[str, str]) -> str:
+    """A template as shown in reports: placeholders kept (defaults dropped, as they may be
+    secrets), except built-ins such as ${PYTHON}, whose values are never secret."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "${"
+        return public.get(name, "${" + name + "}")
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+_SECRET_NAME = re.compile(
+    r"auth|token|secret|passw|pwd|cookie|session|api[-_]?key|credential", re.I
+)
+_SECRET_FLAG = re.compile(
+    r"(--?[A-Za-z0-9_-]*(?:token|secret|passw|api[-_]?key|auth)[A-Za-z0-9_-]*)(=)?(.*)", re.I
+)
+_AUTH_SCHEME = re.compile(r"(Bearer|Basic|Token|Digest)\s+\S", re.I)
+REDACTED = "***"
+_USERINFO = re.compile(r"^([A-Za-z0-9+.${}_-]*://)[^/?#@]*@")
+_QUERY_PARAMETER = re.compile(r"([?&;])([^=&;#]*)=([^&;#]*)")
+
+
+def redact_value(shown: str) -> str:
+    """A secret's shown form: placeholders reveal nothing, so they stay; literals become ***."""
+    if "${" in shown:
+        return shown
+    scheme = _AUTH_SCHEME.match(shown)
+    return f"{scheme.group(1)} {REDACTED}" if scheme else REDACTED
+
+
+def redact_url(url: str) -> str:
+    """Hide userinfo and secret-looking query parameters of a URL.
+
+    Regular expressions rather than urllib: a URL with ${...} placeholders is not a valid URL.
+    """
+    url = _USERINFO.sub(rf"\1{REDACTED}@", url, count=1)
+
+    def parameter(match: re.Match[str]) -> str:
+        separator, name, value = match.groups()
+        return f"{separator}{name}={redact_value(value) if _SECRET_NAME.search(name) else value}"
+
+    return _QUERY_PARAMETER.sub(parameter, url)
+
+
+def redact_args(args: Sequence[str]) -> list[str]:
+    """Hide the values of secret-looking flags (--token X, --api-key=X) and URLs' userinfo."""
+    shown: list[str] = []
+    secret_next = False
+    for arg in args:
+        if secret_next:
+            shown.append(redact_value(arg))
+            secret_next = False
+        elif flag := _SECRET_FLAG.fullmatch(arg):
+            if flag.group(2):
+                shown.append(f"{flag.group(1)}={redact_value(flag.group(3))}")
+            else:
+                shown.append(arg)
+                secret_next = True
+        elif "://" in arg:
+            shown.append(redact_url(arg))
+        else:
+            shown.append(arg)
+    return shown
+
+
+def display_mapping(mapping: Mapping[str, str], public: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables or headers as shown: secret-looking names get redacted values."""
+    shown = {key: display_template(value, public) for key, value in mapping.items()}
+    return {k: redact_value(v) if _SECRET_NAME.search(k) else v for k, v in shown.items()}

@@ -1,0 +1,159 @@
+"""Threshold expressions such as "p99 < 500ms" or "success_rate >= 99%", parsed once into
+checks that compare an observed figure (in SI units: seconds, ratios, per second) to a limit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from readiness.errors import ConfigError
+from readiness.units import (
+    PERCENT_HINT,
+    RATE_HINT,
+    parse_duration,
+    parse_percentage,
+    parse_rate,
+)
+
+Op = Literal["<", "<=", ">", ">=", "==", "!="]
+Unit = Literal["ratio", "seconds", "per_second", "count"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a threshold may name: its unit, and a phrase for messages and reports."""
+
+    unit: Unit
+    description: str
+
+
+# The one table of metrics thresholds understand; later scenarios add theirs here.
+METRICS: dict[str, Metric] = {
+    "success_rate": Metric("ratio", "share of requests that succeeded"),
+    "error_rate": Metric("ratio", "share of requests that failed"),
+    "p50": Metric("seconds", "median latency"),
+    "p90": Metric("seconds", "90th percentile latency"),
+    "p95": Metric("seconds", "95th percentile latency"),
+    "p99": Metric("seconds", "99th percentile latency"),
+    "p999": Metric("seconds", "99.9th percentile latency"),
+    "max": Metric("seconds", "slowest successful request"),
+    "mean": Metric("seconds", "mean latency"),
+    "throughput": Metric("per_second", "successful requests per second"),
+    "late": Metric("count", "sends that started late (open model)"),
+    "dropped": Metric("count", "sends dropped at max_in_flight (open model)"),
+    "timeouts": Metric("count", "requests that timed out"),
+    "errors": Metric("count", "requests that failed"),
+}
+
+_OPS: dict[Op, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_EXPRESSION = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|==|!=|<|>|=)\s*(\S.*?)\s*")
+_UNIT_HINTS: dict[Unit, str] = {
+    "ratio": PERCENT_HINT,
+    "seconds": 'a duration with its unit, such as "500ms" or "0.2s"',
+    "per_second": RATE_HINT,
+    "count": "a plain number, such as 0 or 10",
+}
+_UNIT_WORDS: dict[Unit, str] = {
+    "ratio": "a percentage",
+    "seconds": "a duration",
+    "per_second": "a rate",
+    "count": "a count",
+}
+_BARE_NUMBER = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?")
+_EXAMPLE = '"p99 < 500ms", "success_rate >= 99%" or "throughput > 100/s"'
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A parsed check: `metric op value`, with value in the metric's SI unit."""
+
+    expression: str
+    metric: str
+    op: Op
+    value: float
+    unit: Unit
+
+    def evaluate(self, observed: float) -> bool:
+        """True when the observed figure satisfies the threshold; NaN never does."""
+        if math.isnan(observed):
+            return False
+        return _OPS[self.op](observed, self.value)
+
+    def __str__(self) -> str:
+        return self.expression
+
+
+def parse_threshold(expression: str) -> Threshold:
+    """Parse "metric op value"; raises ConfigError naming what was wrong and what was expected."""
+    if not isinstance(expression, str):
+        raise ConfigError(f"expected a threshold string such as {_EXAMPLE}, got {expression!r}")
+    match = _EXPRESSION.fullmatch(expression)
+    if not match:
+        raise ConfigError(f"cannot read threshold {expression!r}: expected {_EXAMPLE}")
+    name, op_text, value_text = match.groups()
+    if op_text == "=":
+        raise ConfigError(f"threshold {expression!r}: use '==' to compare for equality")
+    metric = METRICS.get(name)
+    if metric is None:
+        raise ConfigError(f"threshold {expression!r}: unknown metric {name!r}{_suggest(name)}")
+    op = cast(Op, op_text)
+    value = _parse_value(expression, name, metric.unit, value_text)
+    return Threshold(expression.strip(), name, op, value, metric.unit)
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, METRICS, n=1, cutoff=0.5)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; known metrics: {', '.join(METRICS)}"
+
+
+def _looks_like(text: str) -> Unit | None:
+    """Which unit a value was written in, judged by its suffix alone."""
+    stripped = text.strip().lower()
+    if stripped.endswith("%"):
+        return "ratio"
+    if "/" in stripped or stripped.endswith("rps"):
+        return "per_second"
+    if re.search(r"[0-9.]\s*(us|µs|ms|s|m|h)$", stripped):
+        return "seconds"
+    return None
+
+
+def _parse_value(expression: str, name: str, unit: Unit, text: str) -> float:
+    written = _looks_like(text)
+    expected = _UNIT_HINTS[unit]
+    if written is not None and written != unit:
+        raise ConfigError(
+            f"threshold {expression!r}: {name} is measured as {_UNIT_WORDS[unit]}, "
+            f"but {text!r} is {_UNIT_WORDS[written]}; expected {expected}"
+        )
+    try:
+        if unit == "ratio":
+            return parse_percentage(text)
+        if unit == "per_second":
+            return parse_rate(text)
+        if unit == "seconds":
+            if written is None:
+                # A bare 500 could mean seconds or milliseconds; refuse to guess on a latency.
+                raise ValueError(f"{text!r} has no unit; expected {expected}")
+            return parse_duration(text)
+        count = float(text) if _BARE_NUMBER.fullmatch(text) else math.nan
+        if not math.isfinite(count) or count < 0:
+            raise ValueError(f"{text!r} is not a count; expected {expected}")
+        return count
+    except ValueError as exc:
+        raise ConfigError(f"threshold {expression!r}: {exc}") from None
