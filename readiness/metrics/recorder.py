@@ -19,7 +19,16 @@ _N_OUTCOMES = len(Outcome)
 class _Interval:
     """What happened in one interval, before it is folded into histograms."""
 
-    __slots__ = ("codes", "counts", "dropped", "fail", "late", "ok_corrected", "ok_uncorrected", "sent")
+    __slots__ = (
+        "codes",
+        "counts",
+        "dropped",
+        "fail",
+        "late",
+        "ok_corrected",
+        "ok_uncorrected",
+        "sent",
+    )
 
     def __init__(self, n_ops: int) -> None:
         self.ok_corrected: list[list[int]] = [[] for _ in range(n_ops)]
