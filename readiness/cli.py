@@ -223,7 +223,7 @@ def demo(ctx: typer.Context) -> None:
     """Run the built-in demo MCP server (stdio, or --http --port N). See `readiness demo --help`."""
     from readiness.demo.__main__ import main as demo_main
 
-    raise typer.Exit(demo_main(list(ctx.args)))
+    raise typer.Exit(demo_main(list(ctx.args), prog="readiness demo"))
 
 
 def main() -> None:

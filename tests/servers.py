@@ -85,3 +85,5 @@ def demo_http_server(
     finally:
         kill_tree(proc.pid)
         proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
