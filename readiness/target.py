@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from readiness.errors import TargetStartFailed, TargetUnreachable
+from readiness.errors import TargetError, TargetStartFailed, TargetUnreachable
 from readiness.protocol.connection import ConnectOptions, HttpParams, StdioParams
 
 if TYPE_CHECKING:
@@ -51,10 +51,26 @@ def connect_options(cfg: TargetConfig) -> ConnectOptions:
 
 @asynccontextmanager
 async def open_target(cfg: TargetConfig, log_dir: Path, label: str) -> AsyncIterator[TargetSession]:
-    """Start (when configured) and connect to a target; everything started is ended on exit."""
+    """Start (when configured) and connect to a target; everything started is ended on exit.
+
+    Start-up failures are raised as TargetError named after the configured target.
+    """
+    try:
+        async with _open_target(cfg, log_dir, label) as session:
+            yield session
+    except TargetError as exc:
+        if exc.target == cfg.name:
+            raise
+        raise type(exc)(cfg.name, exc.cause, stderr_tail=exc.stderr_tail) from None
+
+
+@asynccontextmanager
+async def _open_target(
+    cfg: TargetConfig, log_dir: Path, label: str
+) -> AsyncIterator[TargetSession]:
     from readiness.protocol.client import open_connection
 
-    log_dir.mkdir(parents=True, exist_ok=True)
+    await anyio.Path(log_dir).mkdir(parents=True, exist_ok=True)
     stderr_path = log_dir / f"{cfg.name}-{label}.stderr.log"
     options = connect_options(cfg)
     if cfg.transport == "stdio":
@@ -95,10 +111,8 @@ class _Started:
 
     def __exit__(self, *exc: object) -> None:
         end_process_tree(self.pid)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def _start_process(cfg: TargetConfig, stderr_path: Path) -> _Started:
@@ -183,8 +197,6 @@ def end_process_tree(pid: int) -> None:
     except psutil.NoSuchProcess:
         procs = [root]
     for proc in procs:
-        try:
+        with suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(procs, timeout=10)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -110,7 +110,9 @@ async def run_load(
             tg.start_soon(_tick, recorder, plan, label, on_progress, started)
             if interrupt is not None:
                 tg.start_soon(_cancel_on, interrupt, deadline)
-            if plan.duration is not None:
+            if plan.duration is not None and plan.model == "closed":
+                # The open model's schedule ends by itself: arrivals it fell behind on are
+                # still sent (late), never silently skipped.
                 tg.start_soon(_stop_after, stop, plan.duration)
             async with anyio.create_task_group() as load_tg:
                 await body(load_tg)
@@ -239,8 +241,7 @@ class _OpenLoop:
     async def run(self, tg: anyio.abc.TaskGroup) -> None:
         plan = self._plan
         recorder = self._recorder
-        clock = time.perf_counter_ns
-        start_ns = clock()
+        start_ns = time.perf_counter_ns()
         recorder.start_ns = start_ns
         offsets = arrival_offsets(
             plan.level,
@@ -249,6 +250,20 @@ class _OpenLoop:
             requests=plan.requests,
             seed=plan.seed,
         )
+        try:
+            await self._dispatch(tg, offsets, start_ns)
+        finally:
+            # Arrivals the deadline or an interruption cut off were never sent: count them.
+            for _ in offsets:
+                if self._stop.take():
+                    recorder.on_dropped()
+
+    async def _dispatch(
+        self, tg: anyio.abc.TaskGroup, offsets: Iterator[float], start_ns: int
+    ) -> None:
+        plan = self._plan
+        recorder = self._recorder
+        clock = time.perf_counter_ns
         for offset in offsets:
             intended = start_ns + int(offset * 1e9)
             wait_ns = intended - clock()
@@ -262,9 +277,13 @@ class _OpenLoop:
                     recorder.on_dropped()
                     continue
                 recorder.on_late()
-                while self._in_flight >= plan.max_in_flight:
-                    self._slot_freed = anyio.Event()
-                    await self._slot_freed.wait()
+                try:
+                    while self._in_flight >= plan.max_in_flight:
+                        self._slot_freed = anyio.Event()
+                        await self._slot_freed.wait()
+                except BaseException:
+                    recorder.on_dropped()  # cut off while waiting: never sent
+                    raise
             self._in_flight += 1
             recorder.on_sent(op.index)
             tg.start_soon(self._send, op, intended)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 # When the offered rate is zero (a ramp starting from 0), look again this much later.
 _IDLE_STEP_S = 0.001
+# Summing 1/rate drifts by float error; an arrival this close to the end is past it.
+_EPSILON_S = 1e-9
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def arrival_offsets(
             if end is not None and t >= end:
                 return
             continue
-        if end is not None and t >= end:
+        if end is not None and t >= end - _EPSILON_S:
             return
         yield t
         sent += 1

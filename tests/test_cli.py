@@ -1,0 +1,327 @@
+"""The command line as a user runs it: a subprocess, real servers, exit codes and files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.servers import kill_tree
+
+READINESS = [sys.executable, "-m", "readiness.cli"]
+
+
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*READINESS, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def suite(tmp_path: Path, body: str, name: str = "suite.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def results(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / "results.json").read_text())
+    return data
+
+
+def processes_marked(marker: str) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("READINESS_TEST_MARKER") == marker:
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+DEMO_TARGET = """
+[[targets]]
+name = "demo"
+transport = "stdio"
+command = "${PYTHON}"
+args = ["-m", "readiness.demo" %s]
+env = { READINESS_TEST_MARKER = "%s" }
+request_timeout = "%s"
+"""
+
+
+def demo_target(marker: str, flags: str = "", timeout: str = "10s") -> str:
+    extra = "".join(f', "{f}"' for f in flags.split())
+    return DEMO_TARGET % (extra, marker, timeout)
+
+
+def test_help_does_not_import_numpy_the_sdk_or_the_http_client(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "readiness.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0
+    assert "run" in proc.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()}
+    assert "typer" in imported  # the check sees imports at all
+    assert not imported & {"numpy", "mcp", "aiohttp", "httpx", "httpx2", "anyio", "psutil"}
+
+
+def test_version_prints_the_version(tmp_path: Path) -> None:
+    proc = run_cli("--version", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("readiness 0.")
+
+
+def test_run_without_a_suite_uses_the_built_in_demo_suite(tmp_path: Path) -> None:
+    proc = run_cli("run", "-s", "throughput", "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = results(tmp_path / "out")
+    assert data["run"]["config"] == "<built-in default suite>"
+    [scenario] = data["scenarios"]
+    assert scenario["status"] == "passed"
+    assert scenario["totals"]["sent"] == scenario["totals"]["ok"] > 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert f"{scenario['totals']['sent']:,}" in report
+    assert (tmp_path / "out" / "report.html").exists()
+    assert proc.stdout.strip().splitlines()[-1] == "report: out"
+
+
+def test_a_bad_suite_exits_2_naming_file_key_and_line(tmp_path: Path) -> None:
+    path = suite(
+        tmp_path,
+        """
+        [[targets]]
+        name = "demo"
+        transport = "stdio"
+        command = "x"
+
+        [[scenarios]]
+        name = "t"
+        kind = "throughput"
+        load = { model = "closed", concurency = 5, requests = 10 }
+        """,
+    )
+    proc = run_cli("run", "-c", str(path), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "suite.toml:10" in proc.stderr
+    assert "concurrency" in proc.stderr
+
+
+def test_a_missing_command_exits_3_with_one_clear_line(tmp_path: Path) -> None:
+    path = suite(
+        tmp_path,
+        """
+        [[targets]]
+        name = "ghost"
+        transport = "stdio"
+        command = "no-such-mcp-server-here"
+
+        [[scenarios]]
+        name = "t"
+        kind = "throughput"
+        load = { model = "closed", concurrency = 1, requests = 1 }
+        """,
+    )
+    proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    assert "ghost" in proc.stderr and "no-such-mcp-server-here" in proc.stderr
+    assert results(tmp_path / "out")["scenarios"][0]["status"] == "error"
+
+
+def test_a_command_that_exits_at_once_exits_3_with_its_stderr(tmp_path: Path) -> None:
+    path = suite(
+        tmp_path,
+        """
+        [[targets]]
+        name = "dies"
+        transport = "stdio"
+        command = "${PYTHON}"
+        args = ["-c", "import sys; print('bad credentials', file=sys.stderr); sys.exit(4)"]
+
+        [[scenarios]]
+        name = "t"
+        kind = "throughput"
+        load = { model = "closed", concurrency = 1, requests = 1 }
+        """,
+    )
+    proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "bad credentials" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_url_with_nothing_listening_exits_3(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = suite(
+        tmp_path,
+        f"""
+        [[targets]]
+        name = "nobody"
+        transport = "http"
+        url = "http://127.0.0.1:{port}/mcp"
+        connect_timeout = "5s"
+
+        [[scenarios]]
+        name = "t"
+        kind = "throughput"
+        load = {{ model = "closed", concurrency = 1, requests = 1 }}
+        """,
+    )
+    proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "nobody" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_server_crash_mid_scenario_is_transport_errors_exit_1_and_no_orphans(
+    tmp_path: Path,
+) -> None:
+    marker = uuid.uuid4().hex
+    path = suite(
+        tmp_path,
+        '[run]\nname = "crash"\n'
+        + demo_target(marker, "--crash-after 50")
+        + """
+[[scenarios]]
+name = "t"
+kind = "throughput"
+load = { model = "closed", concurrency = 4, requests = 200 }
+""",
+    )
+    proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    [scenario] = results(tmp_path / "out")["scenarios"]
+    totals = scenario["totals"]
+    assert 40 <= totals["ok"] <= 50  # answers still buffered when the server exits are lost
+    assert totals["errors"]["transport"] == 200 - totals["ok"]
+    assert scenario["status"] == "failed"
+    assert (tmp_path / "out" / "report.md").exists()
+    assert processes_marked(marker) == []
+
+
+def test_a_server_that_never_answers_times_out_and_the_run_ends(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    path = suite(
+        tmp_path,
+        demo_target(marker, timeout="300ms")
+        + """
+[[workload.operations]]
+call = "tools/call"
+tool = "work"
+arguments = { ms = 600000 }
+
+[[scenarios]]
+name = "t"
+kind = "throughput"
+load = { model = "closed", concurrency = 2, requests = 4 }
+""",
+    )
+    proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 1
+    [scenario] = results(tmp_path / "out")["scenarios"]
+    assert scenario["totals"]["errors"]["timeout"] == 4
+    assert processes_marked(marker) == []
+
+
+def test_ctrl_c_exits_130_and_keeps_partial_results(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    path = suite(
+        tmp_path,
+        demo_target(marker)
+        + """
+[[scenarios]]
+name = "short"
+kind = "throughput"
+load = { model = "closed", concurrency = 2, requests = 20 }
+
+[[scenarios]]
+name = "long"
+kind = "throughput"
+load = { model = "closed", concurrency = 2, duration = "60s" }
+""",
+    )
+    proc = subprocess.Popen(
+        [*READINESS, "run", "-c", str(path), "--out", "out", "--quiet"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the short scenario's line: the long one is running
+        assert "short" in first
+        time.sleep(2.0)  # let the long scenario record some load: the thing under test
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        kill_tree(proc.pid)
+    assert proc.returncode == 130, err
+    data = results(tmp_path / "out")
+    assert data["run"]["status"] == "interrupted"
+    short, long = data["scenarios"]
+    assert short["status"] == "passed"
+    assert long["partial"] is True
+    assert long["totals"]["ok"] > 0
+    assert (tmp_path / "out" / "report.md").exists()
+    assert "report: out" in out
+    assert processes_marked(marker) == []
+
+
+def test_a_third_party_server_from_pypi_runs_with_zero_errors(tmp_path: Path) -> None:
+    pytest.importorskip("mcp_server_time")
+    path = suite(
+        tmp_path,
+        """
+        [[targets]]
+        name = "time"
+        transport = "stdio"
+        command = "${PYTHON}"
+        args = ["-m", "mcp_server_time", "--local-timezone", "UTC"]
+
+        [[workload.operations]]
+        call = "tools/call"
+        tool = "get_current_time"
+        arguments = { timezone = "Europe/Paris" }
+
+        [[scenarios]]
+        name = "throughput"
+        kind = "throughput"
+        load = { model = "closed", concurrency = 8, requests = 300 }
+        thresholds = ["success_rate >= 100%", "errors == 0"]
+        """,
+    )
+    proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [scenario] = results(tmp_path / "out")["scenarios"]
+    assert scenario["totals"]["ok"] == 300
+    assert sum(scenario["totals"]["errors"].values()) == 0
