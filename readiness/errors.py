@@ -1,12 +1,12 @@
 """The error tree every layer raises, and the exit codes the CLI maps them to.
 
-    ReadinessError
-    ├── ConfigError            bad scenarios.toml or command-line input     → exit 2
-    ├── TargetError            the server could not be reached or started   → exit 3
-    │   ├── TargetStartFailed  the command is missing or exited during start-up
-    │   └── TargetUnreachable  nothing answers at the URL, or the handshake failed
-    ├── ProtocolError          the server broke the MCP/JSON-RPC contract
-    └── RunInterrupted         the user stopped the run (Ctrl-C)              → exit 130
+ReadinessError
+├── ConfigError            bad scenarios.toml or command-line input     → exit 2
+├── TargetError            the server could not be reached or started   → exit 3
+│   ├── TargetStartFailed  the command is missing or exited during start-up
+│   └── TargetUnreachable  nothing answers at the URL, or the handshake failed
+├── ProtocolError          the server broke the MCP/JSON-RPC contract
+└── RunInterrupted         the user stopped the run (Ctrl-C)              → exit 130
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ def test_a_missing_command_exits_3_with_one_clear_line(tmp_path: Path) -> None:
     proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
     assert proc.returncode == 3
     assert "Traceback" not in proc.stderr
-    assert "ghost" in proc.stderr and "no-such-mcp-server-here" in proc.stderr
+    assert "ghost" in proc.stderr
+    assert "no-such-mcp-server-here" in proc.stderr
     assert results(tmp_path / "out")["scenarios"][0]["status"] == "error"
 
 

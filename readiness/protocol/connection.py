@@ -41,6 +41,8 @@ class ConnectOptions:
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     client_name: str = "readiness"
     client_version: str = "0.1.0"
+    target_name: str | None = None  # names the target in errors; default: the command or URL
+    max_connections: int = 1024  # HTTP connection pool size; keep it >= the requests in flight
 
 
 Generation = Literal["handshake", "modern"]

@@ -30,7 +30,7 @@ OUTCOME_KEYS: dict[Outcome, str] = {
 class Reply:
     """The result of one request. A plain slotted class: one is made per request."""
 
-    __slots__ = ("detail", "error_code", "outcome", "result")
+    __slots__ = ("detail", "error", "error_code", "outcome", "result")
 
     def __init__(
         self,
@@ -38,11 +38,13 @@ class Reply:
         result: dict[str, Any] | None = None,
         error_code: int | None = None,
         detail: str = "",
+        error: dict[str, Any] | None = None,
     ) -> None:
         self.outcome = outcome
-        self.result = result
+        self.result = result  # the result object (OK, TOOL_ERROR)
         self.error_code = error_code
         self.detail = detail
+        self.error = error  # the JSON-RPC error object (RPC_ERROR), with its data if any
 
     def __repr__(self) -> str:
         extra = f" code={self.error_code}" if self.error_code is not None else ""

@@ -77,10 +77,7 @@ def build_workload(ctx: ScenarioContext) -> Workload:
 
 def load_plan(load: LoadConfig) -> LoadPlan:
     stages = tuple((s.duration, s.target) for s in load.stages)
-    if load.model == "closed":
-        base = float(load.concurrency or 0)
-    else:
-        base = float(load.rate or 0)
+    base = float(load.concurrency or 0) if load.model == "closed" else float(load.rate or 0)
     if stages:
         level = staged(base, stages)
         duration = load.duration

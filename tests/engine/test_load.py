@@ -19,7 +19,7 @@ from readiness.engine.schedule import constant
 from readiness.engine.workload import Operation, Workload
 from readiness.metrics.summary import latency_summary, overall, recording_totals
 from readiness.protocol.client import open_connection
-from readiness.protocol.connection import ConnectOptions, Connection, StdioParams
+from readiness.protocol.connection import Connection, ConnectOptions, StdioParams
 from readiness.protocol.outcome import Outcome
 
 LABEL = ProgressLabel("test", "throughput", "demo", "load")
@@ -180,7 +180,9 @@ async def test_error_classes_are_counted_per_operation() -> None:
         run = await drive(conn, closed(2, requests=40), ops=(ECHO, bad))
     echo, nope = run.recording.operations
     sent_echo, sent_nope = run.recording.sent_by_op
-    assert sent_echo + sent_nope == 40 and sent_echo > 0 and sent_nope > 0
+    assert sent_echo + sent_nope == 40
+    assert sent_echo > 0
+    assert sent_nope > 0
     assert echo.counts[Outcome.TOOL_ERROR] == sent_echo == sum(echo.counts)
     assert nope.counts[Outcome.RPC_ERROR] == sent_nope == sum(nope.counts)
     assert recording_totals(run.recording)["rpc_error_codes"] == {"-32601": sent_nope}
