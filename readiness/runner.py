@@ -26,7 +26,7 @@ from readiness.results import (
     summarize,
     write_results,
 )
-from readiness.scenarios.base import ScenarioContext, now_iso
+from readiness.scenarios.base import ScenarioContext, describe_load, now_iso
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
@@ -216,7 +216,7 @@ def error_result(
         partial=True,
         started_at=started_at,
         duration_s=0.0,
-        load=scenario.load.model_dump(mode="json") if scenario.load else {},
+        load=describe_load(scenario.load) if scenario.load else {},
         method={"model": "closed", "corrected": False, "note": "not run"},
         totals=totals,
         latency_ms=_empty_latency(),

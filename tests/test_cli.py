@@ -326,3 +326,45 @@ def test_a_third_party_server_from_pypi_runs_with_zero_errors(tmp_path: Path) ->
     [scenario] = results(tmp_path / "out")["scenarios"]
     assert scenario["totals"]["ok"] == 300
     assert sum(scenario["totals"]["errors"].values()) == 0
+
+
+@pytest.mark.parametrize(
+    "mode", [[], ["--stateless", "--json-response"]], ids=["stateful", "stateless"]
+)
+def test_an_http_target_started_from_its_command_is_tested_and_ended(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    marker = uuid.uuid4().hex
+    args = ", ".join(
+        f'"{a}"' for a in ["-m", "readiness.demo", "--http", "--port", str(port), *mode]
+    )
+    path = suite(
+        tmp_path,
+        f"""
+        [[targets]]
+        name = "web"
+        transport = "http"
+        url = "http://127.0.0.1:{port}/mcp"
+        command = "${{PYTHON}}"
+        args = [{args}]
+        env = {{ READINESS_TEST_MARKER = "{marker}" }}
+
+        [[scenarios]]
+        name = "t"
+        kind = "throughput"
+        load = {{ model = "closed", concurrency = 8, requests = 200 }}
+        """,
+    )
+    proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = results(tmp_path / "out")
+    [scenario] = data["scenarios"]
+    assert scenario["totals"]["ok"] == 200
+    assert scenario["server"]["measured"] is True
+    assert data["targets"][0]["protocol_version"]
+    assert processes_marked(marker) == []

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from readiness.engine.progress import Progress, ProgressSink
 from readiness.engine.schedule import Ramp, arrival_offsets
@@ -24,8 +25,11 @@ from readiness.protocol.outcome import Reply
 
 # How often a closed-model ramp re-reads its target concurrency.
 _RAMP_TICK_S = 0.05
-# An open-model send this close to its intended time goes out without sleeping.
-_SEND_SLACK_NS = 200_000
+# The event loop's timers wake up to ~1 ms late (epoll rounds its timeout up to whole
+# milliseconds), which would be charged to the server as latency. So the dispatcher sleeps
+# until shortly before a send and yields to the loop for the rest.
+_SLEEP_EARLY_NS = 1_500_000
+_SEND_SLACK_NS = 20_000
 
 
 class Requester(Protocol):
@@ -267,8 +271,10 @@ class _OpenLoop:
         for offset in offsets:
             intended = start_ns + int(offset * 1e9)
             wait_ns = intended - clock()
-            if wait_ns > _SEND_SLACK_NS:
-                await anyio.sleep(wait_ns / 1e9)
+            if wait_ns > _SLEEP_EARLY_NS:
+                await anyio.sleep((wait_ns - _SLEEP_EARLY_NS) / 1e9)
+            while intended - clock() > _SEND_SLACK_NS:
+                await anyio.lowlevel.checkpoint()
             if not self._stop.take():
                 return
             op = self._workload.next()

@@ -96,6 +96,20 @@ def load_plan(load: LoadConfig) -> LoadPlan:
     )
 
 
+_OPEN_ONLY = ("rate", "arrivals", "max_in_flight", "on_max_in_flight")
+_CLOSED_ONLY = ("concurrency", "think_time")
+
+
+def describe_load(load: LoadConfig) -> dict[str, Any]:
+    """The load as configured, without keys that do not apply to its model."""
+    data = load.model_dump(mode="json", exclude_none=True)
+    for key in _CLOSED_ONLY if load.model == "open" else _OPEN_ONLY:
+        data.pop(key, None)
+    if not data.get("stages"):
+        data.pop("stages", None)
+    return data
+
+
 def deadline_for(plan: LoadPlan, *, grace: float, request_timeout: float) -> float:
     """The hard bound on a load: its planned length plus a grace period.
 
