@@ -46,6 +46,7 @@ def connect_options(cfg: TargetConfig) -> ConnectOptions:
         connect_timeout=cfg.connect_timeout,
         max_reply_bytes=cfg.max_reply_bytes,
         client_version=__version__,
+        target_name=cfg.name,
     )
 
 

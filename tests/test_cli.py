@@ -279,9 +279,13 @@ load = { model = "closed", concurrency = 2, duration = "60s" }
     )
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline()  # the short scenario's line: the long one is running
+        first = proc.stdout.readline()  # the short scenario's line: the long one is starting
         assert "short" in first
-        time.sleep(2.0)  # let the long scenario record some load: the thing under test
+        deadline = time.monotonic() + 60
+        while not processes_marked(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_marked(marker), "the long scenario's server never started"
+        time.sleep(3.0)  # let the long scenario record some load: the thing under test
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

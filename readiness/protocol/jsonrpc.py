@@ -1,0 +1,310 @@
+"""JSON-RPC 2.0 for the hot path: framing, id allocation, reply correlation and classification.
+
+Timeouts are enforced by one sweeper per connection over a coarse timing wheel, never by a
+cancel scope per request (a scope per call was measured at +40 µs, about doubling the cost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+from anyio.abc import TaskStatus
+
+from readiness.protocol.outcome import Outcome, Reply
+
+METHOD_NOT_FOUND = -32601
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+_dumps = orjson.dumps
+_monotonic = time.monotonic
+_loads = orjson.loads
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+_OK = Outcome.OK
+_TOOL_ERROR = Outcome.TOOL_ERROR
+_RPC_ERROR = Outcome.RPC_ERROR
+_TRANSPORT = Outcome.TRANSPORT
+
+# Where an oversized reply's id can be read without parsing it: the first top-level key, or
+# the last one (a trailing `"id":N}` can only belong to the outermost object).
+_ID_AT_START = re.compile(rb'^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+)')
+_ID_AT_END = re.compile(rb'"id"\s*:\s*(-?\d+)\s*\}\s*$')
+
+
+class Framer:
+    """Encodes requests for the negotiated generation: plain, or with the 2026-07-28 `_meta`
+    envelope spliced in as a pre-encoded fragment (no per-request re-encoding of the envelope).
+    """
+
+    __slots__ = ("_bare", "_fragment", "_meta", "_option")
+
+    def __init__(self, *, newline: bool) -> None:
+        self._option = _NEWLINE if newline else 0
+        self._meta: dict[str, Any] | None = None
+        self._fragment: orjson.Fragment | None = None
+        self._bare: dict[str, Any] = {}
+
+    @property
+    def meta(self) -> dict[str, Any] | None:
+        return self._meta
+
+    def set_meta(self, meta: dict[str, Any] | None) -> None:
+        self._meta = meta
+        self._fragment = None if meta is None else orjson.Fragment(_dumps(meta))
+        self._bare = {} if meta is None else {"_meta": self._fragment}
+
+    def request(self, request_id: int, method: str, params: dict[str, Any] | None) -> bytes:
+        fragment = self._fragment
+        if fragment is not None:
+            if params is None:
+                params = self._bare
+            elif "_meta" in params:
+                params = {**params, "_meta": {**(self._meta or {}), **params["_meta"]}}
+            else:
+                params = {**params, "_meta": fragment}
+        elif params is None:
+            return _dumps(
+                {"jsonrpc": "2.0", "id": request_id, "method": method}, option=self._option
+            )
+        return _dumps(
+            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params},
+            option=self._option,
+        )
+
+    def notification(self, method: str, params: dict[str, Any] | None = None) -> bytes:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        return _dumps(message, option=self._option)
+
+
+def answer_server_request(message: dict[str, Any]) -> bytes:
+    """Our reply to a request the server sent us: ping gets an empty result, the rest -32601.
+
+    Answering at once keeps a server that waits on its own request from stalling.
+    """
+    if message.get("method") == "ping":
+        return _dumps({"jsonrpc": "2.0", "id": message["id"], "result": {}}, option=_NEWLINE)
+    error = {"code": METHOD_NOT_FOUND, "message": f"client does not support {message['method']!r}"}
+    return _dumps({"jsonrpc": "2.0", "id": message["id"], "error": error}, option=_NEWLINE)
+
+
+def classify(message: dict[str, Any]) -> Reply:
+    """Turn a decoded JSON-RPC response into exactly one classified Reply."""
+    result = message.get("result")
+    if result is not None:
+        if type(result) is dict:
+            # Only CallToolResult defines isError, so checking every result costs nothing extra
+            # and needs no per-request memory of which method was asked.
+            if result.get("isError") is True:
+                return Reply(_TOOL_ERROR, result)
+            return Reply(_OK, result)
+        return Reply(_TRANSPORT, None, None, "malformed JSON-RPC response: result is not an object")
+    error = message.get("error")
+    if type(error) is dict:
+        code = error.get("code")
+        return Reply(
+            _RPC_ERROR,
+            None,
+            code if type(code) is int else None,
+            str(error.get("message", "")),
+            error,
+        )
+    return Reply(_TRANSPORT, None, None, "malformed JSON-RPC response: no result and no error")
+
+
+def oversized_reply_id(head: bytes, tail: bytes) -> int | None:
+    """The id of a reply too large to parse, read from its first or last bytes if possible."""
+    match = _ID_AT_START.match(head) or _ID_AT_END.search(tail)
+    return int(match.group(1)) if match else None
+
+
+def malformed(detail: str) -> Reply:
+    return Reply(_TRANSPORT, None, None, detail)
+
+
+@dataclass(frozen=True)
+class TableStatistics:
+    """Counters for what did not fit the request/reply pattern."""
+
+    sent: int
+    in_flight: int
+    timeouts: int
+    late_replies: int  # replies to requests that had already timed out or been abandoned
+    unknown_replies: int  # replies to ids we never sent
+    notifications: int  # server notifications (ignored)
+    server_requests: int  # server-to-client requests (answered)
+    malformed: int  # messages that were not JSON or not JSON-RPC
+    oversized: int  # replies over max_reply_bytes
+
+
+class RequestTable:
+    """Pending requests of one connection: id → future, plus a coarse timing wheel of deadlines.
+
+    The wheel maps a slot (deadline / tick) to the ids due in it; one sweeper resolves whatever
+    is still pending when its slot passes. A finished request leaves a stale id in its slot,
+    which costs one dict miss when swept; that is cheaper than removing it on every reply.
+    """
+
+    def __init__(
+        self, *, tick: float = 0.05, on_timeout: Callable[[int], None] | None = None
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._on_timeout = on_timeout
+        self._rate = 1.0 / tick
+        self._tick = tick
+        self._next_id = 1
+        self.pending: dict[int, asyncio.Future[Reply]] = {}
+        self._wheel: dict[int, list[int]] = {}
+        self._next_slot = int(_monotonic() * self._rate)
+        self._armed = anyio.Event()
+        self._closed: Reply | None = None
+        self.timeouts = 0
+        self.late_replies = 0
+        self.unknown_replies = 0
+        self.notifications = 0
+        self.server_requests = 0
+        self.malformed = 0
+        self.oversized = 0
+
+    @property
+    def closed(self) -> Reply | None:
+        """The reply every request gets once the channel is gone, or None while it is open."""
+        return self._closed
+
+    def open(self, timeout: float) -> tuple[int, asyncio.Future[Reply]]:
+        """Allocate an id and a future that resolves with its reply or a timeout."""
+        request_id = self._next_id
+        self._next_id = request_id + 1
+        future = self._loop.create_future()
+        self.pending[request_id] = future
+        # time.monotonic() is the event loop's clock; int() + 1 rounds up to the next slot.
+        slot = int((_monotonic() + timeout) * self._rate) + 1
+        wheel = self._wheel
+        bucket = wheel.get(slot)
+        if bucket is None:
+            if not wheel:
+                self._armed.set()
+            wheel[slot] = [request_id]
+        else:
+            bucket.append(request_id)
+        return request_id, future
+
+    def forget(self, request_id: int) -> None:
+        """The caller gave up on a request (cancelled); a later reply counts as late."""
+        self.pending.pop(request_id, None)
+
+    def deliver(self, message: Any) -> bytes | None:
+        """Route one decoded message; returns the frame to send back for a server request."""
+        # The common case first, inline: a well-formed result for a pending request.
+        if type(message) is dict and "method" not in message:
+            try:
+                future = self.pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+            except TypeError:  # an unhashable id
+                self.malformed += 1
+                return None
+            if future is not None:
+                result = message.get("result")
+                if type(result) is dict and message.get("jsonrpc") == "2.0":
+                    if not future.done():
+                        outcome = _TOOL_ERROR if result.get("isError") is True else _OK
+                        future.set_result(Reply(outcome, result))
+                    return None
+                self.pending[message["id"]] = future  # not the common case: take the long way
+        return self._deliver_other(message)
+
+    def _deliver_other(self, message: Any) -> bytes | None:
+        if type(message) is not dict:
+            self.malformed += 1
+            return None
+        request_id = message.get("id")
+        if "method" in message:
+            if request_id is None:
+                self.notifications += 1
+                return None
+            self.server_requests += 1
+            return answer_server_request(message)
+        future = self.pending.pop(request_id, None) if type(request_id) is int else None
+        if future is None:
+            if type(request_id) is int and 0 < request_id < self._next_id:
+                self.late_replies += 1
+            elif request_id is None:
+                self.malformed += 1
+            else:
+                self.unknown_replies += 1
+            return None
+        if not future.done():
+            if message.get("jsonrpc") != "2.0":
+                self.malformed += 1
+                future.set_result(malformed("malformed JSON-RPC response: jsonrpc is not '2.0'"))
+            else:
+                future.set_result(classify(message))
+        return None
+
+    def resolve(self, request_id: int, reply: Reply) -> None:
+        """Finish one request with a reply produced locally (an oversized or broken reply)."""
+        future = self.pending.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    def close(self, reply: Reply) -> None:
+        """The channel is gone: every pending and every later request gets `reply`."""
+        if self._closed is None:
+            self._closed = reply
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_result(reply)
+        self._wheel.clear()
+        self._armed.set()
+
+    async def run_sweeper(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Resolve requests whose deadline has passed with Outcome.TIMEOUT, until closed."""
+        task_status.started()
+        wheel = self._wheel
+        while self._closed is None:
+            if not wheel:
+                self._armed = anyio.Event()
+                await self._armed.wait()
+                continue
+            await anyio.sleep(self._tick)
+            now_slot = int(_monotonic() * self._rate)
+            if now_slot - self._next_slot > len(wheel):
+                # Idle for a long time: jump over empty slots instead of walking them one by one.
+                due = sorted(slot for slot in wheel if slot <= now_slot)
+            else:
+                due = [slot for slot in range(self._next_slot, now_slot + 1) if slot in wheel]
+            self._next_slot = now_slot + 1
+            for slot in due:
+                self._expire(wheel.pop(slot))
+
+    def _expire(self, request_ids: list[int]) -> None:
+        pending = self.pending
+        for request_id in request_ids:
+            future = pending.pop(request_id, None)
+            if future is not None and not future.done():
+                self.timeouts += 1
+                future.set_result(Reply(Outcome.TIMEOUT, None, None, "no reply within the timeout"))
+                if self._on_timeout is not None:
+                    self._on_timeout(request_id)
+
+    def statistics(self) -> TableStatistics:
+        return TableStatistics(
+            sent=self._next_id - 1,
+            in_flight=len(self.pending),
+            timeouts=self.timeouts,
+            late_replies=self.late_replies,
+            unknown_replies=self.unknown_replies,
+            notifications=self.notifications,
+            server_requests=self.server_requests,
+            malformed=self.malformed,
+            oversized=self.oversized,
+        )

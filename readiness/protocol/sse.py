@@ -1,0 +1,53 @@
+"""Server-Sent Events framing for Streamable HTTP replies: bytes in, the data of each event out."""
+
+from __future__ import annotations
+
+
+class SseParser:
+    """Splits an SSE byte stream into the data of each event, capping any one event's size."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._partial: list[bytes] = []
+        self._partial_size = 0
+        self._data: list[bytes] = []
+        self._data_size = 0
+
+    def feed(self, chunk: bytes) -> list[bytes] | None:
+        """The events completed by `chunk`, or None once an event exceeds the limit."""
+        if b"\n" not in chunk:
+            self._partial.append(chunk)
+            self._partial_size += len(chunk)
+            return None if self._partial_size + self._data_size > self._limit else []
+        if self._partial:
+            self._partial.append(chunk)
+            chunk = b"".join(self._partial)
+            self._partial = []
+            self._partial_size = 0
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        if rest:
+            self._partial.append(rest)
+            self._partial_size = len(rest)
+        events: list[bytes] = []
+        for line in lines:
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if self._data:
+                    events.append(b"\n".join(self._data))
+                    self._data = []
+                    self._data_size = 0
+            elif line.startswith(b"data:"):
+                value = line[6:] if line.startswith(b"data: ") else line[5:]
+                self._data.append(value)
+                self._data_size += len(value)
+        if self._partial_size + self._data_size > self._limit:
+            return None
+        return events
+
+    def finish(self) -> list[bytes]:
+        """A last event the server did not terminate with a blank line."""
+        if self._partial:
+            self.feed(b"\n")
+        return [b"\n".join(self._data)] if self._data else []
