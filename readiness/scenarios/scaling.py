@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, run_load
 from readiness.engine.schedule import constant
@@ -54,6 +55,21 @@ async def run_scaling(ctx: ScenarioContext) -> ScenarioResult:
                     ctx.target.name,
                     f"step {index + 1}/{len(levels)} ({what} {level:g})",
                 )
+                if scenario.warmup > 0:  # each level settles before it is measured
+                    warm = replace(
+                        plan, level=constant(level, scenario.warmup), duration=scenario.warmup
+                    )
+                    await run_load(
+                        session.conn,
+                        workload,
+                        warm,
+                        deadline_s=deadline_for(
+                            warm, grace=scenario.grace, request_timeout=ctx.target.request_timeout
+                        ),
+                        label=replace(label, phase=f"{label.phase} warm-up"),
+                        on_progress=ctx.on_progress,
+                        interrupt=ctx.interrupt,
+                    )
                 run = await run_load(
                     session.conn,
                     workload,
