@@ -147,8 +147,6 @@ async def _tick(
         await anyio.sleep(max(next_at - time.perf_counter(), 0.0))
         next_at += 1.0
         stats = recorder.roll()
-        hist = stats.histogram
-        p = hist.percentiles_ms() if hist.count else {}
         sink(
             Progress(
                 scenario=label.scenario,
@@ -163,8 +161,8 @@ async def _tick(
                 errors=recorder.errors,
                 in_flight=recorder.sent - recorder.completed,
                 rps=float(stats.counts[0]),
-                p50_ms=p.get("p50"),
-                p99_ms=p.get("p99"),
+                p50_ms=stats.p50_ms,
+                p99_ms=stats.p99_ms,
             )
         )
 

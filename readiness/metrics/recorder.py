@@ -50,7 +50,11 @@ class IntervalStats:
     late: int
     dropped: int
     counts: list[int]  # by Outcome, all operations
-    histogram: LatencyHistogram  # corrected latency of ok requests
+    # Corrected latency of this interval's ok requests, in ms. Only the percentiles are kept:
+    # a histogram per second would make a long soak grow the generator's own memory.
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
 
 
 @dataclass
@@ -149,13 +153,16 @@ class Recorder:
                 counts[k] += done.counts[i][k]
                 op.counts[k] += done.counts[i][k]
         self._codes.update(done.codes)
+        p = interval_hist.percentiles_ms((50, 95, 99)) if interval_hist.count else {}
         stats = IntervalStats(
             t_s=self._interval_index,
             sent=done.sent,
             late=done.late,
             dropped=done.dropped,
             counts=counts,
-            histogram=interval_hist,
+            p50_ms=p.get("p50"),
+            p95_ms=p.get("p95"),
+            p99_ms=p.get("p99"),
         )
         self._intervals.append(stats)
         self._interval_index += 1

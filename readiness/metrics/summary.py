@@ -129,8 +129,6 @@ def operation_results(
 def timeline(intervals: Sequence[IntervalStats], offset_s: int = 0) -> list[TimelinePoint]:
     points: list[TimelinePoint] = []
     for interval in intervals:
-        hist = interval.histogram
-        p = hist.percentiles_ms() if hist.count else {}
         points.append(
             TimelinePoint(
                 t_s=interval.t_s + offset_s,
@@ -140,9 +138,9 @@ def timeline(intervals: Sequence[IntervalStats], offset_s: int = 0) -> list[Time
                 late=interval.late,
                 dropped=interval.dropped,
                 rps=float(interval.counts[Outcome.OK]),
-                p50_ms=p.get("p50"),
-                p95_ms=p.get("p95"),
-                p99_ms=p.get("p99"),
+                p50_ms=interval.p50_ms,
+                p95_ms=interval.p95_ms,
+                p99_ms=interval.p99_ms,
             )
         )
     return points
@@ -183,7 +181,9 @@ def merge_recordings(parts: Sequence[Recording]) -> Recording:
                     late=interval.late,
                     dropped=interval.dropped,
                     counts=interval.counts,
-                    histogram=interval.histogram,
+                    p50_ms=interval.p50_ms,
+                    p95_ms=interval.p95_ms,
+                    p99_ms=interval.p99_ms,
                 )
             )
         offset += len(part.intervals)
