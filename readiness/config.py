@@ -121,6 +121,9 @@ class TargetConfig(_Model):
     request_timeout: Annotated[Duration, Field(gt=0)] = 10.0
     connect_timeout: Annotated[Duration, Field(gt=0)] = 30.0
     max_reply_bytes: Annotated[Size, Field(gt=0)] = DEFAULT_MAX_REPLY_BYTES
+    # For an http target readiness did not start: which process to sample for resources.
+    pid: Annotated[int, Field(gt=0)] | None = None
+    process_name: str | None = None
 
     # field → (as written, as expanded); display uses the written form while they still match
     _written: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)
@@ -171,6 +174,15 @@ class TargetConfig(_Model):
                 raise invalid(f"expected an http:// or https:// URL, got {self.url!r}", "url")
             if self.args and not self.command:
                 raise invalid("args given without a command", "args")
+        for field in ("pid", "process_name"):
+            if getattr(self, field) is not None and self.command:
+                raise invalid(
+                    f"{field} names a process readiness did not start; this target's"
+                    " command is started (and sampled) by readiness",
+                    field,
+                )
+        if self.pid is not None and self.process_name is not None:
+            raise invalid("give pid or process_name, not both", "process_name")
         return self
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
@@ -405,7 +417,8 @@ class LoadConfig(_Model):
         return self.duration
 
 
-ScenarioKind = Literal["throughput", "scaling"]
+ScenarioKind = Literal["throughput", "scaling", "memory", "payload"]
+PayloadDirection = Literal["result", "argument", "both"]
 
 
 class ScenarioConfig(_Model):
@@ -424,6 +437,20 @@ class ScenarioConfig(_Model):
     knee_p95: Annotated[Duration, Field(gt=0)] | None = None
     grace: Annotated[Duration, Field(ge=0)] = 5.0
     warmup: Annotated[Duration, Field(ge=0)] = 0.0
+    # memory (soak): load is the sustained load; warmup is excluded from the verdict
+    settle: Annotated[Duration, Field(ge=0)] = 5.0
+    sample_interval: Annotated[Duration, Field(gt=0)] = 0.25
+    leak_threshold: Annotated[Size, Field(gt=0)] = 1024  # bytes per 1,000 requests
+    leak_min_growth: Annotated[Size, Field(ge=0)] = 5 * 1024 * 1024
+    # payload: a ladder of sizes, as large results and/or large arguments
+    sizes: tuple[Annotated[Size, Field(gt=0)], ...] = ()
+    direction: PayloadDirection = "both"
+    requests_per_size: Annotated[int, Field(ge=1, strict=True)] = 20
+    concurrency: Annotated[int, Field(ge=1, strict=True)] = 2
+    result_tool: str = "blob"  # called with {result_argument: size in KiB}
+    result_argument: str = "kb"
+    argument_tool: str = "echo"  # called with {argument_name: a string of the size}
+    argument_name: str = "text"
 
     _SCALING_ONLY: ClassVar[tuple[str, ...]] = (
         "steps",
@@ -432,22 +459,65 @@ class ScenarioConfig(_Model):
         "knee_growth",
         "knee_p95",
     )
+    _MEMORY_ONLY: ClassVar[tuple[str, ...]] = (
+        "settle",
+        "sample_interval",
+        "leak_threshold",
+        "leak_min_growth",
+    )
+    _PAYLOAD_ONLY: ClassVar[tuple[str, ...]] = (
+        "sizes",
+        "direction",
+        "requests_per_size",
+        "concurrency",
+        "result_tool",
+        "result_argument",
+        "argument_tool",
+        "argument_name",
+    )
+    _ONLY: ClassVar[dict[str, tuple[str, ...]]] = {
+        "scaling": _SCALING_ONLY,
+        "memory": _MEMORY_ONLY,
+        "payload": _PAYLOAD_ONLY,
+    }
 
     @model_validator(mode="after")
     def _kind_needs(self) -> ScenarioConfig:
-        if self.kind == "throughput":
+        for kind, fields in self._ONLY.items():
+            if kind == self.kind:
+                continue
+            for field in fields:
+                if field in self.model_fields_set:
+                    raise invalid(f'{field} applies to kind = "{kind}" only', field)
+        if self.kind in ("throughput", "memory"):
             if self.load is None:
                 raise invalid(
-                    "a throughput scenario needs load,"
-                    " e.g. load = { concurrency = 10, requests = 1000 }",
+                    f"a {self.kind} scenario needs load,"
+                    ' e.g. load = { concurrency = 10, duration = "30s" }',
                     "load",
                 )
-            for field in self._SCALING_ONLY:
-                if field in self.model_fields_set:
-                    raise invalid(f'{field} applies to kind = "scaling" only', field)
             planned = self.load.planned_duration()
             if planned is not None and self.warmup >= planned:
                 raise invalid("warmup must be shorter than the load's duration", "warmup")
+            if self.kind == "memory" and self.load.duration is None and not self.load.stages:
+                raise invalid(
+                    'a memory scenario runs for a time: give load.duration, e.g. "10m"',
+                    "load",
+                )
+        elif self.kind == "payload":
+            if self.load is not None:
+                raise invalid(
+                    "a payload scenario sets its load with sizes, requests_per_size and"
+                    " concurrency",
+                    "load",
+                )
+            if not self.sizes:
+                raise invalid(
+                    'a payload scenario needs sizes, e.g. sizes = ["1KiB", "1MiB"]', "sizes"
+                )
+            for i, (small, big) in enumerate(zip(self.sizes, self.sizes[1:], strict=False)):
+                if big <= small:
+                    raise invalid("sizes must increase", "sizes", i + 1)
         else:
             if self.load is not None:
                 raise invalid(

@@ -322,13 +322,13 @@ def _suggest_key(key: Key, keys_at: KeysAt) -> str:
     word = str(key[-1])
     table = key[:-1]
     known = keys_at(table) or ()
-    close = did_you_mean(word, known)
-    if close:
-        return close
-    for field in known:
+    for field in known:  # an exact key one level down beats a near miss at this level
         inner = keys_at((*table, field))
         if inner and word in inner:
             return f"; it belongs inside {field!r} ({field}.{word})"
+    close = did_you_mean(word, known)
+    if close:
+        return close
     parent = table[:-2] if table and isinstance(table[-1], int) else table[:-1]
     if table and word in (keys_at(parent) or ()):
         return (

@@ -91,6 +91,84 @@ class ScalingSummary(TypedDict):
     peak_level: float | None
 
 
+class SlopeInfo(TypedDict):
+    """A fitted growth rate with its 95% confidence interval."""
+
+    slope: float
+    low: float
+    high: float
+    unit: str  # e.g. "bytes per 1,000 requests", "bytes per hour", "per 1,000 requests"
+    method: str
+    points: int
+
+
+class Verdict(TypedDict):
+    verdict: Literal["leak", "stable", "inconclusive"]
+    reason: str
+    per_1k_requests: SlopeInfo | None
+    per_hour: SlopeInfo | None
+    growth: float  # last minus first after warm-up, in the series' unit (bytes or a count)
+    growth_percent: float | None
+
+
+class MemorySample(TypedDict):
+    t_s: float  # seconds since the measured load started (negative: before it)
+    phase: Literal["baseline", "load", "settle"]
+    rss_bytes: int
+    fds: int | None
+    threads: int
+    requests: int  # requests completed by then, since the measured load started
+
+
+class MemoryResult(TypedDict):
+    measured: bool
+    reason: str  # why not measured, or why the verdict is limited (e.g. the server exited)
+    pid: int | None
+    warmup_s: float
+    load_s: float
+    settle_s: float
+    rss_initial_bytes: int | None  # just before the measured load (after warm-up)
+    rss_peak_bytes: int | None  # during the measured load
+    rss_final_bytes: int | None  # at the end of the measured load
+    rss_settled_bytes: int | None  # at the end of the idle settle period
+    rss_growth_bytes: int | None  # final − initial
+    rss_growth_percent: float | None
+    settle_recovered: float | None  # fraction of the load-time growth given back when idle
+    fd_initial: int | None
+    fd_final: int | None
+    thread_initial: int | None
+    thread_final: int | None
+    rss: Verdict | None
+    fds: Verdict | None
+    threads: Verdict | None
+    generator_rss_initial_bytes: int | None
+    generator_rss_peak_bytes: int | None
+    generator_rss_final_bytes: int | None
+    server_exited_at_s: float | None
+    samples: list[MemorySample]  # at most ~600, evenly thinned
+
+
+class PayloadStep(TypedDict):
+    direction: Literal["result", "argument"]
+    size_bytes: int
+    totals: Totals
+    latency_ms: LatencySummary
+    mb_per_s: float | None  # payload megabytes (10^6) moved per second by successful requests
+    server_rss_peak_bytes: int | None
+    failure: str | None  # how the first failure at this size failed: "tool error: …", "timeout", …
+
+
+class PayloadSummary(TypedDict):
+    max_ok_bytes: dict[str, int | None]  # direction → largest size at which every request succeeded
+    first_failure: dict[str, PayloadFailure | None]
+
+
+class PayloadFailure(TypedDict):
+    size_bytes: int
+    outcome: str  # the outcome class: tool_error, rpc_error, timeout, transport
+    detail: str
+
+
 class GeneratorStats(TypedDict):
     cpu_s: float
     cpu_us_per_request: float | None
@@ -155,6 +233,9 @@ class ScenarioResult(TypedDict):
     timeline: list[TimelinePoint]
     steps: NotRequired[list[ScalingStep]]
     scaling: NotRequired[ScalingSummary]
+    memory: NotRequired[MemoryResult]
+    payload_steps: NotRequired[list[PayloadStep]]
+    payload: NotRequired[PayloadSummary]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]

@@ -19,10 +19,11 @@ from readiness.units import (
     parse_duration,
     parse_percentage,
     parse_rate,
+    parse_size,
 )
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
-Unit = Literal["ratio", "seconds", "per_second", "count"]
+Unit = Literal["ratio", "seconds", "per_second", "count", "bytes", "bool"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,14 @@ METRICS: dict[str, Metric] = {
     "dropped": Metric("count", "sends dropped at max_in_flight (open model)"),
     "timeouts": Metric("count", "requests that timed out"),
     "errors": Metric("count", "requests that failed"),
+    # memory scenarios
+    "leak": Metric("bool", "the RSS leak verdict is 'leak'"),
+    "fd_leak": Metric("bool", "the file-descriptor leak verdict is 'leak'"),
+    "rss_growth": Metric("bytes", "server RSS growth under load, after warm-up"),
+    "fd_growth": Metric("count", "growth in the server's open file descriptors"),
+    "thread_growth": Metric("count", "growth in the server's threads"),
+    # payload scenarios
+    "max_payload": Metric("bytes", "largest payload size at which every request succeeded"),
 }
 
 _OPS: dict[Op, Callable[[float, float], bool]] = {
@@ -65,12 +74,16 @@ _UNIT_HINTS: dict[Unit, str] = {
     "seconds": 'a duration with its unit, such as "500ms" or "0.2s"',
     "per_second": RATE_HINT,
     "count": "a plain number, such as 0 or 10",
+    "bytes": 'a size, such as "50MB" or "512KiB"',
+    "bool": "true or false",
 }
 _UNIT_WORDS: dict[Unit, str] = {
     "ratio": "a percentage",
     "seconds": "a duration",
     "per_second": "a rate",
     "count": "a count",
+    "bytes": "a size",
+    "bool": "true or false",
 }
 _BARE_NUMBER = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?")
 _EXAMPLE = '"p99 < 500ms", "success_rate >= 99%" or "throughput > 100/s"'
@@ -128,6 +141,8 @@ def _looks_like(text: str) -> Unit | None:
         return "ratio"
     if "/" in stripped or stripped.endswith("rps"):
         return "per_second"
+    if re.search(r"[0-9.]\s*(b|kb|mb|gb|kib|mib|gib)$", stripped):
+        return "bytes"
     if re.search(r"[0-9.]\s*(us|µs|ms|s|m|h)$", stripped):
         return "seconds"
     return None
@@ -146,6 +161,12 @@ def _parse_value(expression: str, name: str, unit: Unit, text: str) -> float:
             return parse_percentage(text)
         if unit == "per_second":
             return parse_rate(text)
+        if unit == "bytes":
+            return float(parse_size(text))
+        if unit == "bool":
+            if text.strip().lower() not in ("true", "false"):
+                raise ValueError(f"{text!r} is not true or false")
+            return 1.0 if text.strip().lower() == "true" else 0.0
         if unit == "seconds":
             if written is None:
                 # A bare 500 could mean seconds or milliseconds; refuse to guess on a latency.

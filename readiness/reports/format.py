@@ -93,7 +93,22 @@ def observed(value: float | None, unit: str) -> str:
         return f"{rate(value)}/s"
     if unit == "count":
         return count(round(value))
+    if unit == "bytes":
+        return size(value)
+    if unit == "bool":
+        return "true" if value else "false"
     return f"{value:g} {unit}".rstrip()
+
+
+def size(value: float | None) -> str:
+    """Bytes in binary units: 512 B, 1.5 KiB, 48.2 MiB."""
+    if value is None:
+        return DASH
+    magnitude = abs(value)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if magnitude >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value:.0f} B"
 
 
 def sentence(text: str | None) -> str:
@@ -319,6 +334,7 @@ def filters() -> dict[str, Callable[..., str]]:
     return {
         "status_icon": status_icon,
         "count": count,
+        "size": size,
         "ms": ms,
         "percent": percent,
         "rate": rate,

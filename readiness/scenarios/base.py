@@ -4,7 +4,7 @@ instruments that watch the generator and the server, and the checks that judge i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,10 +211,18 @@ def observed_value(result: ScenarioResult, metric: str) -> float | None:
     return simple.get(metric)
 
 
-def evaluate_checks(result: ScenarioResult, scenario: ScenarioConfig) -> list[CheckResult]:
+def evaluate_checks(
+    result: ScenarioResult,
+    scenario: ScenarioConfig,
+    extra: Mapping[str, float | None] | None = None,
+) -> list[CheckResult]:
+    """Judge every threshold; `extra` supplies a scenario kind's own metrics (leak, …)."""
     checks: list[CheckResult] = []
     for threshold in thresholds_of(scenario):
-        observed = observed_value(result, threshold.metric)
+        if extra is not None and threshold.metric in extra:
+            observed = extra[threshold.metric]
+        else:
+            observed = observed_value(result, threshold.metric)
         checks.append(
             CheckResult(
                 name=f"{scenario.name}: {threshold.expression}",
@@ -270,9 +278,13 @@ def assemble(
     return result
 
 
-def judge(result: ScenarioResult, scenario: ScenarioConfig) -> ScenarioResult:
+def judge(
+    result: ScenarioResult,
+    scenario: ScenarioConfig,
+    extra: Mapping[str, float | None] | None = None,
+) -> ScenarioResult:
     """Evaluate the scenario's thresholds and set its status."""
-    result["checks"] = evaluate_checks(result, scenario)
+    result["checks"] = evaluate_checks(result, scenario, extra)
     if not all(c["passed"] for c in result["checks"]):
         result["status"] = "failed"
     return result
