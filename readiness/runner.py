@@ -3,6 +3,7 @@ results.json after each so nothing measured is lost when a later step fails."""
 
 from __future__ import annotations
 
+import importlib
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,11 +36,19 @@ if TYPE_CHECKING:
 ScenarioRunner = Callable[[ScenarioContext], Awaitable[ScenarioResult]]
 
 
-def scenario_kinds() -> dict[str, ScenarioRunner]:
-    from readiness.scenarios.scaling import run_scaling
-    from readiness.scenarios.throughput import run_throughput
+_KINDS = {
+    "throughput": ("readiness.scenarios.throughput", "run_throughput"),
+    "scaling": ("readiness.scenarios.scaling", "run_scaling"),
+    "memory": ("readiness.scenarios.memory", "run_memory"),
+    "payload": ("readiness.scenarios.payload", "run_payload"),
+}
 
-    return {"throughput": run_throughput, "scaling": run_scaling}
+
+def scenario_runner(kind: str) -> ScenarioRunner:
+    """The coroutine that runs a scenario kind; each kind's module is imported when used."""
+    module, name = _KINDS[kind]
+    runner: ScenarioRunner = getattr(importlib.import_module(module), name)
+    return runner
 
 
 @dataclass
@@ -130,7 +139,6 @@ async def run_suite(
 ) -> RunState:
     """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
     other scenario failures are recorded and the run goes on."""
-    kinds = scenario_kinds()
     state.save()
     for scenario, target in pairs:
         if state.interrupt.is_set():
@@ -146,7 +154,7 @@ async def run_suite(
         )
         started_at = now_iso()
         try:
-            result = await kinds[scenario.kind](ctx)
+            result = await scenario_runner(scenario.kind)(ctx)
         except ReadinessError as exc:
             result = error_result(scenario, target, started_at, str(exc))
             state.fatal = exc

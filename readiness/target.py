@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from readiness.errors import TargetError, TargetStartFailed, TargetUnreachable
+from readiness.errors import ConfigError, TargetError, TargetStartFailed, TargetUnreachable
 from readiness.protocol.connection import ConnectOptions, HttpParams, StdioParams
 
 if TYPE_CHECKING:
@@ -90,8 +90,9 @@ async def _open_target(
     assert cfg.url is not None
     http = HttpParams(url=cfg.url, headers=dict(cfg.headers))
     if cfg.command is None:
+        pid = configured_pid(cfg)
         async with open_connection(http, options) as conn:
-            yield TargetSession(name=cfg.name, conn=conn, pid=None)
+            yield TargetSession(name=cfg.name, conn=conn, pid=pid)
         return
 
     with _start_process(cfg, stderr_path) as proc:
@@ -183,6 +184,41 @@ def _tail(path: Path) -> str:
         return ""
     lines = data.decode("utf-8", "replace").splitlines()
     return "\n".join(lines[-20:])
+
+
+def configured_pid(cfg: TargetConfig) -> int | None:
+    """The server process of a URL target we did not start, from `pid` or `process_name`."""
+    import psutil
+
+    key = f"targets ({cfg.name})"
+    if cfg.pid is not None:
+        try:
+            psutil.Process(cfg.pid).memory_info()
+        except psutil.NoSuchProcess:
+            raise ConfigError(
+                f"no process with pid {cfg.pid} is running", key=f"{key}.pid"
+            ) from None
+        except psutil.AccessDenied:
+            raise ConfigError(
+                f"process {cfg.pid} belongs to another user; readiness cannot sample it",
+                key=f"{key}.pid",
+            ) from None
+        return cfg.pid
+    if cfg.process_name is None:
+        return None
+    wanted = cfg.process_name
+    found: list[psutil.Process] = []
+    for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
+        if proc.pid == os.getpid():
+            continue
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == wanted or " ".join(cmdline).find(wanted) >= 0:
+            found.append(proc)
+    if not found:
+        raise ConfigError(f"no running process matches {wanted!r}", key=f"{key}.process_name")
+    # Several matches are usually a server and its workers: sample the oldest, tree and all.
+    oldest: int = min(found, key=lambda p: p.info["create_time"] or 0.0).pid
+    return oldest
 
 
 def end_process_tree(pid: int) -> None:

@@ -362,6 +362,7 @@ def functions() -> dict[str, Callable[..., object]]:
         "peak_sentence": peak_sentence,
         "scaling_model": scaling_model,
         "seconds_between": seconds_between,
+        "sparkline": sparkline,
         "svg_polylines": svg_polylines,
         "thin": thin,
         "timeline_sparklines": timeline_sparklines,

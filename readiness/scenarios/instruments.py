@@ -4,6 +4,7 @@ resources of both processes, sampled off the request path."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,12 +23,19 @@ _MB = 1024 * 1024
 
 
 class Instruments:
-    def __init__(self, server_pid: int | None) -> None:
+    def __init__(self, server_pid: int | None, *, interval: float = 0.25) -> None:
         self.server_pid = server_pid
+        self.origin = time.monotonic()  # samples' t_s count from here
         self.cpu = CpuMeter()
         self.lag = LoopLagMonitor()
-        self.own = ProcessSampler(os.getpid(), include_children=False)
-        self.server = ProcessSampler(server_pid) if server_pid is not None else None
+        self.own = ProcessSampler(
+            os.getpid(), include_children=False, interval=interval, origin=self.origin
+        )
+        self.server = (
+            ProcessSampler(server_pid, interval=interval, origin=self.origin)
+            if server_pid is not None
+            else None
+        )
         self._span: CpuSpan | None = None
 
     def generator_stats(self, requests: int) -> GeneratorStats:
@@ -95,9 +103,9 @@ class Instruments:
 
 
 @asynccontextmanager
-async def watch(server_pid: int | None) -> AsyncIterator[Instruments]:
+async def watch(server_pid: int | None, *, interval: float = 0.25) -> AsyncIterator[Instruments]:
     """Sample while the body runs; the figures are read from the yielded object afterwards."""
-    instruments = Instruments(server_pid)
+    instruments = Instruments(server_pid, interval=interval)
     async with anyio.create_task_group() as tg:
         await tg.start(instruments.lag.run)
         await tg.start(instruments.own.run)

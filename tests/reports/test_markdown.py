@@ -135,7 +135,7 @@ def test_saturated_generator_gets_a_warning_with_its_reason(report: str) -> None
     assert report.count("may have been the bottleneck") == 1
     generator = section(section(report, "## Scenario: scaling"), "### Load generator")
     assert "The generator used 97% of one core during step 5 (concurrency 50)" in generator
-    assert "| 21.73 s | 262.9 µs | 85.8% | 41.80 ms | 18.20 ms | 74.2 MB |" in generator
+    assert "| 21.73 s | 262.9 µs | 85.8% | 41.80 ms | 18.20 ms | 74.2 MiB |" in generator
 
 
 def test_environment_and_method_are_reported(report: str) -> None:
