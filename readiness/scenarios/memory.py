@@ -5,8 +5,8 @@ comes from a robust regression with a confidence interval, never from eyeballing
 from __future__ import annotations
 
 import time
-from typing import Literal
 from dataclasses import replace
+from typing import Literal
 
 import anyio
 import numpy as np

@@ -105,7 +105,8 @@ async def test_a_file_descriptor_leak_is_flagged(tmp_path: Path) -> None:
     memory = result["memory"]
     assert memory["fds"] is not None
     assert memory["fds"]["verdict"] == "leak"
-    assert memory["fd_initial"] is not None and memory["fd_final"] is not None
+    assert memory["fd_initial"] is not None
+    assert memory["fd_final"] is not None
     assert memory["fd_final"] - memory["fd_initial"] >= 500
     assert any(c["metric"] == "fd_leak" and not c["passed"] for c in result["checks"])
 
