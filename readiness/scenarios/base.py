@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from readiness.engine.load import LoadPlan
+from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
 from readiness.engine.workload import Operation, Workload, operation_params
@@ -125,6 +125,42 @@ def deadline_for(plan: LoadPlan, *, grace: float, request_timeout: float) -> flo
         return rounds * (request_timeout + plan.think_time) + grace
     rate = max(plan.level.start, 1e-9)
     return plan.requests / rate + request_timeout + grace
+
+
+async def drive(
+    ctx: ScenarioContext,
+    conn: Requester,
+    workload: Workload,
+    plan: LoadPlan,
+    label: ProgressLabel,
+    *,
+    on_progress: ProgressSink | None = None,
+) -> LoadRun:
+    """Run one load of this scenario, bounded by its deadline and the run's interrupt."""
+    return await run_load(
+        conn,
+        workload,
+        plan,
+        deadline_s=deadline_for(
+            plan, grace=ctx.scenario.grace, request_timeout=ctx.target.request_timeout
+        ),
+        label=label,
+        on_progress=on_progress or ctx.on_progress,
+        interrupt=ctx.interrupt,
+    )
+
+
+async def warm_up(
+    ctx: ScenarioContext, conn: Requester, workload: Workload, plan: LoadPlan, label: ProgressLabel
+) -> None:
+    """The scenario's warm-up: the plan's opening level for `warmup` seconds, not recorded."""
+    seconds = ctx.scenario.warmup
+    if seconds <= 0:
+        return
+    warm = replace(
+        plan, level=constant(plan.level.level_at(0.0), seconds), duration=seconds, requests=None
+    )
+    await drive(ctx, conn, workload, warm, replace(label, phase=f"{label.phase} warm-up".strip()))
 
 
 async def preflight(conn: Connection, workload: Workload, ctx: ScenarioContext) -> None:

@@ -5,15 +5,13 @@ comes from a robust regression with a confidence interval, never from eyeballing
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Literal
 
 import anyio
 import numpy as np
 
-from readiness.engine.load import ProgressLabel, run_load
+from readiness.engine.load import ProgressLabel
 from readiness.engine.progress import Progress
-from readiness.engine.schedule import constant
 from readiness.metrics.leak import (
     LeakVerdict,
     SlopeFit,
@@ -26,13 +24,14 @@ from readiness.scenarios.base import (
     ScenarioContext,
     assemble,
     build_workload,
-    deadline_for,
     describe_load,
+    drive,
     judge,
     load_plan,
     method_of,
     now_iso,
     preflight,
+    warm_up,
 )
 from readiness.scenarios.instruments import Instruments, watch
 from readiness.target import open_target
@@ -48,7 +47,6 @@ async def run_memory(ctx: ScenarioContext) -> ScenarioResult:
     started_at = now_iso()
     started = time.perf_counter()
     label = ProgressLabel(scenario.name, scenario.kind, ctx.target.name, "soak")
-    timeout = ctx.target.request_timeout
     progress: list[tuple[float, int]] = [(0.0, 0)]
 
     def note(snapshot: Progress) -> None:
@@ -59,29 +57,9 @@ async def run_memory(ctx: ScenarioContext) -> ScenarioResult:
         ctx.on_connected(session)
         await preflight(session.conn, workload, ctx)
         async with watch(session.pid, interval=scenario.sample_interval) as instruments:
-            if scenario.warmup > 0:
-                warm = replace(plan, duration=scenario.warmup, requests=None)
-                if plan.model == "closed":
-                    warm = replace(warm, level=constant(plan.level.level_at(0.0), scenario.warmup))
-                await run_load(
-                    session.conn,
-                    workload,
-                    warm,
-                    deadline_s=deadline_for(warm, grace=scenario.grace, request_timeout=timeout),
-                    label=replace(label, phase="warm-up"),
-                    on_progress=ctx.on_progress,
-                    interrupt=ctx.interrupt,
-                )
+            await warm_up(ctx, session.conn, workload, plan, label)
             load_start = time.monotonic()
-            run = await run_load(
-                session.conn,
-                workload,
-                plan,
-                deadline_s=deadline_for(plan, grace=scenario.grace, request_timeout=timeout),
-                label=label,
-                on_progress=note,
-                interrupt=ctx.interrupt,
-            )
+            run = await drive(ctx, session.conn, workload, plan, label, on_progress=note)
             load_end = time.monotonic()
             progress.append((load_end - load_start, run.recording.completed))
             if scenario.settle > 0 and not ctx.interrupt.is_set():

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
-from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, run_load
+from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel
 from readiness.engine.schedule import constant
 from readiness.metrics.recorder import Recorder, Recording
 from readiness.metrics.summary import latency_summary, merge_recordings, overall, recording_totals
@@ -16,11 +15,12 @@ from readiness.scenarios.base import (
     ScenarioContext,
     assemble,
     build_workload,
-    deadline_for,
+    drive,
     judge,
     method_of,
     now_iso,
     preflight,
+    warm_up,
 )
 from readiness.scenarios.instruments import watch
 from readiness.target import open_target
@@ -55,32 +55,8 @@ async def run_scaling(ctx: ScenarioContext) -> ScenarioResult:
                     ctx.target.name,
                     f"step {index + 1}/{len(levels)} ({what} {level:g})",
                 )
-                if scenario.warmup > 0:  # each level settles before it is measured
-                    warm = replace(
-                        plan, level=constant(level, scenario.warmup), duration=scenario.warmup
-                    )
-                    await run_load(
-                        session.conn,
-                        workload,
-                        warm,
-                        deadline_s=deadline_for(
-                            warm, grace=scenario.grace, request_timeout=ctx.target.request_timeout
-                        ),
-                        label=replace(label, phase=f"{label.phase} warm-up"),
-                        on_progress=ctx.on_progress,
-                        interrupt=ctx.interrupt,
-                    )
-                run = await run_load(
-                    session.conn,
-                    workload,
-                    plan,
-                    deadline_s=deadline_for(
-                        plan, grace=scenario.grace, request_timeout=ctx.target.request_timeout
-                    ),
-                    label=label,
-                    on_progress=ctx.on_progress,
-                    interrupt=ctx.interrupt,
-                )
+                await warm_up(ctx, session.conn, workload, plan, label)
+                run = await drive(ctx, session.conn, workload, plan, label)
                 runs.append(run)
                 plans.append(plan)
     recordings = [r.recording for r in runs]

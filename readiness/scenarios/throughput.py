@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
-from readiness.engine.load import ProgressLabel, run_load
-from readiness.engine.schedule import constant
+from readiness.engine.load import ProgressLabel
 from readiness.results import ScenarioResult
 from readiness.scenarios.base import (
     ScenarioContext,
     assemble,
     build_workload,
-    deadline_for,
     describe_load,
+    drive,
     judge,
     load_plan,
     method_of,
     now_iso,
     preflight,
+    warm_up,
 )
 from readiness.scenarios.instruments import watch
 from readiness.target import open_target
@@ -32,33 +31,12 @@ async def run_throughput(ctx: ScenarioContext) -> ScenarioResult:
     started_at = now_iso()
     started = time.perf_counter()
     label = ProgressLabel(scenario.name, scenario.kind, ctx.target.name, "load")
-    timeout = ctx.target.request_timeout
     async with open_target(ctx.target, ctx.run_dir / "logs", scenario.name) as session:
         ctx.on_connected(session)
         await preflight(session.conn, workload, ctx)
-        if scenario.warmup > 0:
-            warm = replace(plan, duration=scenario.warmup, requests=None)
-            if plan.model == "closed":
-                warm = replace(warm, level=constant(plan.level.level_at(0.0), scenario.warmup))
-            await run_load(
-                session.conn,
-                workload,
-                warm,
-                deadline_s=deadline_for(warm, grace=scenario.grace, request_timeout=timeout),
-                label=replace(label, phase="warm-up"),
-                on_progress=ctx.on_progress,
-                interrupt=ctx.interrupt,
-            )
+        await warm_up(ctx, session.conn, workload, plan, label)
         async with watch(session.pid) as instruments:
-            run = await run_load(
-                session.conn,
-                workload,
-                plan,
-                deadline_s=deadline_for(plan, grace=scenario.grace, request_timeout=timeout),
-                label=label,
-                on_progress=ctx.on_progress,
-                interrupt=ctx.interrupt,
-            )
+            run = await drive(ctx, session.conn, workload, plan, label)
     result = assemble(
         ctx,
         run.recording,
