@@ -165,7 +165,9 @@ class PayloadSummary(TypedDict):
 
 class PayloadFailure(TypedDict):
     size_bytes: int
-    outcome: str  # the outcome class: tool_error, rpc_error, timeout, transport
+    # the outcome class: tool_error, rpc_error, timeout, transport, or reply_cap (the reply
+    # exceeded readiness's own max_reply_bytes: not a server failure)
+    outcome: str
     detail: str
 
 

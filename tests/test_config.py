@@ -88,8 +88,12 @@ def test_the_built_in_suite_tests_the_demo_with_the_running_python() -> None:
     (target,) = suite.targets
     assert (target.transport, target.command) == ("stdio", sys.executable)
     assert target.args == ("-m", "readiness.demo")
-    throughput, scaling = suite.scenarios
+    throughput, scaling, memory = suite.scenarios
     assert throughput.load == LoadConfig(concurrency=50, requests=1000)
+    assert memory.kind == "memory"
+    assert memory.load is not None
+    assert memory.load.duration is not None
+    assert memory.load.duration - memory.warmup >= 12  # the leak fit needs 12 s of samples
     assert [str(t) for t in throughput.thresholds] == [
         "success_rate >= 99%",
         "p99 < 500ms",
@@ -115,7 +119,7 @@ def test_the_commented_examples_in_scenarios_toml_are_valid() -> None:
         uncommented.append(line[2:] if inside else line)
     suite = parse("\n".join(uncommented), MCP_TOKEN="s3cret")
     assert [t.name for t in suite.targets] == ["demo", "remote"]
-    assert [s.name for s in suite.scenarios] == ["throughput", "steady", "ramp", "scaling"]
+    assert [s.name for s in suite.scenarios] == ["throughput", "steady", "ramp", "scaling", "memory"]
     assert suite.scenario("ramp").load is not None
     assert len(suite.scenario("ramp").load.stages) == 3  # type: ignore[union-attr]
 

@@ -218,12 +218,23 @@ def method_of(plan: LoadPlan) -> Method:
     )
 
 
+def default_thresholds(scenario: ScenarioConfig) -> tuple[str, ...]:
+    """The checks a scenario gets when it declares none: each kind's own notion of passing."""
+    if scenario.kind == "memory":
+        return (DEFAULT_THRESHOLD, "leak == false", "fd_leak == false")
+    if scenario.kind == "payload":
+        # Finding a limit is the point of a ladder, so failed requests alone do not fail it.
+        largest = max(scenario.sizes)
+        return (f"max_payload >= {largest}B",)
+    return (DEFAULT_THRESHOLD,)
+
+
 def thresholds_of(scenario: ScenarioConfig) -> Sequence[Threshold]:
     from readiness.thresholds import parse_threshold
 
     if scenario.thresholds:
         return scenario.thresholds
-    return (parse_threshold(DEFAULT_THRESHOLD),)
+    return tuple(parse_threshold(t) for t in default_thresholds(scenario))
 
 
 def observed_value(result: ScenarioResult, metric: str) -> float | None:

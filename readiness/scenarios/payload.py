@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from readiness.engine.load import LoadPlan, ProgressLabel, Requester, run_load
+from readiness.engine.load import LoadPlan, ProgressLabel, Requester
 from readiness.engine.schedule import constant
 from readiness.engine.workload import Operation, Workload, operation_params
 from readiness.errors import ConfigError
@@ -31,10 +31,12 @@ from readiness.scenarios.base import (
     ScenarioContext,
     assemble,
     deadline_for,
+    drive,
     judge,
     method_of,
     now_iso,
     preflight,
+    warm_up,
 )
 from readiness.scenarios.instruments import watch
 from readiness.target import open_target
@@ -193,26 +195,31 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
     samplers: list[ProcessSampler] = []
     pending = list(wanted)
     sessions = 0
-    async with watch(None) as instruments:  # the generator; each server process is sampled below
-        while pending and not ctx.interrupt.is_set():
-            # After a timeout or a disconnect the server cannot be trusted (or is dead): the
-            # next direction gets a fresh one, with a stderr log of its own.
-            sessions += 1
-            label = scenario.name if sessions == 1 else f"{scenario.name}-{sessions}"
-            async with open_target(ctx.target, ctx.run_dir / "logs", label) as session:
-                ctx.on_connected(session)
-                if sessions == 1:
-                    await _preflight(session.conn, ctx, wanted)
-                async with _sampling(session.pid, instruments.origin) as sampler:
-                    if sampler is not None:
-                        samplers.append(sampler)
-                    while pending and not ctx.interrupt.is_set():
-                        ladder = await _climb(
-                            session.conn, ctx, pending.pop(0), sampler, instruments.origin
-                        )
-                        runs.extend(ladder)
-                        if ladder and ladder[-1].breaks_server:
-                            break
+    try:
+        async with watch(None) as instruments:  # the generator; each server is sampled below
+            while pending and not ctx.interrupt.is_set():
+                # After a timeout or a disconnect the server cannot be trusted (or is dead):
+                # the next direction gets a fresh one, with a stderr log of its own.
+                sessions += 1
+                label = scenario.name if sessions == 1 else f"{scenario.name}-{sessions}"
+                async with open_target(ctx.target, ctx.run_dir / "logs", label) as session:
+                    ctx.on_connected(session)
+                    if sessions == 1:
+                        await _preflight(session.conn, ctx, wanted)
+                    async with _sampling(session.pid, instruments.origin) as sampler:
+                        if sampler is not None:
+                            samplers.append(sampler)
+                        while pending and not ctx.interrupt.is_set():
+                            ladder = await _climb(
+                                session.conn, ctx, pending.pop(0), sampler, instruments.origin
+                            )
+                            runs.extend(ladder)
+                            if ladder and ladder[-1].breaks_server:
+                                break
+    except BaseExceptionGroup as group:
+        # The instruments' task groups wrap what the body raised (a ConfigError from the
+        # preflight, a TargetError from a restart): hand it back as it was.
+        raise _sole(group) from None
     n_ops = len(wanted)
     merged = merge_recordings(
         [_placed(run.recording, wanted.index(run.direction), n_ops) for run in runs]
@@ -233,11 +240,19 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
         load=describe_payload_load(scenario, wanted),
         method=method_of(payload_plan(scenario)),
         generator=instruments.generator_stats(merged.sent),
-        server=server_resources(samplers),
+        server=server_resources(samplers, sessions=sessions),
     )
     result["payload_steps"] = [step_result(run) for run in runs]
     result["payload"] = summary
     return judge(result, scenario, extra={"max_payload": max_payload(summary)})
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside nested single-member groups, else the group itself."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return inner
 
 
 def payload_plan(scenario: ScenarioConfig) -> LoadPlan:
@@ -316,22 +331,17 @@ async def _climb(
         if ctx.interrupt.is_set():
             break
         watcher = FirstFailure(conn)
+        workload = Workload([payload_operation(scenario, direction, size)])
         label = ProgressLabel(
             scenario.name,
             scenario.kind,
             target.name,
             f"{direction}s of {size_label(size)} ({i + 1}/{len(scenario.sizes)})",
         )
+        if i == 0:  # `warmup` settles the server at the smallest size, unrecorded
+            await warm_up(ctx, conn, workload, plan, label)
         t0 = time.monotonic()
-        run = await run_load(
-            watcher,
-            Workload([payload_operation(scenario, direction, size)]),
-            plan,
-            deadline_s=deadline,
-            label=label,
-            on_progress=ctx.on_progress,
-            interrupt=ctx.interrupt,
-        )
+        run = await drive(ctx, watcher, workload, plan, label)
         t1 = time.monotonic()
         rec = run.recording
         interrupted = ctx.interrupt.is_set()
@@ -426,16 +436,20 @@ def _placed(rec: Recording, index: int, n_ops: int) -> Recording:
     return replace(rec, operations=operations, sent_by_op=sent_by_op)
 
 
-def server_resources(samplers: Sequence[ProcessSampler]) -> ServerResources:
+def server_resources(samplers: Sequence[ProcessSampler], *, sessions: int) -> ServerResources:
     """Figures over every server process the scenario used (more than one after a restart)."""
     summaries = [(s.pid, s.summary()) for s in samplers]
     live = [(pid, summary) for pid, summary in summaries if summary is not None]
     if not live:
+        if samplers:
+            reason = "the server process exited before it could be sampled"
+        elif sessions:
+            reason = "the server runs in a process readiness did not start"
+        else:
+            reason = "the scenario was interrupted before it started the server"
         return ServerResources(
             measured=False,
-            reason="the server process exited before it could be sampled"
-            if samplers
-            else "the server runs in a process readiness did not start",
+            reason=reason,
             pid=samplers[0].pid if samplers else None,
             samples=0,
             cpu_percent_mean=None,
