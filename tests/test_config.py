@@ -119,7 +119,13 @@ def test_the_commented_examples_in_scenarios_toml_are_valid() -> None:
         uncommented.append(line[2:] if inside else line)
     suite = parse("\n".join(uncommented), MCP_TOKEN="s3cret")
     assert [t.name for t in suite.targets] == ["demo", "remote"]
-    assert [s.name for s in suite.scenarios] == ["throughput", "steady", "ramp", "scaling", "memory"]
+    assert [s.name for s in suite.scenarios] == [
+        "throughput",
+        "steady",
+        "ramp",
+        "scaling",
+        "memory",
+    ]
     assert suite.scenario("ramp").load is not None
     assert len(suite.scenario("ramp").load.stages) == 3  # type: ignore[union-attr]
 
