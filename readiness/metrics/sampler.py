@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -101,7 +102,7 @@ class ProcessSampler:
         self._cpu_of_gone = 0.0
         self._fast_children = _proc_children_supported()
         self._stop_requested = False
-        self._stop_event: anyio.Event | None = None
+        self._halt = threading.Event()
         self._running = False
 
     @property
@@ -120,29 +121,32 @@ class ProcessSampler:
         if self._running:
             raise RuntimeError("this ProcessSampler is already running")
         self._running = True
-        self._stop_event = anyio.Event()
         if self._origin is None:
             self._origin = time.monotonic()
-        next_at = anyio.current_time()
         try:
             self._samples.append(await anyio.to_thread.run_sync(self._take))
             task_status.started()
-            while not self.exited and not self._stop_requested:
-                now = anyio.current_time()
-                while next_at <= now:  # after a stall, skip the missed ticks
-                    next_at += self.interval
-                with anyio.move_on_after(next_at - now):
-                    await self._stop_event.wait()
-                self._samples.append(await anyio.to_thread.run_sync(self._take))
+            # One worker thread samples on its own clock: no event-loop wake-up or thread
+            # hand-off per sample, which measured several times the cost of the reading.
+            await anyio.to_thread.run_sync(self._sample_until_stopped, abandon_on_cancel=True)
         finally:
+            self._stop_requested = True  # also ends an abandoned (cancelled) sampling thread
+            self._halt.set()
             self._running = False
-            self._stop_event = None
+
+    def _sample_until_stopped(self) -> None:
+        next_at = time.monotonic()
+        while not self.exited and not self._stop_requested:
+            now = time.monotonic()
+            while next_at <= now:  # after a stall, skip the missed ticks
+                next_at += self.interval
+            self._halt.wait(next_at - now)
+            self._samples.append(self._take())
 
     def stop(self) -> None:
         """Take one last sample and end `run` (safe to call before it starts or twice)."""
         self._stop_requested = True
-        if self._stop_event is not None:
-            self._stop_event.set()
+        self._halt.set()
 
     def summary(self) -> ResourceSummary | None:
         """Figures over the live samples; None when no live sample was taken."""
