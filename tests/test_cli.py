@@ -372,3 +372,28 @@ def test_an_http_target_started_from_its_command_is_tested_and_ended(
     assert scenario["server"]["measured"] is True
     assert data["targets"][0]["protocol_version"]
     assert processes_marked(marker) == []
+
+
+def test_a_pid_that_does_not_exist_is_a_clear_error_at_start(tmp_path: Path) -> None:
+    pid = 4_000_000  # above Linux's pid_max: never a running process
+    assert not psutil.pid_exists(pid)
+    path = suite(
+        tmp_path,
+        f"""
+        [[targets]]
+        name = "remote"
+        transport = "http"
+        url = "http://127.0.0.1:9/mcp"
+        pid = {pid}
+
+        [[scenarios]]
+        name = "m"
+        kind = "memory"
+        load = {{ model = "open", rate = 10, duration = "15s" }}
+        """,
+    )
+    proc = run_cli("run", "-c", str(path), "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"no process with pid {pid}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert results(tmp_path / "out")["scenarios"][0]["status"] == "error"
