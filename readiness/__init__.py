@@ -13,6 +13,12 @@ from readiness.errors import (
 
 __version__ = "0.1.0"
 
+# The library's entry points live in their modules, imported on use so that `import readiness`
+# stays light: readiness.config (load_suite, find_suite), readiness.runner (run_suite),
+# readiness.protocol.client (open_connection, McpClient), readiness.engine.load (run_load),
+# readiness.metrics.histogram (LatencyHistogram), readiness.results (RunResult, load_results),
+# readiness.reports.markdown / .html (render_markdown, render_html).
+
 __all__ = [
     "ConfigError",
     "ExitCode",

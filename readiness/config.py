@@ -38,6 +38,7 @@ from readiness.placeholders import (
     redact_args,
     redact_url,
 )
+from readiness.resilience.config import ResilienceConfig
 from readiness.thresholds import Threshold, parse_threshold
 from readiness.units import parse_duration, parse_percentage, parse_rate, parse_size
 
@@ -124,6 +125,8 @@ class TargetConfig(_Model):
     # For an http target readiness did not start: which process to sample for resources.
     pid: Annotated[int, Field(gt=0)] | None = None
     process_name: str | None = None
+    # [targets.resilience]: breaker, rate limit, retry and cache between workload and client
+    resilience: ResilienceConfig | None = None
 
     # field → (as written, as expanded); display uses the written form while they still match
     _written: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)

@@ -216,6 +216,61 @@ class Histograms(TypedDict):
     operations: dict[str, dict[str, str]]  # op name → {"corrected": …, "uncorrected": …}
 
 
+# "from" is a keyword, hence the functional form.
+BreakerTransition = TypedDict(
+    "BreakerTransition",
+    {
+        "at_s": float,  # seconds since the scenario started
+        "from": str,  # closed | open | half_open
+        "to": str,
+        "reason": str,
+    },
+)
+
+
+class BreakerStats(TypedDict):
+    state: str  # at the end of the scenario: closed | open | half_open
+    transitions: list[BreakerTransition]
+    admitted: int
+    rejected: int  # refused while open (or with every trial slot taken); never sent
+    failures: int  # admitted calls whose outcome counted as a server failure
+    opened: int  # times the circuit opened
+
+
+class LimiterStats(TypedDict):
+    acquired: int  # sends admitted (retries included)
+    waited: int  # of those, how many had to wait for a token
+    total_wait_s: float
+    max_wait_ms: float
+
+
+class RetryStats(TypedDict):
+    calls: int  # requests eligible for retry (idempotent, or tools/call when opted in)
+    attempts: int  # first attempts and retries
+    retries: int
+    recovered: int  # calls that failed, were retried, and then succeeded
+    budget_exhausted: int  # calls left failed because the retry budget was spent
+    gave_up: int  # calls left failed after max_attempts
+
+
+class CacheStats(TypedDict):
+    hits: int  # answered from memory: OK replies with near-zero latency
+    misses: int
+    hit_rate: float  # hits / lookups; 0 before the first lookup
+    evictions: int
+    expirations: int
+
+
+class ResilienceStats(TypedDict):
+    """What the target's resilience layer did over the scenario; only configured primitives."""
+
+    config: dict[str, Any]  # [targets.resilience] as validated (durations in seconds)
+    breaker: NotRequired[BreakerStats]
+    limiter: NotRequired[LimiterStats]
+    retry: NotRequired[RetryStats]
+    cache: NotRequired[CacheStats]
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -238,6 +293,7 @@ class ScenarioResult(TypedDict):
     memory: NotRequired[MemoryResult]
     payload_steps: NotRequired[list[PayloadStep]]
     payload: NotRequired[PayloadSummary]
+    resilience: NotRequired[ResilienceStats]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]

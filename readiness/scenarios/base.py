@@ -4,6 +4,7 @@ instruments that watch the generator and the server, and the checks that judge i
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,10 +27,12 @@ from readiness.metrics.summary import (
     recording_totals,
     timeline,
 )
+from readiness.resilience.requester import ResilientRequester
 from readiness.results import (
     CheckResult,
     GeneratorStats,
     Method,
+    ResilienceStats,
     ScenarioResult,
     ServerResources,
 )
@@ -52,6 +55,27 @@ class ScenarioContext:
     on_progress: ProgressSink
     on_connected: Callable[[TargetSession], None]
     interrupt: anyio.Event = field(default_factory=anyio.Event)
+    started: float = field(default_factory=time.monotonic)  # breaker times count from here
+    # The target's resilience layer, made by the first drive() and kept for the scenario, so
+    # breaker state, cache and tokens carry over from warm-up to load and from step to step.
+    _resilience: list[ResilientRequester] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    def resilient(self, conn: Requester) -> Requester:
+        """`conn` behind the target's resilience layer; `conn` itself when none is configured."""
+        config = self.target.resilience
+        if config is None or not config.configured:
+            return conn
+        if not self._resilience:
+            self._resilience.append(ResilientRequester(conn, config, origin=self.started))
+        layer = self._resilience[0]
+        layer.conn = conn
+        return layer
+
+    def resilience_stats(self) -> ResilienceStats | None:
+        """What the resilience layer did in this scenario; None when it never ran."""
+        return self._resilience[0].statistics() if self._resilience else None
 
 
 def now_iso() -> str:
@@ -136,9 +160,10 @@ async def drive(
     *,
     on_progress: ProgressSink | None = None,
 ) -> LoadRun:
-    """Run one load of this scenario, bounded by its deadline and the run's interrupt."""
+    """Run one load of this scenario, bounded by its deadline and the run's interrupt,
+    through the target's resilience layer when it has one."""
     return await run_load(
-        conn,
+        ctx.resilient(conn),
         workload,
         plan,
         deadline_s=deadline_for(
