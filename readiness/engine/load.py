@@ -21,7 +21,7 @@ from readiness.engine.progress import Progress, ProgressSink
 from readiness.engine.schedule import Ramp, arrival_offsets
 from readiness.engine.workload import Operation, Workload
 from readiness.metrics.recorder import Recorder, Recording
-from readiness.protocol.outcome import Reply
+from readiness.protocol.outcome import Outcome, Reply
 
 # How often a closed-model ramp re-reads its target concurrency.
 _RAMP_TICK_S = 0.05
@@ -157,7 +157,7 @@ async def _tick(
                 planned_s=plan.planned_s,
                 planned_requests=plan.requests,
                 sent=recorder.sent,
-                ok=recorder.completed - recorder.errors,
+                ok=recorder.completed - recorder.errors - recorder.rejected,
                 errors=recorder.errors,
                 in_flight=recorder.sent - recorder.completed,
                 rps=float(stats.counts[0]),
@@ -217,6 +217,10 @@ class _ClosedLoop:
                 t0 = clock()
                 reply = await request(op.method, op.params)
                 record(op.index, reply.outcome, t0, t0, clock(), reply.error_code)
+                if reply.outcome is not Outcome.OK:
+                    # A dead connection answers without yielding; let deadlines and the
+                    # other users run rather than spin on instant failures.
+                    await anyio.lowlevel.checkpoint()
                 if think > 0:
                     await anyio.sleep(think)
         finally:

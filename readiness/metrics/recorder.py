@@ -100,6 +100,7 @@ class Recorder:
         self.sent_by_op = [0] * n_operations
         self.completed = 0
         self.errors = 0
+        self.rejected = 0
 
     def on_sent(self, op: int) -> None:
         self._current.sent += 1
@@ -125,6 +126,8 @@ class Recorder:
         if outcome is Outcome.OK:
             current.ok_corrected[op].append((done_ns - intended_ns) // 1000)
             current.ok_uncorrected[op].append((done_ns - sent_ns) // 1000)
+        elif outcome is Outcome.REJECTED:  # refused by us: not a server failure
+            self.rejected += 1
         else:
             current.fail[op].append((done_ns - intended_ns) // 1000)
             if error_code is not None:

@@ -1,0 +1,204 @@
+"""`[targets.resilience]` in scenarios.toml: which primitives protect a target, and how.
+
+Frozen models validated like the rest of the suite, so a bad key or value here is reported
+with its key path and line (see `readiness.config_errors`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, Final
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from readiness.protocol.outcome import Outcome
+from readiness.resilience.outcomes import INTERNAL_ERROR, OutcomeSet
+from readiness.units import parse_duration, parse_percentage, parse_rate
+
+# Reads that are safe to send twice: retried by default, and the only methods a cache may hold.
+IDEMPOTENT_METHODS: Final = frozenset(
+    {
+        "tools/list",
+        "resources/read",
+        "resources/list",
+        "resources/templates/list",
+        "prompts/list",
+        "prompts/get",
+        "ping",
+    }
+)
+DEFAULT_CONSECUTIVE_FAILURES: Final = 5
+DEFAULT_WINDOW: Final = 20
+DEFAULT_MINIMUM_CALLS: Final = 10
+# The outcome classes a breaker can count as failures, by the names results.json uses.
+FAILURE_CLASSES: Final = {
+    "timeout": Outcome.TIMEOUT,
+    "transport": Outcome.TRANSPORT,
+    "rpc_error": Outcome.RPC_ERROR,
+    "tool_error": Outcome.TOOL_ERROR,
+}
+
+
+def _invalid(message: str, *key: str | int) -> PydanticCustomError:
+    # The error type readiness.config_errors reads; `key` sharpens the key path it reports.
+    return PydanticCustomError("readiness", "{message}", {"message": message, "key": key})
+
+
+def _lenient(parse: Callable[[object], float]) -> Callable[[object], object]:
+    def validate(value: object) -> object:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+
+    return validate
+
+
+Integer = Annotated[int, Strict()]
+Duration = Annotated[float, BeforeValidator(_lenient(parse_duration))]
+Rate = Annotated[float, BeforeValidator(_lenient(parse_rate))]
+Fraction = Annotated[float, BeforeValidator(_lenient(parse_percentage))]
+Ratio = Annotated[
+    float, BeforeValidator(_lenient(lambda v: parse_percentage(v, allow_above_one=True)))
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BreakerConfig(_Model):
+    """Open after `consecutive_failures` in a row and/or a `failure_rate` over the last
+    `window` calls (once `minimum_calls` are in it); probe after `recovery_timeout`."""
+
+    consecutive_failures: Annotated[Integer, Field(ge=1)] | None = None
+    failure_rate: Annotated[Fraction, Field(gt=0)] | None = None
+    # Set (to their defaults, if need be) exactly when failure_rate is.
+    window: Annotated[Integer, Field(ge=1)] | None = None
+    minimum_calls: Annotated[Integer, Field(ge=1)] | None = None
+    recovery_timeout: Annotated[Duration, Field(ge=0)] = 30.0
+    trial_successes: Annotated[Integer, Field(ge=1)] = 1
+    max_trials: Annotated[Integer, Field(ge=1)] = 1
+    # Outcome classes, and JSON-RPC error codes, that count as the server failing.
+    failures: tuple[str | int, ...] = ("timeout", "transport", INTERNAL_ERROR)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if not {"consecutive_failures", "failure_rate"} & set(data):
+            return {**data, "consecutive_failures": DEFAULT_CONSECUTIVE_FAILURES}
+        if "failure_rate" in data:
+            return {"window": DEFAULT_WINDOW, "minimum_calls": DEFAULT_MINIMUM_CALLS, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BreakerConfig:
+        if self.failure_rate is None:
+            for field in ("window", "minimum_calls"):
+                if getattr(self, field) is not None:
+                    raise _invalid(f"{field} applies only with failure_rate", field)
+        elif (
+            self.minimum_calls is not None
+            and self.window is not None
+            and (self.minimum_calls > self.window)
+        ):
+            raise _invalid(
+                f"minimum_calls ({self.minimum_calls}) cannot exceed window ({self.window})",
+                "minimum_calls",
+            )
+        return self
+
+    @field_validator("failures", mode="before")
+    @classmethod
+    def _known_failures(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value  # pydantic reports the type
+        for i, item in enumerate(value):
+            known = item in FAILURE_CLASSES if isinstance(item, str) else type(item) is int
+            if not known:
+                raise _invalid(
+                    f"expected {', '.join(map(repr, FAILURE_CLASSES))} or a JSON-RPC error code"
+                    f" such as {INTERNAL_ERROR}, got {json.dumps(item, default=str)}",
+                    i,
+                )
+        return value
+
+    def failure_set(self) -> OutcomeSet:
+        return OutcomeSet(
+            frozenset(FAILURE_CLASSES[f] for f in self.failures if isinstance(f, str)),
+            frozenset(f for f in self.failures if isinstance(f, int)),
+        )
+
+
+class RateLimitConfig(_Model):
+    """At most `rate` sends per second, in bursts of up to `burst`; a send over it waits."""
+
+    rate: Annotated[Rate, Field(gt=0)]
+    burst: Annotated[Integer, Field(ge=1)] = 1
+
+
+class RetryConfig(_Model):
+    """Retry timeouts and transport errors of idempotent requests, with backoff and a budget."""
+
+    max_attempts: Annotated[Integer, Field(ge=1)] = 3
+    base: Annotated[Duration, Field(ge=0)] = 0.05
+    cap: Annotated[Duration, Field(ge=0)] = 2.0
+    budget: Annotated[Ratio, Field(ge=0)] = 0.1  # retries as a fraction of requests
+    min_retries: Annotated[Rate, Field(ge=0)] = 1.0  # per second, so a quiet client may retry
+    retry_tools: Annotated[bool, Strict()] = False  # a timed-out tools/call may have run
+
+    @model_validator(mode="after")
+    def _cap_covers_base(self) -> RetryConfig:
+        if self.cap < self.base:
+            raise _invalid(f"cap ({self.cap:g}s) is below base ({self.base:g}s)", "cap")
+        return self
+
+    def methods(self) -> frozenset[str]:
+        """The methods retried: the idempotent reads, and tools/call when opted in."""
+        return (IDEMPOTENT_METHODS | {"tools/call"}) if self.retry_tools else IDEMPOTENT_METHODS
+
+
+class CacheConfig(_Model):
+    """Answer repeated idempotent reads from memory for `ttl` after the server answered."""
+
+    methods: Annotated[tuple[str, ...], Field(min_length=1)] = ("tools/list", "resources/read")
+    ttl: Annotated[Duration, Field(gt=0)] = 5.0
+    max_entries: Annotated[Integer, Field(ge=1)] = 1000
+
+    @model_validator(mode="after")
+    def _idempotent(self) -> CacheConfig:
+        for i, method in enumerate(self.methods):
+            if method not in IDEMPOTENT_METHODS:
+                why = " (a tool call may change state)" if method == "tools/call" else ""
+                raise _invalid(
+                    f"{method!r} cannot be cached{why}; cacheable: "
+                    + ", ".join(sorted(IDEMPOTENT_METHODS)),
+                    "methods",
+                    i,
+                )
+        return self
+
+
+class ResilienceConfig(_Model):
+    """The primitives between the workload and a target's connection; each is opt-in."""
+
+    breaker: BreakerConfig | None = None
+    rate_limit: RateLimitConfig | None = None
+    retry: RetryConfig | None = None
+    cache: CacheConfig | None = None
+
+    @property
+    def configured(self) -> bool:
+        return any(p is not None for p in (self.breaker, self.rate_limit, self.retry, self.cache))

@@ -1,0 +1,207 @@
+"""The resilience layer as the engine sees it: a Requester that puts a target's configured
+cache, circuit breaker, rate limiter and retries in front of its connection.
+
+One lives for one scenario, so its statistics describe what each primitive did in that run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from anyio.lowlevel import checkpoint
+
+from readiness.protocol.outcome import Outcome, Reply
+from readiness.resilience.breaker import BreakerState, CircuitBreaker, Permit
+from readiness.resilience.cache import MISSING, Cache, cache_key
+from readiness.resilience.clock import Clock, SystemClock
+from readiness.resilience.config import (
+    DEFAULT_MINIMUM_CALLS,
+    DEFAULT_WINDOW,
+    ResilienceConfig,
+)
+from readiness.resilience.limiter import TokenBucket
+from readiness.resilience.retry import Retry, RetryBudget
+from readiness.results import (
+    BreakerStats,
+    BreakerTransition,
+    CacheStats,
+    LimiterStats,
+    ResilienceStats,
+    RetryStats,
+)
+
+
+class Sender(Protocol):
+    """What the layer sends through: a connection, or anything else that answers requests
+    the same way (the engine's `Requester`)."""
+
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Reply: ...
+
+
+class ResilientRequester:
+    """A Requester that applies, in order: cache → breaker → (rate limit → send) with retries.
+
+    A cache hit returns the stored OK reply at once. An open circuit returns
+    `Outcome.REJECTED` without sending: our refusal, never the server's failure. Each send,
+    retries included, waits for a rate-limit token; in an open model that wait is part of
+    the request's latency, which runs from its intended start. The breaker sees the outcome
+    after retries, and only OK replies are cached.
+
+    `conn` may be pointed at a new connection between loads (a scenario that restarts its
+    target); the primitives and their counts carry over, as a client's would.
+    """
+
+    def __init__(
+        self,
+        conn: Sender,
+        config: ResilienceConfig,
+        clock: Clock | None = None,
+        *,
+        origin: float | None = None,
+    ) -> None:
+        self.conn = conn
+        self._config = config
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        # Transition times are reported relative to this moment (the scenario's start).
+        self._origin = self._clock.monotonic() if origin is None else origin
+        self._breaker: CircuitBreaker | None = None
+        self._limiter: TokenBucket | None = None
+        self._retry: Retry | None = None
+        self._cache: Cache[str, Reply] | None = None
+        self._retried: frozenset[str] = frozenset()
+        self._cached: frozenset[str] = frozenset()
+        if (b := config.breaker) is not None:
+            self._breaker = CircuitBreaker(
+                consecutive_failures=b.consecutive_failures,
+                failure_rate=b.failure_rate,
+                window=b.window or DEFAULT_WINDOW,  # only read with a failure_rate
+                minimum_calls=b.minimum_calls or DEFAULT_MINIMUM_CALLS,
+                recovery_timeout=b.recovery_timeout,
+                trial_successes=b.trial_successes,
+                max_trials=b.max_trials,
+                failures=b.failure_set(),
+                clock=self._clock,
+            )
+        if (r := config.rate_limit) is not None:
+            self._limiter = TokenBucket(r.rate, r.burst, clock=self._clock)
+        if (t := config.retry) is not None:
+            budget = RetryBudget(ratio=t.budget, min_per_second=t.min_retries, clock=self._clock)
+            self._retry = Retry(
+                max_attempts=t.max_attempts,
+                base=t.base,
+                cap=t.cap,
+                budget=budget,
+                clock=self._clock,
+            )
+            self._retried = t.methods()
+        if (c := config.cache) is not None:
+            self._cache = Cache(c.max_entries, c.ttl, clock=self._clock)
+            self._cached = frozenset(c.methods)
+
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Reply:
+        cache = self._cache
+        key: str | None = None
+        if cache is not None and method in self._cached:
+            key = cache_key(method, params)
+            hit = cache.get(key)
+            if hit is not MISSING:
+                # Yield anyway: a loop of instant answers must not starve the event loop.
+                await checkpoint()
+                return hit
+        breaker = self._breaker
+        permit: Permit | None = None
+        if breaker is not None:
+            permit = breaker.allow()
+            if permit is None:
+                open_ = breaker.state is BreakerState.OPEN
+                detail = "circuit open" if open_ else "circuit half-open, trial calls in flight"
+                await checkpoint()
+                return Reply(Outcome.REJECTED, detail=detail)
+        try:
+            retry = self._retry
+            if retry is not None and method in self._retried:
+                reply = await retry.call(lambda: self._send(method, params, timeout))
+            else:
+                reply = await self._send(method, params, timeout)
+        except BaseException:
+            if breaker is not None and permit is not None:
+                breaker.release(permit)  # never completed: it counts neither way
+            raise
+        if breaker is not None and permit is not None:
+            breaker.record(permit, reply.outcome, reply.error_code)
+        if cache is not None and key is not None and reply.outcome is Outcome.OK:
+            cache.put(key, reply)
+        return reply
+
+    async def _send(
+        self, method: str, params: dict[str, Any] | None, timeout: float | None
+    ) -> Reply:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        return await self.conn.request(method, params, timeout=timeout)
+
+    def statistics(self) -> ResilienceStats:
+        """What each configured primitive did so far, in results.json's form."""
+        stats = ResilienceStats(
+            config=self._config.model_dump(mode="json", exclude_none=True),
+        )
+        if self._breaker is not None:
+            b = self._breaker.statistics()
+            stats["breaker"] = BreakerStats(
+                state=b.state.value,
+                transitions=[
+                    BreakerTransition(
+                        {
+                            "at_s": round(t.at - self._origin, 3),
+                            "from": t.from_state.value,
+                            "to": t.to_state.value,
+                            "reason": t.reason,
+                        }
+                    )
+                    for t in self._breaker.transitions
+                ],
+                admitted=b.admitted,
+                rejected=b.rejected,
+                failures=b.failures,
+                opened=b.opened,
+            )
+        if self._limiter is not None:
+            limiter = self._limiter.statistics()
+            stats["limiter"] = LimiterStats(
+                acquired=limiter.acquired,
+                waited=limiter.waited,
+                total_wait_s=round(limiter.total_wait, 6),
+                max_wait_ms=round(limiter.max_wait * 1000, 3),
+            )
+        if self._retry is not None:
+            retry = self._retry.statistics()
+            stats["retry"] = RetryStats(
+                calls=retry.calls,
+                attempts=retry.attempts,
+                retries=retry.retries,
+                recovered=retry.recovered,
+                budget_exhausted=retry.budget_exhausted,
+                gave_up=retry.gave_up,
+            )
+        if self._cache is not None:
+            cache = self._cache.statistics()
+            stats["cache"] = CacheStats(
+                hits=cache.hits,
+                misses=cache.misses,
+                hit_rate=cache.hit_rate,
+                evictions=cache.evictions,
+                expirations=cache.expirations,
+            )
+        return stats
+
+    def __repr__(self) -> str:
+        parts = [
+            repr(p)
+            for p in (self._cache, self._breaker, self._limiter, self._retry)
+            if p is not None
+        ]
+        return f"<ResilientRequester {' '.join(parts) or 'nothing configured'}>"
