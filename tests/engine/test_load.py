@@ -186,3 +186,14 @@ async def test_error_classes_are_counted_per_operation() -> None:
     assert echo.counts[Outcome.TOOL_ERROR] == sent_echo == sum(echo.counts)
     assert nope.counts[Outcome.RPC_ERROR] == sent_nope == sum(nope.counts)
     assert recording_totals(run.recording)["rpc_error_codes"] == {"-32601": sent_nope}
+
+
+@pytest.mark.anyio
+async def test_a_duration_bounded_load_against_a_dead_server_still_ends() -> None:
+    # A dead stdio connection answers instantly without yielding; the users must not spin.
+    async with demo("--crash-after", "5") as conn:
+        run = await drive(conn, closed(2, duration=1.0), deadline_s=3.0)
+    totals = recording_totals(run.recording)
+    assert totals["ok"] <= 5
+    assert totals["errors"]["transport"] > 0
+    assert totals["sent"] == totals["ok"] + totals["errors"]["transport"] + totals["cancelled"]
