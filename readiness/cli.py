@@ -226,6 +226,17 @@ def demo(ctx: typer.Context) -> None:
     raise typer.Exit(demo_main(list(ctx.args), prog="readiness demo"))
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def proxy(ctx: typer.Context) -> None:
+    """Fault-injecting HTTP proxy or stdio relay for any MCP client (see --help)."""
+    from readiness.chaos.cli_main import main as proxy_main
+
+    raise typer.Exit(proxy_main(list(ctx.args)))
+
+
 def main() -> None:
     try:
         app()
