@@ -14,21 +14,27 @@ from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
-    Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from readiness import config_errors
 from readiness.config_errors import Key, did_you_mean
+from readiness.config_types import (
+    ConfigModel,
+    Duration,
+    Integer,
+    Number,
+    Rate,
+    Size,
+    invalid,
+)
+from readiness.config_types import Ratio as Fraction
 from readiness.errors import ConfigError
 from readiness.placeholders import (
     BUILTIN_VARIABLES,
@@ -40,36 +46,12 @@ from readiness.placeholders import (
 )
 from readiness.resilience.config import ResilienceConfig
 from readiness.thresholds import Threshold, parse_threshold
-from readiness.units import parse_duration, parse_percentage, parse_rate, parse_size
 
 DEFAULT_SUITE_SOURCE = "<built-in default suite>"
 PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
 DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024
 
 
-def invalid(message: str, *key: str | int) -> PydanticCustomError:
-    """A validation error; `key` (relative to the model raising it) sharpens its key path."""
-    return PydanticCustomError("readiness", "{message}", {"message": message, "key": key})
-
-
-def _lenient(parse: Callable[[object], float | int]) -> Callable[[object], object]:
-    def validate(value: object) -> object:
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise invalid(str(exc)) from None
-
-    return validate
-
-
-Integer = Annotated[int, Strict()]
-Number = Annotated[float, Strict()]
-Duration = Annotated[float, BeforeValidator(_lenient(parse_duration))]
-Size = Annotated[int, BeforeValidator(_lenient(parse_size))]
-Rate = Annotated[float, BeforeValidator(_lenient(parse_rate))]
-Fraction = Annotated[
-    float, BeforeValidator(_lenient(lambda v: parse_percentage(v, allow_above_one=True)))
-]
 Name = Annotated[str, Field(min_length=1)]
 
 
@@ -82,11 +64,7 @@ def _threshold(value: object) -> Threshold:
         raise invalid(exc.message) from None
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RunConfig(_Model):
+class RunConfig(ConfigModel):
     name: Name = "readiness"
 
     @field_validator("name")
@@ -102,7 +80,7 @@ class RunConfig(_Model):
 _EXPANDED_FIELDS = ("command", "args", "env", "cwd", "url", "headers")
 
 
-class TargetConfig(_Model):
+class TargetConfig(ConfigModel):
     """A server to test: a command to start (stdio, or http with a local server) and/or a URL.
 
     `command`, `args`, `env`, `cwd`, `url` and `headers` may reference the environment as
@@ -272,7 +250,7 @@ _CALL_SUBJECT: dict[str, str] = {
 }
 
 
-class OperationConfig(_Model):
+class OperationConfig(ConfigModel):
     """One weighted entry of the workload mix."""
 
     call: Call
@@ -332,7 +310,7 @@ def _default_operations() -> tuple[OperationConfig, ...]:
     return (OperationConfig(call="tools/call", tool="echo", arguments={"text": "hello"}),)
 
 
-class WorkloadConfig(_Model):
+class WorkloadConfig(ConfigModel):
     """The weighted mix of operations each request is drawn from."""
 
     operations: Annotated[tuple[OperationConfig, ...], Field(min_length=1)] = Field(
@@ -357,14 +335,14 @@ class WorkloadConfig(_Model):
 # --- load and scenarios --------------------------------------------------------------------
 
 
-class Stage(_Model):
+class Stage(ConfigModel):
     """Ramp linearly to `target` (concurrency, or rate per second) over `duration` seconds."""
 
     duration: Annotated[Duration, Field(gt=0)]
     target: Annotated[Number, Field(ge=0)]
 
 
-class LoadConfig(_Model):
+class LoadConfig(ConfigModel):
     """How requests arrive. Closed: `concurrency` virtual users, each waits for its reply (and
     `think_time`). Open: `rate` sends per second on a schedule, never waiting on replies.
     With `stages`, `concurrency`/`rate` is the starting level the first stage ramps from.
@@ -424,7 +402,7 @@ ScenarioKind = Literal["throughput", "scaling", "memory", "payload"]
 PayloadDirection = Literal["result", "argument", "both"]
 
 
-class ScenarioConfig(_Model):
+class ScenarioConfig(ConfigModel):
     """A named test: `throughput` runs `load`; `scaling` climbs a ladder of `steps`."""
 
     name: Name
@@ -551,7 +529,7 @@ class ScenarioConfig(_Model):
         return self.load.planned_duration() if self.load else None
 
 
-class Suite(_Model):
+class Suite(ConfigModel):
     """A whole configuration file: who to test, with what mix, under which scenarios."""
 
     run: RunConfig = Field(default_factory=RunConfig)

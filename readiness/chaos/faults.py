@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -24,36 +24,20 @@ from pydantic import (
     WrapValidator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from readiness import config_errors
 from readiness.config_errors import did_you_mean
+from readiness.config_types import Duration, invalid, lenient
+from readiness.config_types import Percentage as Probability
 from readiness.demo.knobs import Latency, parse_latency
 from readiness.errors import ConfigError
-from readiness.units import format_duration, parse_duration, parse_percentage
+from readiness.units import format_duration, parse_duration
 
 Transport = Literal["stdio", "http"]
 INTERNAL_ERROR = -32603
 DURATION_FIELDS = frozenset({"latency", "jitter", "restart_after", "duration", "chunk_delay"})
 
 
-def invalid(message: str, *key: str | int) -> PydanticCustomError:
-    """The same error shape as readiness.config's: `key` sharpens the key path it names."""
-    return PydanticCustomError("readiness", "{message}", {"message": message, "key": key})
-
-
-def _lenient(parse: Callable[[object], float]) -> Callable[[object], object]:
-    def validate(value: object) -> object:
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise invalid(str(exc)) from None
-
-    return validate
-
-
-Duration = Annotated[float, BeforeValidator(_lenient(parse_duration))]
-Probability = Annotated[float, BeforeValidator(_lenient(parse_percentage))]
 Count = Annotated[int, Field(ge=1, strict=True)]
 
 
@@ -97,7 +81,7 @@ def parse_window(value: object) -> Window:
 
 WindowField = Annotated[
     Window,
-    BeforeValidator(_lenient(parse_window)),
+    BeforeValidator(lenient(parse_window)),
     PlainSerializer(str, return_type=str),
 ]
 

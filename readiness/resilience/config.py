@@ -7,23 +7,19 @@ with its key path and line (see `readiness.config_errors`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     Strict,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from readiness.config_types import ConfigModel, Duration, Integer, Rate, Ratio, invalid
+from readiness.config_types import Percentage as Fraction
 from readiness.protocol.outcome import Outcome
 from readiness.resilience.outcomes import INTERNAL_ERROR, OutcomeSet
-from readiness.units import parse_duration, parse_percentage, parse_rate
 
 # Reads that are safe to send twice: retried by default, and the only methods a cache may hold.
 IDEMPOTENT_METHODS: Final = frozenset(
@@ -49,35 +45,7 @@ FAILURE_CLASSES: Final = {
 }
 
 
-def _invalid(message: str, *key: str | int) -> PydanticCustomError:
-    # The error type readiness.config_errors reads; `key` sharpens the key path it reports.
-    return PydanticCustomError("readiness", "{message}", {"message": message, "key": key})
-
-
-def _lenient(parse: Callable[[object], float]) -> Callable[[object], object]:
-    def validate(value: object) -> object:
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise _invalid(str(exc)) from None
-
-    return validate
-
-
-Integer = Annotated[int, Strict()]
-Duration = Annotated[float, BeforeValidator(_lenient(parse_duration))]
-Rate = Annotated[float, BeforeValidator(_lenient(parse_rate))]
-Fraction = Annotated[float, BeforeValidator(_lenient(parse_percentage))]
-Ratio = Annotated[
-    float, BeforeValidator(_lenient(lambda v: parse_percentage(v, allow_above_one=True)))
-]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class BreakerConfig(_Model):
+class BreakerConfig(ConfigModel):
     """Open after `consecutive_failures` in a row and/or a `failure_rate` over the last
     `window` calls (once `minimum_calls` are in it); probe after `recovery_timeout`."""
 
@@ -108,13 +76,13 @@ class BreakerConfig(_Model):
         if self.failure_rate is None:
             for field in ("window", "minimum_calls"):
                 if getattr(self, field) is not None:
-                    raise _invalid(f"{field} applies only with failure_rate", field)
+                    raise invalid(f"{field} applies only with failure_rate", field)
         elif (
             self.minimum_calls is not None
             and self.window is not None
             and (self.minimum_calls > self.window)
         ):
-            raise _invalid(
+            raise invalid(
                 f"minimum_calls ({self.minimum_calls}) cannot exceed window ({self.window})",
                 "minimum_calls",
             )
@@ -128,7 +96,7 @@ class BreakerConfig(_Model):
         for i, item in enumerate(value):
             known = item in FAILURE_CLASSES if isinstance(item, str) else type(item) is int
             if not known:
-                raise _invalid(
+                raise invalid(
                     f"expected {', '.join(map(repr, FAILURE_CLASSES))} or a JSON-RPC error code"
                     f" such as {INTERNAL_ERROR}, got {json.dumps(item, default=str)}",
                     i,
@@ -142,14 +110,14 @@ class BreakerConfig(_Model):
         )
 
 
-class RateLimitConfig(_Model):
+class RateLimitConfig(ConfigModel):
     """At most `rate` sends per second, in bursts of up to `burst`; a send over it waits."""
 
     rate: Annotated[Rate, Field(gt=0)]
     burst: Annotated[Integer, Field(ge=1)] = 1
 
 
-class RetryConfig(_Model):
+class RetryConfig(ConfigModel):
     """Retry timeouts and transport errors of idempotent requests, with backoff and a budget."""
 
     max_attempts: Annotated[Integer, Field(ge=1)] = 3
@@ -162,7 +130,7 @@ class RetryConfig(_Model):
     @model_validator(mode="after")
     def _cap_covers_base(self) -> RetryConfig:
         if self.cap < self.base:
-            raise _invalid(f"cap ({self.cap:g}s) is below base ({self.base:g}s)", "cap")
+            raise invalid(f"cap ({self.cap:g}s) is below base ({self.base:g}s)", "cap")
         return self
 
     def methods(self) -> frozenset[str]:
@@ -170,7 +138,7 @@ class RetryConfig(_Model):
         return (IDEMPOTENT_METHODS | {"tools/call"}) if self.retry_tools else IDEMPOTENT_METHODS
 
 
-class CacheConfig(_Model):
+class CacheConfig(ConfigModel):
     """Answer repeated idempotent reads from memory for `ttl` after the server answered."""
 
     methods: Annotated[tuple[str, ...], Field(min_length=1)] = ("tools/list", "resources/read")
@@ -182,7 +150,7 @@ class CacheConfig(_Model):
         for i, method in enumerate(self.methods):
             if method not in IDEMPOTENT_METHODS:
                 why = " (a tool call may change state)" if method == "tools/call" else ""
-                raise _invalid(
+                raise invalid(
                     f"{method!r} cannot be cached{why}; cacheable: "
                     + ", ".join(sorted(IDEMPOTENT_METHODS)),
                     "methods",
@@ -191,7 +159,7 @@ class CacheConfig(_Model):
         return self
 
 
-class ResilienceConfig(_Model):
+class ResilienceConfig(ConfigModel):
     """The primitives between the workload and a target's connection; each is opt-in."""
 
     breaker: BreakerConfig | None = None
