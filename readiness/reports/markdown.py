@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from readiness.reports import format as fmt
+from readiness.reports.templating import template_environment
 from readiness.results import RunResult
 
 _BACKTICKS = re.compile(r"`+")
@@ -21,23 +22,9 @@ def render_markdown(result: RunResult) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("readiness", "reports/templates"),
-        autoescape=select_autoescape(["html", "html.j2"]),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=_dash_for_none,
-    )
-    env.filters.update(fmt.filters())
+    env = template_environment()
     env.filters.update(text=md_text, code=md_code)
-    env.globals.update(fmt.functions())
     return env
-
-
-def _dash_for_none(value: object) -> object:
-    return fmt.DASH if value is None else value
 
 
 def md_text(value: object) -> str:

@@ -29,7 +29,8 @@ from readiness.protocol.client import open_connection
 from readiness.protocol.connection import ConnectOptions, StdioParams
 from readiness.protocol.outcome import Outcome, Reply
 from readiness.protocol.stdio import StdioConnection
-from readiness.reports import html, markdown
+from readiness.reports import markdown
+from readiness.reports.templating import template_environment
 from readiness.resilience.clock import FakeClock
 from readiness.resilience.config import ResilienceConfig
 from readiness.resilience.requester import ResilientRequester
@@ -405,7 +406,7 @@ async def test_a_scenario_reports_what_its_target_resilience_layer_did(tmp_path:
     assert "| Circuit breaker | opens after 3 consecutive failures" in text
     assert "| closed | open | 3 consecutive failures |" in text
     assert "Latency percentiles in this scenario include the" in text
-    page = html._environment().get_template("_resilience.html.j2").render(s=result)
+    page = template_environment().get_template("_resilience.html.j2").render(s=result)
     assert "<h3>Resilience layer</h3>" in page
 
 
