@@ -30,6 +30,7 @@ _RAMP_TICK_S = 0.05
 # until shortly before a send and yields to the loop for the rest.
 _SLEEP_EARLY_NS = 1_500_000
 _SEND_SLACK_NS = 20_000
+_OK = Outcome.OK  # a global is cheaper than an Enum lookup per request
 
 
 class Requester(Protocol):
@@ -167,7 +168,9 @@ async def _tick(
         )
 
 
-class _ClosedLoop:
+class _Loop:
+    """What both models share: the connection, the mix, the plan, the recorder, the stop."""
+
     def __init__(
         self,
         conn: Requester,
@@ -181,10 +184,15 @@ class _ClosedLoop:
         self._plan = plan
         self._recorder = recorder
         self._stop = stop
-        self._target = 0
-        self._active: set[int] = set()
+
+
+class _ClosedLoop(_Loop):
+    _target: int  # virtual users wanted now
+    _active: set[int]  # indices of the users running
 
     async def run(self, tg: anyio.abc.TaskGroup) -> None:
+        self._target = 0
+        self._active = set()
         level = self._plan.level
         ramped = len(level.segments) > 1 or level.start != level.segments[0][1]
         started = time.perf_counter()
@@ -217,7 +225,7 @@ class _ClosedLoop:
                 t0 = clock()
                 reply = await request(op.method, op.params)
                 record(op.index, reply.outcome, t0, t0, clock(), reply.error_code)
-                if reply.outcome is not Outcome.OK:
+                if reply.outcome is not _OK:
                     # A dead connection answers without yielding; let deadlines and the
                     # other users run rather than spin on instant failures.
                     await anyio.lowlevel.checkpoint()
@@ -227,24 +235,13 @@ class _ClosedLoop:
             self._active.discard(index)
 
 
-class _OpenLoop:
-    def __init__(
-        self,
-        conn: Requester,
-        workload: Workload,
-        plan: LoadPlan,
-        recorder: Recorder,
-        stop: _Stop,
-    ) -> None:
-        self._conn = conn
-        self._workload = workload
-        self._plan = plan
-        self._recorder = recorder
-        self._stop = stop
-        self._in_flight = 0
-        self._slot_freed: anyio.Event | None = None
+class _OpenLoop(_Loop):
+    _in_flight: int
+    _slot_freed: anyio.Event | None  # set when a send finishes while the dispatcher waits
 
     async def run(self, tg: anyio.abc.TaskGroup) -> None:
+        self._in_flight = 0
+        self._slot_freed = None
         plan = self._plan
         recorder = self._recorder
         start_ns = time.perf_counter_ns()

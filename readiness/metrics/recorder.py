@@ -14,6 +14,9 @@ from readiness.metrics.histogram import LatencyHistogram
 from readiness.protocol.outcome import Outcome
 
 _N_OUTCOMES = len(Outcome)
+# Module aliases: an Enum member lookup costs ~100 ns, a global ~10 ns, on every request.
+_OK = Outcome.OK
+_REJECTED = Outcome.REJECTED
 
 
 class _Interval:
@@ -123,10 +126,10 @@ class Recorder:
         error_code: int | None,
     ) -> None:
         current = self._current
-        if outcome is Outcome.OK:
+        if outcome is _OK:
             current.ok_corrected[op].append((done_ns - intended_ns) // 1000)
             current.ok_uncorrected[op].append((done_ns - sent_ns) // 1000)
-        elif outcome is Outcome.REJECTED:  # refused by us: not a server failure
+        elif outcome is _REJECTED:  # refused by us: not a server failure
             self.rejected += 1
         else:
             current.fail[op].append((done_ns - intended_ns) // 1000)
