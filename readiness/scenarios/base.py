@@ -347,6 +347,8 @@ def assemble(
         checks=[],
         histograms=histograms(rec, names),
     )
+    if (resilience := ctx.resilience_stats()) is not None:
+        result["resilience"] = resilience
     return result
 
 

@@ -88,8 +88,6 @@ async def run_memory(ctx: ScenarioContext) -> ScenarioResult:
         generator=instruments.generator_stats(run.recording.sent),
         server=instruments.server_resources(),
     )
-    if (resilience := ctx.resilience_stats()) is not None:
-        result["resilience"] = resilience
     result["memory"] = memory
     return judge(result, scenario, extra=memory_metrics(memory))
 

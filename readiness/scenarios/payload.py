@@ -242,8 +242,6 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
         generator=instruments.generator_stats(merged.sent),
         server=server_resources(samplers, sessions=sessions),
     )
-    if (resilience := ctx.resilience_stats()) is not None:
-        result["resilience"] = resilience
     result["payload_steps"] = [step_result(run) for run in runs]
     result["payload"] = summary
     return judge(result, scenario, extra={"max_payload": max_payload(summary)})

@@ -74,8 +74,6 @@ async def run_scaling(ctx: ScenarioContext) -> ScenarioResult:
         generator=instruments.generator_stats(merged.sent),
         server=instruments.server_resources(),
     )
-    if (resilience := ctx.resilience_stats()) is not None:
-        result["resilience"] = resilience
     result["steps"] = steps
     result["scaling"] = find_knee(steps, growth=scenario.knee_growth, p95_limit_s=scenario.knee_p95)
     return judge(result, scenario)

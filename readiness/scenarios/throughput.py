@@ -49,6 +49,4 @@ async def run_throughput(ctx: ScenarioContext) -> ScenarioResult:
         generator=instruments.generator_stats(run.recording.sent),
         server=instruments.server_resources(),
     )
-    if (resilience := ctx.resilience_stats()) is not None:
-        result["resilience"] = resilience
     return judge(result, scenario)
