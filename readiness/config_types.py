@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
 
 from readiness.units import parse_duration, parse_percentage, parse_rate, parse_size
@@ -36,6 +36,7 @@ def lenient(parse: Callable[[object], object]) -> Callable[[object], object]:
     return validate
 
 
+Name = Annotated[str, Field(min_length=1)]
 Integer = Annotated[int, Strict()]
 Number = Annotated[float, Strict()]
 Duration = Annotated[float, BeforeValidator(lenient(parse_duration))]
