@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from readiness import config_errors
+from readiness.chaos.faults import unsupported
 from readiness.config_errors import Key, did_you_mean
 from readiness.config_scenario import LoadConfig, ScenarioConfig, ScenarioKind, Stage
 from readiness.config_types import ConfigModel, Duration, Name, Size, invalid
@@ -249,6 +250,15 @@ class Suite(ConfigModel):
                     i,
                     "target",
                 )
+            for target in self.targets_for(scenario):
+                for j, fault in enumerate(scenario.faults):
+                    # A URL readiness did not start cannot be killed; a command it starts can.
+                    owns = target.command is not None
+                    reason = unsupported(fault, target.transport, owns_process=owns)
+                    if reason is not None:
+                        raise invalid(
+                            f"target {target.name!r}: {reason}", "scenarios", i, "faults", j, "type"
+                        )
         return self
 
     def target(self, name: str) -> TargetConfig:

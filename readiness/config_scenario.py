@@ -3,10 +3,12 @@ with the checks that keep each kind's keys to that kind."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from readiness.chaos.faults import Fault, Window, WindowField
 from readiness.config_types import (
     ConfigModel,
     Duration,
@@ -95,12 +97,20 @@ class LoadConfig(ConfigModel):
         return self.duration
 
 
-ScenarioKind = Literal["throughput", "scaling", "memory", "payload"]
+ScenarioKind = Literal[
+    "throughput", "scaling", "memory", "payload", "failure", "recovery", "overload", "pool"
+]
 PayloadDirection = Literal["result", "argument", "both"]
+# Kinds whose load is `load`, time-bounded for the chaos kinds (faults are placed in time).
+_NEEDS_LOAD = ("throughput", "memory", "failure", "recovery")
+_TIMED = ("memory", "failure", "recovery")
 
 
 class ScenarioConfig(ConfigModel):
-    """A named test: `throughput` runs `load`; `scaling` climbs a ladder of `steps`."""
+    """A named test. `throughput` runs `load`; `scaling` climbs a ladder of `steps`; `memory`
+    soaks and judges growth; `payload` climbs a ladder of sizes; `failure` and `recovery` inject
+    `faults` into a steady `load` during `inject`; `overload` ramps an open load past capacity
+    and back; `pool` shares `pool_size` sessions among many more virtual users."""
 
     name: Name
     kind: ScenarioKind
@@ -108,6 +118,9 @@ class ScenarioConfig(ConfigModel):
     load: LoadConfig | None = None
     workload: WorkloadConfig | None = None
     thresholds: tuple[Annotated[Threshold, BeforeValidator(_threshold)], ...] = ()
+    # a wall-clock bound on the whole scenario: when it passes, what was measured is kept,
+    # marked partial, and the run goes on with the next scenario
+    timeout: Annotated[Duration, Field(gt=0)] | None = None
     steps: tuple[Annotated[Number, Field(gt=0)], ...] = ()
     step_model: Literal["closed", "open"] = "closed"
     step_duration: Annotated[Duration, Field(gt=0)] = 5.0
@@ -129,74 +142,116 @@ class ScenarioConfig(ConfigModel):
     result_argument: str = "kb"
     argument_tool: str = "echo"  # called with {argument_name: a string of the size}
     argument_name: str = "text"
+    # failure and recovery: faults act during `inject` (seconds since the measured load
+    # started); a fault's own `during` overrides it. Defaults are chosen per kind and target.
+    faults: tuple[Fault, ...] = ()
+    inject: WindowField | None = None
+    # recovery and overload: recovered once throughput and p95 are back within
+    # recovery_tolerance of the steady state for recovery_window
+    recovery_tolerance: Annotated[Fraction, Field(gt=0)] = 0.5
+    recovery_window: Annotated[Duration, Field(gt=0)] = 2.0
+    # overload: an open load ramped to capacity × overload_factor, held, then dropped back;
+    # without capacity, a short probe up `steps` (rates) finds it
+    capacity: Annotated[Rate, Field(gt=0)] | None = None
+    overload_factor: Annotated[Fraction, Field(gt=1)] = 2.0
+    ramp: Annotated[Duration, Field(gt=0)] = 5.0
+    hold: Annotated[Duration, Field(gt=0)] = 5.0
+    cooldown: Annotated[Duration, Field(gt=0)] = 10.0
+    # pool: virtual users (load.concurrency, default pool_size × 10) share pool_size sessions
+    pool_size: Annotated[int, Field(ge=1, strict=True)] = 4
+    pool_timeout: Annotated[Duration, Field(gt=0)] | None = None  # default: request_timeout
 
-    _SCALING_ONLY: ClassVar[tuple[str, ...]] = (
-        "steps",
-        "step_model",
-        "step_duration",
-        "knee_growth",
-        "knee_p95",
-    )
-    _MEMORY_ONLY: ClassVar[tuple[str, ...]] = (
-        "settle",
-        "sample_interval",
-        "leak_threshold",
-        "leak_min_growth",
-    )
-    _PAYLOAD_ONLY: ClassVar[tuple[str, ...]] = (
-        "sizes",
-        "direction",
-        "requests_per_size",
-        "concurrency",
-        "result_tool",
-        "result_argument",
-        "argument_tool",
-        "argument_name",
-    )
+    # field → the kinds it applies to
     _ONLY: ClassVar[dict[str, tuple[str, ...]]] = {
-        "scaling": _SCALING_ONLY,
-        "memory": _MEMORY_ONLY,
-        "payload": _PAYLOAD_ONLY,
+        "steps": ("scaling", "overload"),
+        "step_model": ("scaling",),
+        "step_duration": ("scaling", "overload"),
+        "knee_growth": ("scaling",),
+        "knee_p95": ("scaling",),
+        "settle": ("memory",),
+        "sample_interval": ("memory",),
+        "leak_threshold": ("memory",),
+        "leak_min_growth": ("memory",),
+        "sizes": ("payload",),
+        "direction": ("payload",),
+        "requests_per_size": ("payload",),
+        "concurrency": ("payload",),
+        "result_tool": ("payload",),
+        "result_argument": ("payload",),
+        "argument_tool": ("payload",),
+        "argument_name": ("payload",),
+        "faults": ("failure", "recovery"),
+        "inject": ("failure", "recovery"),
+        "recovery_tolerance": ("recovery", "overload"),
+        "recovery_window": ("recovery", "overload"),
+        "capacity": ("overload",),
+        "overload_factor": ("overload",),
+        "ramp": ("overload",),
+        "hold": ("overload",),
+        "cooldown": ("overload",),
+        "pool_size": ("pool",),
+        "pool_timeout": ("pool",),
     }
 
     @model_validator(mode="after")
     def _kind_needs(self) -> ScenarioConfig:
-        for kind, fields in self._ONLY.items():
-            if kind == self.kind:
-                continue
-            for field in fields:
-                if field in self.model_fields_set:
-                    raise invalid(f'{field} applies to kind = "{kind}" only', field)
-        if self.kind in ("throughput", "memory"):
-            if self.load is None:
-                raise invalid(
-                    f"a {self.kind} scenario needs load,"
-                    ' e.g. load = { concurrency = 10, duration = "30s" }',
-                    "load",
-                )
-            planned = self.load.planned_duration()
-            if planned is not None and self.warmup >= planned:
-                raise invalid("warmup must be shorter than the load's duration", "warmup")
-            if self.kind == "memory" and self.load.duration is None and not self.load.stages:
-                raise invalid(
-                    'a memory scenario runs for a time: give load.duration, e.g. "10m"',
-                    "load",
-                )
+        for field, kinds in self._ONLY.items():
+            if self.kind not in kinds and field in self.model_fields_set:
+                shown = " or ".join(f'"{k}"' for k in kinds)
+                raise invalid(f"{field} applies to kind = {shown} only", field)
+        if self.kind in _NEEDS_LOAD:
+            self._check_load()
         elif self.kind == "payload":
+            self._check_payload()
+        elif self.kind == "scaling":
+            self._check_steps()
+        elif self.kind == "overload":
             if self.load is not None:
                 raise invalid(
-                    "a payload scenario sets its load with sizes, requests_per_size and"
-                    " concurrency",
+                    "an overload scenario sets its load with capacity (or steps to probe it),"
+                    " overload_factor, ramp, hold and cooldown",
                     "load",
                 )
-            if not self.sizes:
-                raise invalid(
-                    'a payload scenario needs sizes, e.g. sizes = ["1KiB", "1MiB"]', "sizes"
-                )
-            for i, (small, big) in enumerate(zip(self.sizes, self.sizes[1:], strict=False)):
-                if big <= small:
-                    raise invalid("sizes must increase", "sizes", i + 1)
-        else:
+            if self.capacity is not None and self.steps:
+                raise invalid("give capacity or steps to probe for it, not both", "steps")
+            self._check_steps()
+        elif self.kind == "pool" and self.load is not None and self.load.model != "closed":
+            raise invalid("a pool scenario runs virtual users: use the closed model", "load")
+        if self.kind in ("failure", "recovery"):
+            self._check_windows()
+        return self
+
+    def _check_load(self) -> None:
+        if self.load is None:
+            raise invalid(
+                f"a {self.kind} scenario needs load,"
+                ' e.g. load = { concurrency = 10, duration = "30s" }',
+                "load",
+            )
+        planned = self.load.planned_duration()
+        if planned is not None and self.warmup >= planned:
+            raise invalid("warmup must be shorter than the load's duration", "warmup")
+        if self.kind in _TIMED and planned is None:
+            example = '"10m"' if self.kind == "memory" else '"20s"'
+            raise invalid(
+                f"a {self.kind} scenario runs for a time: give load.duration, e.g. {example}",
+                "load",
+            )
+
+    def _check_payload(self) -> None:
+        if self.load is not None:
+            raise invalid(
+                "a payload scenario sets its load with sizes, requests_per_size and concurrency",
+                "load",
+            )
+        if not self.sizes:
+            raise invalid('a payload scenario needs sizes, e.g. sizes = ["1KiB", "1MiB"]', "sizes")
+        for i, (small, big) in enumerate(zip(self.sizes, self.sizes[1:], strict=False)):
+            if big <= small:
+                raise invalid("sizes must increase", "sizes", i + 1)
+
+    def _check_steps(self) -> None:
+        if self.kind == "scaling":
             if self.load is not None:
                 raise invalid(
                     "a scaling scenario sets its load with steps, step_model and step_duration",
@@ -206,21 +261,52 @@ class ScenarioConfig(ConfigModel):
                 raise invalid(
                     "a scaling scenario needs steps, e.g. steps = [1, 5, 10, 25, 50]", "steps"
                 )
-            for i, (low, high) in enumerate(zip(self.steps, self.steps[1:], strict=False)):
-                if high <= low:
-                    raise invalid(
-                        f"steps must increase, but {high:g} follows {low:g}", "steps", i + 1
-                    )
-            if self.step_model == "closed":
-                for i, step in enumerate(self.steps):
-                    if not step.is_integer():
-                        raise invalid("closed-model steps are whole concurrencies", "steps", i)
-            if self.warmup >= self.step_duration:
-                raise invalid("warmup must be shorter than step_duration", "warmup")
-        return self
+        for i, (low, high) in enumerate(zip(self.steps, self.steps[1:], strict=False)):
+            if high <= low:
+                raise invalid(f"steps must increase, but {high:g} follows {low:g}", "steps", i + 1)
+        if self.kind == "scaling" and self.step_model == "closed":
+            for i, step in enumerate(self.steps):
+                if not step.is_integer():
+                    raise invalid("closed-model steps are whole concurrencies", "steps", i)
+        if self.warmup >= self.step_duration:
+            raise invalid("warmup must be shorter than step_duration", "warmup")
+
+    def _check_windows(self) -> None:
+        """Every window must fall inside the measured load, or the fault would never act."""
+        assert self.load is not None
+        length = (self.load.planned_duration() or 0.0) - self.warmup
+        windows: list[tuple[Window, tuple[str | int, ...]]] = []
+        if self.inject is not None:
+            windows.append((self.inject, ("inject",)))
+        windows += [
+            (f.during, ("faults", i, "during")) for i, f in enumerate(self.faults) if f.during
+        ]
+        for window, key in windows:
+            if window.start >= length or (math.isfinite(window.end) and window.end > length):
+                raise invalid(
+                    f"the window {window} is not inside the measured load, which runs"
+                    f" {length:g}s (after warm-up); windows count from its start",
+                    *key,
+                )
+
+    def injection_window(self) -> Window:
+        """When the faults act: `inject` if given, else this kind's default within the load —
+        the middle third for failure, from a third of the way on for recovery."""
+        if self.inject is not None:
+            return self.inject
+        assert self.load is not None
+        length = (self.load.planned_duration() or 0.0) - self.warmup
+        third = round(length / 3, 1)
+        if self.kind == "failure":
+            return Window(third, round(2 * length / 3, 1))
+        return Window(third, math.inf)
 
     def planned_duration(self) -> float | None:
-        """Seconds of load the scenario plans (warm-up included); None when bounded by count."""
+        """Seconds of load the scenario plans (warm-up included); None when bounded by count
+        or (overload without capacity) found by a probe first."""
         if self.kind == "scaling":
             return len(self.steps) * self.step_duration
+        if self.kind == "overload":
+            probe = len(self.steps) * self.step_duration
+            return probe + self.ramp + self.hold + self.cooldown
         return self.load.planned_duration() if self.load else None

@@ -70,6 +70,8 @@ class TimelinePoint(TypedDict):
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    rejected: NotRequired[int]  # refused by our breaker or limiter (when one is configured)
+    breaker: NotRequired[str]  # breaker state at the end of the second: closed|open|half_open
 
 
 class ScalingStep(TypedDict):
@@ -271,6 +273,104 @@ class ResilienceStats(TypedDict):
     cache: NotRequired[CacheStats]
 
 
+class PhaseStats(TypedDict):
+    """Requests of one phase (by the time they were due to be sent), one operation or all."""
+
+    completed: int
+    ok: int
+    errors: int  # server failures: timeout, transport, rpc_error, tool_error
+    rejected: int  # refused by our own breaker or limiter
+    success_rate: float | None  # ok / (completed − rejected)
+    p50_ms: float | None  # corrected latency of the ok requests
+    p99_ms: float | None
+
+
+class OperationImpact(TypedDict):
+    name: str
+    affected: bool  # some fault's selection (method, tool) matches this operation
+    steady: PhaseStats  # before the faults
+    during: PhaseStats  # while they acted
+    after: PhaseStats  # once removed
+
+
+class InjectedFault(TypedDict):
+    index: int
+    spec: str  # compact form, e.g. "error:probability=0.1,tool=echo"
+    window: str  # when it acted, seconds since the measured load started ("5s..10s")
+    matched: int | None  # requests its selectors matched (None: the interposer's count is lost)
+    injected: int  # times it fired, from the event record
+
+
+class ChaosEvent(TypedDict):
+    t_s: float  # seconds since the measured load started
+    what: str  # inject | detect | restore | first_success | recovered | breaker
+    detail: str
+
+
+class Outage(TypedDict):
+    """The recovery figures; every time in seconds since the measured load started."""
+
+    injected_s: float | None  # the outage fault fired
+    detected_s: float | None  # first failed request after it
+    restored_s: float | None  # the interposer restored the server (restart done, hang lifted)
+    first_success_s: float | None  # first request after restore that succeeded
+    recovered_s: float | None  # start of the first recovery_window back within tolerance
+    time_to_detect_s: float | None
+    time_to_first_success_s: float | None  # from restore
+    recovery_time_s: float | None  # from restore to recovered
+    recovered: bool
+    failed_during_outage: int  # failed requests due between injection and first success
+    rule: str  # what "recovered" meant, in words
+
+
+class ChaosResult(TypedDict):
+    """What the faults did in a failure or recovery scenario, and how the target coped."""
+
+    window_s: list[float | None]  # [start, end] of the injection; end None: to the end
+    faults: list[InjectedFault]
+    steady: PhaseStats
+    during: PhaseStats
+    after: PhaseStats
+    operations: list[OperationImpact]
+    affected_success_rate: float | None  # during the faults
+    unaffected_success_rate: float | None
+    unaffected_p99_growth: float | None  # during p99 / steady p99 − 1, unaffected operations
+    breaker_opened: int | None  # None: no breaker configured
+    rejected_during: int
+    retries: int | None  # None: no retry configured
+    lost: int  # sent − (ok + errors + rejected): requests that never got an outcome
+    outage: Outage | None  # recovery scenarios only
+    events: list[ChaosEvent]  # the outage timeline, in order
+
+
+class OverloadResult(TypedDict):
+    """Filled by the overload scenario (readiness.scenarios.overload)."""
+
+    capacity_rps: float | None
+    capacity_source: Literal["configured", "probe"]
+    peak_rate: float | None  # offered at the top of the ramp
+    max_sustainable_rate: float | None
+    overloaded: PhaseStats  # while held above capacity
+    recovery_time_s: float | None  # from the drop until back within tolerance
+    recovered: bool
+    alive: bool  # the server answered a request after the overload
+    rule: str
+
+
+class PoolResult(TypedDict):
+    """Filled by the pool scenario (readiness.scenarios.pool)."""
+
+    pool_size: int
+    virtual_users: int
+    created: int  # sessions opened
+    reused: int  # acquisitions served by an idle session
+    recycled: int  # sessions discarded after a transport error
+    max_in_use: int
+    wait_ms: LatencySummary  # time to acquire a session
+    wait_timeouts: int  # gave up waiting within pool_timeout
+    over_timeout: int  # requests that neither completed nor failed within their timeout
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -294,6 +394,9 @@ class ScenarioResult(TypedDict):
     payload_steps: NotRequired[list[PayloadStep]]
     payload: NotRequired[PayloadSummary]
     resilience: NotRequired[ResilienceStats]
+    chaos: NotRequired[ChaosResult]
+    overload: NotRequired[OverloadResult]
+    pool: NotRequired[PoolResult]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]

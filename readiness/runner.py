@@ -41,6 +41,10 @@ _KINDS = {
     "scaling": ("readiness.scenarios.scaling", "run_scaling"),
     "memory": ("readiness.scenarios.memory", "run_memory"),
     "payload": ("readiness.scenarios.payload", "run_payload"),
+    "failure": ("readiness.scenarios.failure", "run_failure"),
+    "recovery": ("readiness.scenarios.recovery", "run_recovery"),
+    "overload": ("readiness.scenarios.overload", "run_overload"),
+    "pool": ("readiness.scenarios.pool", "run_pool"),
 }
 
 

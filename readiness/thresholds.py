@@ -58,6 +58,26 @@ METRICS: dict[str, Metric] = {
     "thread_growth": Metric("count", "growth in the server's threads"),
     # payload scenarios
     "max_payload": Metric("bytes", "largest payload size at which every request succeeded"),
+    # failure scenarios (figures while the faults acted)
+    "affected_success_rate": Metric("ratio", "success rate of operations the faults select"),
+    "unaffected_success_rate": Metric("ratio", "success rate of operations no fault selects"),
+    "unaffected_p99_growth": Metric(
+        "ratio", "how much the unaffected operations' p99 grew over the steady state"
+    ),
+    "breaker_opened": Metric("count", "times the circuit breaker opened"),
+    # recovery (and overload) scenarios
+    "time_to_detect": Metric("seconds", "from the fault's injection to the first failure"),
+    "time_to_first_success": Metric("seconds", "from restore to the first successful request"),
+    "recovery_time": Metric("seconds", "from restore (or load drop) until back to steady state"),
+    "recovered": Metric("bool", "throughput and p95 came back to the steady state"),
+    "failed_during_outage": Metric("count", "requests that failed between injection and restore"),
+    "lost": Metric("count", "requests sent that never got an outcome"),
+    # overload scenarios
+    "max_sustainable_rate": Metric("per_second", "highest offered rate served within tolerance"),
+    "alive": Metric("bool", "the server still answered after the overload"),
+    # pool scenarios
+    "pool_wait_p99": Metric("seconds", "99th percentile wait for a pooled session"),
+    "pool_timeouts": Metric("count", "requests that gave up waiting for a pooled session"),
 }
 
 _OPS: dict[Op, Callable[[float, float], bool]] = {
