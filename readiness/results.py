@@ -315,9 +315,9 @@ class Outage(TypedDict):
     restored_s: float | None  # the interposer restored the server (restart done, hang lifted)
     first_success_s: float | None  # first request after restore that succeeded
     recovered_s: float | None  # start of the first recovery_window back within tolerance
-    time_to_detect_s: float | None
-    time_to_first_success_s: float | None  # from restore
-    recovery_time_s: float | None  # from restore to recovered
+    time_to_detect_s: float | None  # these three count from the injection
+    time_to_first_success_s: float | None
+    recovery_time_s: float | None
     recovered: bool
     failed_during_outage: int  # failed requests due between injection and first success
     rule: str  # what "recovered" meant, in words
@@ -326,8 +326,11 @@ class Outage(TypedDict):
 class ChaosResult(TypedDict):
     """What the faults did in a failure or recovery scenario, and how the target coped."""
 
-    window_s: list[float | None]  # [start, end] of the injection; end None: to the end
+    # [start, end) of the "during" phase: the faults' window (failure); from the outage fault
+    # firing until recovered, or the load's end (recovery)
+    window_s: list[float]
     faults: list[InjectedFault]
+    seed: int  # of the faults' random draws: the same seed draws the same requests
     steady: PhaseStats
     during: PhaseStats
     after: PhaseStats
@@ -337,6 +340,7 @@ class ChaosResult(TypedDict):
     unaffected_p99_growth: float | None  # during p99 / steady p99 − 1, unaffected operations
     breaker_opened: int | None  # None: no breaker configured
     rejected_during: int
+    rejection_p99_ms: float | None  # how fast our breaker/limiter refused, when it did
     retries: int | None  # None: no retry configured
     lost: int  # sent − (ok + errors + rejected): requests that never got an outcome
     outage: Outage | None  # recovery scenarios only
@@ -360,15 +364,21 @@ class OverloadResult(TypedDict):
 class PoolResult(TypedDict):
     """Filled by the pool scenario (readiness.scenarios.pool)."""
 
+    # Figures of the measured load (warm-up excluded).
     pool_size: int
     virtual_users: int
+    open_at_start: int  # sessions the warm-up left open when the measured load began
     created: int  # sessions opened
     reused: int  # acquisitions served by an idle session
     recycled: int  # sessions discarded after a transport error
+    open_failures: int  # sessions that failed to open (their requests failed as transport)
     max_in_use: int
-    wait_ms: LatencySummary  # time to acquire a session
+    wait_ms: LatencySummary  # time to acquire a session (opening included; give-ups too)
     wait_timeouts: int  # gave up waiting within pool_timeout
     over_timeout: int  # requests that neither completed nor failed within their timeout
+    pool_timeout_s: float  # the longest wait for a session
+    request_timeout_s: float
+    budget_s: float  # over_timeout's limit on an open session: wait + request timeout + slack
 
 
 class ScenarioResult(TypedDict):
@@ -378,6 +388,7 @@ class ScenarioResult(TypedDict):
     status: ScenarioStatus
     error: str | None
     partial: bool  # ended by its deadline or an interruption before the load finished
+    stopped: NotRequired[str]  # why a partial scenario stopped early (its timeout)
     started_at: str
     duration_s: float
     load: dict[str, Any]

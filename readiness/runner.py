@@ -41,8 +41,8 @@ _KINDS = {
     "scaling": ("readiness.scenarios.scaling", "run_scaling"),
     "memory": ("readiness.scenarios.memory", "run_memory"),
     "payload": ("readiness.scenarios.payload", "run_payload"),
-    "failure": ("readiness.scenarios.failure", "run_failure"),
-    "recovery": ("readiness.scenarios.recovery", "run_recovery"),
+    "failure": ("readiness.scenarios.chaos", "run_failure"),
+    "recovery": ("readiness.scenarios.chaos", "run_recovery"),
     "overload": ("readiness.scenarios.overload", "run_overload"),
     "pool": ("readiness.scenarios.pool", "run_pool"),
 }
@@ -147,6 +147,7 @@ async def run_suite(
     for scenario, target in pairs:
         if state.interrupt.is_set():
             break
+        stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
         ctx = ScenarioContext(
             suite=suite,
             scenario=scenario,
@@ -154,11 +155,14 @@ async def run_suite(
             run_dir=state.folder,
             on_progress=on_progress,
             on_connected=partial(_note_connection, state, target),
-            interrupt=state.interrupt,
+            interrupt=stop,
         )
         started_at = now_iso()
         try:
-            result = await scenario_runner(scenario.kind)(ctx)
+            result, timed_out = await _bounded(ctx, state.interrupt, stop)
+            if timed_out:
+                result["partial"] = True
+                result["stopped"] = f"its timeout of {scenario.timeout:g} s passed"
         except ReadinessError as exc:
             result = error_result(scenario, target, started_at, str(exc))
             state.fatal = exc
@@ -173,6 +177,34 @@ async def run_suite(
             break
     finish(state)
     return state
+
+
+async def _bounded(
+    ctx: ScenarioContext, interrupt: anyio.Event, stop: anyio.Event
+) -> tuple[ScenarioResult, bool]:
+    """Run one scenario; `stop` is set by the run's interrupt or when the scenario's timeout
+    passes, and the scenario then ends its load and returns what it measured. Returns the
+    result and whether the timeout stopped it."""
+    timeout = ctx.scenario.timeout
+    timed_out = False
+
+    async def follow_interrupt() -> None:
+        await interrupt.wait()
+        stop.set()
+
+    async def expire(after: float) -> None:
+        nonlocal timed_out
+        await anyio.sleep(after)
+        timed_out = True
+        stop.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(follow_interrupt)
+        if timeout is not None:
+            tg.start_soon(expire, timeout)
+        result = await scenario_runner(ctx.scenario.kind)(ctx)
+        tg.cancel_scope.cancel()
+    return result, timed_out and not interrupt.is_set()
 
 
 def finish(state: RunState) -> Path:

@@ -24,6 +24,17 @@ class RequestInfo:
         self.request_id = request_id
 
 
+# Requests the relay answers itself, never forwarded: they let the client that started it line
+# the faults' time windows up with its load and read its counts back.
+CLOCK_METHOD = "readiness/chaos/start_clock"
+STATS_METHOD = "readiness/chaos/statistics"
+
+
+def control_reply(request_id: RequestId, result: dict[str, object]) -> bytes:
+    """The relay's answer to one of its control requests (no newline)."""
+    return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+
 def inspect_message(message: Any) -> RequestInfo | None:
     """The request in a decoded JSON-RPC message; None for notifications, responses, batches."""
     if type(message) is not dict:

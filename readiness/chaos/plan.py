@@ -101,8 +101,10 @@ class FaultPlan:
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         on_event: Callable[[FaultEvent], None] | None = None,
+        armed: bool = True,
     ) -> None:
         self.faults = tuple(faults)
+        self.armed = armed  # unarmed, nothing is injected (nor counted) until arm()
         self.seed = random.SystemRandom().randrange(2**32) if seed is None else seed
         self._monotonic = monotonic
         self._wall_clock = wall_clock
@@ -118,6 +120,12 @@ class FaultPlan:
         """Make now the zero of `during` windows (the interposer calls it once it is ready)."""
         self._start = self._monotonic()
 
+    def arm(self) -> None:
+        """Start injecting, with now as the zero of `during` windows (a scenario calls it as
+        its measured load begins, so warm-up and handshake are never faulted)."""
+        self.start()
+        self.armed = True
+
     def elapsed(self) -> float:
         return self._monotonic() - self._start
 
@@ -129,7 +137,7 @@ class FaultPlan:
         self, method: str, tool: str | None = None, request_id: RequestId = None
     ) -> Injection | None:
         """The fault to apply to this request, recorded as an event; None to pass it through."""
-        if not self.faults:
+        if not self.faults or not self.armed:
             return None
         now = self.elapsed()
         chosen: Injection | None = None

@@ -22,6 +22,7 @@ def serve_stdio(
     events_path: str | None = None,
     seed: int | None = None,
     prog: str = PROG,
+    armed: bool = True,
 ) -> int:
     """Run `command` behind the relay on this process's stdin/stdout until either side goes;
     returns the exit status (the server's own when it exited by itself)."""
@@ -47,7 +48,7 @@ def serve_stdio(
     except OSError as exc:
         log(f"error: cannot write the events file {events_path}: {exc.strerror or exc}")
         return int(ExitCode.USAGE)
-    plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None)
+    plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None, armed=armed)
     relay = StdioRelay(command[0], command[1:], plan, on_log=log)
     client_in, client_out = claim_stdio()
     try:
@@ -84,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--faults-json", default="[]", help="a JSON array of fault objects")
     parser.add_argument("--events", help="append each injection to this file as a JSON line")
     parser.add_argument("--seed", type=int, help="seed for probabilistic faults")
+    parser.add_argument(
+        "--wait-for-clock",
+        action="store_true",
+        help="inject nothing until the client sends a readiness/chaos/start_clock request",
+    )
     try:
         args = parser.parse_args(options)
     except SystemExit as exc:
@@ -93,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE)
-    return serve_stdio(command, faults, events_path=args.events, seed=args.seed)
+    return serve_stdio(
+        command, faults, events_path=args.events, seed=args.seed, armed=not args.wait_for_clock
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,15 @@ from readiness.chaos.faults import (
     MalformedFault,
     faults_to_json,
 )
-from readiness.chaos.messages import RequestId, error_reply, inspect_message, malformed_reply
+from readiness.chaos.messages import (
+    CLOCK_METHOD,
+    STATS_METHOD,
+    RequestId,
+    control_reply,
+    error_reply,
+    inspect_message,
+    malformed_reply,
+)
 from readiness.chaos.pipes import (
     LineBuffer,
     ServerProcess,
@@ -61,10 +69,15 @@ def relay_command(
     command: str,
     args: Sequence[str] = (),
     seed: int | None = None,
+    *,
+    wait_for_clock: bool = False,
 ) -> tuple[str, tuple[str, ...]]:
     """The (command, args) that run `command args…` behind a relay applying `faults`: give
-    them to StdioParams, and the client tests the server through the faults."""
+    them to StdioParams, and the client tests the server through the faults. With
+    `wait_for_clock` nothing is injected until the client sends a CLOCK_METHOD request."""
     options = ["-m", "readiness.chaos.relay", "--faults-json", faults_to_json(faults)]
+    if wait_for_clock:
+        options.append("--wait-for-clock")
     if events_path is not None:
         options += ["--events", events_path]
     if seed is not None:
@@ -286,13 +299,31 @@ class StdioRelay:
                 self._initialized_line = line
             self._forward(line)
             return
-        if info.method == "initialize":
+        if info.method in ("initialize", "server/discover"):
             self._initialize = message
+        elif info.method in (CLOCK_METHOD, STATS_METHOD):
+            self._control(info.method, info.request_id)
+            return
         injection = self.plan.decide(info.method, info.tool, info.request_id)
         if injection is None:
             self._forward(line)
         else:
             self._apply(injection, info.request_id, line)
+
+    def _control(self, method: str, request_id: RequestId) -> None:
+        if method == CLOCK_METHOD:
+            self.plan.arm()  # inject from now on; `during` windows count from now
+            result: dict[str, object] = {"pid": self.child_pid}
+        else:
+            stats = self.plan.statistics()
+            result = {
+                "matched": list(stats.matched),
+                "injected": list(stats.injected),
+                "restarts": self.restarts,
+                "lines_dropped": self.lines_dropped,
+                "pid": self.child_pid,
+            }
+        self._to_client(control_reply(request_id, result) + b"\n")
 
     def _apply(self, injection: Injection, request_id: RequestId, line: bytes) -> None:
         fault = injection.fault
@@ -457,15 +488,19 @@ class StdioRelay:
             self._dead.append(old)
         self._child = child
         self.restarts += 1
-        if self._initialize is not None and child.stdin is not None:
-            # Replay the client's handshake so its session carries on with the new server.
+        if child.stdin is not None:
+            # Replay the client's handshake (initialize, or the stateless protocol's
+            # server/discover) so its session carries on with the new server; a client that
+            # sent neither gets a ping, which at least tells when the server answers.
             self._init_id = f"readiness-relay-initialize-{child.generation}"
             self._init_done = anyio.Event()
-            child.stdin.write(orjson.dumps({**self._initialize, "id": self._init_id}) + b"\n")
+            probe = self._initialize or {"jsonrpc": "2.0", "method": "ping"}
+            child.stdin.write(orjson.dumps({**probe, "id": self._init_id}) + b"\n")
             with anyio.move_on_after(INIT_TIMEOUT):
                 await self._init_done.wait()
             if not self._init_done.is_set():
-                self._log("the restarted server did not answer the replayed initialize")
+                what = probe["method"]
+                self._log(f"the restarted server did not answer the replayed {what}")
             self._init_id = None
             self._init_done = None
             if self._initialized_line is not None:

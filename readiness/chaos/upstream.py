@@ -25,8 +25,9 @@ KILL_WAIT = 5.0
 class UpstreamProcess:
     """Runs `command` (an HTTP server that will listen at `url`) in its own process group.
 
-    Its stdout and stderr go to our stderr. `aclose()` ends it (SIGTERM, then SIGKILL, whole
-    group) and must be called by whoever started it, whatever happened.
+    Its stdout and stderr go to our stderr, or are appended to `log_path`. `aclose()` ends it
+    (SIGTERM, then SIGKILL, whole group) and must be called by whoever started it, whatever
+    happened.
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class UpstreamProcess:
         *,
         env: Mapping[str, str] | None = None,
         start_timeout: float = 30.0,
+        log_path: str | None = None,
     ) -> None:
         if not command:
             raise ValueError("an upstream process needs a command")
@@ -46,6 +48,7 @@ class UpstreamProcess:
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._env = {**os.environ, **env} if env is not None else None
         self._start_timeout = start_timeout
+        self._log_path = log_path
         self._proc: asyncio.subprocess.Process | None = None
         self.starts = 0
 
@@ -60,18 +63,23 @@ class UpstreamProcess:
     async def start(self) -> None:
         """Start the server and wait until its port accepts connections."""
         label = " ".join(self.command)
+        # A local append-open is quick; the child keeps its own descriptor.
+        log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115, ASYNC230
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.command,
                 stdin=subprocess.DEVNULL,
-                stdout=sys.stderr.fileno(),
-                stderr=None,
+                stdout=log.fileno() if log else sys.stderr.fileno(),
+                stderr=subprocess.STDOUT if log else None,
                 env=self._env,
                 process_group=0,
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         except OSError as exc:
             raise TargetStartFailed(label, f"could not start: {exc.strerror or exc}") from None
+        finally:
+            if log is not None:
+                log.close()  # the child holds its own copy
         self.starts += 1
         proc = self._proc
         with anyio.move_on_after(self._start_timeout):

@@ -98,9 +98,15 @@ async def run_load(
     label: ProgressLabel,
     on_progress: ProgressSink,
     interrupt: anyio.Event | None = None,
+    recorder: Recorder | None = None,
 ) -> LoadRun:
-    """Run one load to completion or to its deadline; never raises for server failures."""
-    recorder = Recorder(len(workload.operations))
+    """Run one load to completion or to its deadline; never raises for server failures.
+
+    `recorder` may be a fresh Recorder subclass that keeps more (a per-request trace)."""
+    if recorder is None:
+        recorder = Recorder(len(workload.operations))
+    else:
+        recorder.start_ns = recorder.last_done_ns = time.perf_counter_ns()
     stop = _Stop(plan.requests)
     started = time.perf_counter()
     partial = False

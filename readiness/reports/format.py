@@ -171,6 +171,23 @@ def error_total(errors: ErrorCounts) -> int:
     return errors["tool_error"] + errors["rpc_error"] + errors["timeout"] + errors["transport"]
 
 
+_CLASS_WORDS = (
+    ("timeout", "timeout"),
+    ("transport", "transport"),
+    ("rpc_error", "JSON-RPC"),
+    ("tool_error", "tool"),
+)
+
+
+def error_classes(errors: ErrorCounts) -> str:
+    """Failures by class: "12 (10 timeout, 2 JSON-RPC)", or "0"."""
+    total = error_total(errors)
+    if not total:
+        return "0"
+    parts = [f"{errors[key]:,} {word}" for key, word in _CLASS_WORDS if errors[key]]  # type: ignore[literal-required]
+    return f"{total:,} ({', '.join(parts)})"
+
+
 def rpc_codes(codes: Mapping[str, int]) -> str:
     """Error codes with their counts, most frequent first: "-32603 ×3, -32000 ×1"."""
     if not codes:
@@ -353,6 +370,7 @@ def filters() -> dict[str, Callable[..., str]]:
 def functions() -> dict[str, Callable[..., object]]:
     """The display choices above, callable from templates."""
     return {
+        "error_classes": error_classes,
         "error_total": error_total,
         "knee_sentence": knee_sentence,
         "latency_rows": latency_rows,

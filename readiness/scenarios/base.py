@@ -18,7 +18,7 @@ from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
 from readiness.engine.workload import Operation, Workload, operation_params
 from readiness.errors import ConfigError
-from readiness.metrics.recorder import Recording
+from readiness.metrics.recorder import Recorder, Recording
 from readiness.metrics.summary import (
     histograms,
     latency_summary,
@@ -159,6 +159,7 @@ async def drive(
     label: ProgressLabel,
     *,
     on_progress: ProgressSink | None = None,
+    recorder: Recorder | None = None,
 ) -> LoadRun:
     """Run one load of this scenario, bounded by its deadline and the run's interrupt,
     through the target's resilience layer when it has one."""
@@ -172,6 +173,7 @@ async def drive(
         label=label,
         on_progress=on_progress or ctx.on_progress,
         interrupt=ctx.interrupt,
+        recorder=recorder,
     )
 
 
@@ -251,6 +253,12 @@ def default_thresholds(scenario: ScenarioConfig) -> tuple[str, ...]:
         # Finding a limit is the point of a ladder, so failed requests alone do not fail it.
         largest = max(scenario.sizes)
         return (f"max_payload >= {largest}B",)
+    if scenario.kind == "failure":
+        return ("unaffected_success_rate >= 99%", "lost == 0")
+    if scenario.kind == "recovery":
+        return ("recovered == true", "recovery_time < 10s", "lost == 0")
+    if scenario.kind == "pool":
+        return (DEFAULT_THRESHOLD, "pool_timeouts == 0")
     return (DEFAULT_THRESHOLD,)
 
 
