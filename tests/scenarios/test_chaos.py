@@ -1,0 +1,344 @@
+"""The failure and recovery scenarios against the real demo server, through the real fault
+interposer: injected errors stay on the operation they target, a killed server is restarted and
+the figures say when it was felt and when it came back, and every request has an outcome."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from readiness.config import parse_suite
+from readiness.engine.progress import ignore_progress
+from readiness.errors import ConfigError
+from readiness.reports.html import render_html
+from readiness.reports.markdown import render_markdown
+from readiness.results import ChaosResult, RunResult, ScenarioResult
+from readiness.runner import finish, new_state, run_suite
+from readiness.scenarios.base import ScenarioContext
+from readiness.scenarios.chaos import run_failure, run_recovery
+from tests.servers import demo_http_server
+
+ROOT = Path(__file__).resolve().parents[2]
+TWO_TOOLS = """
+[[scenarios.workload.operations]]
+call = "tools/call"
+tool = "echo"
+arguments = { text = "hi" }
+
+[[scenarios.workload.operations]]
+call = "tools/call"
+tool = "add"
+arguments = { a = 1, b = 2 }
+"""
+
+
+def stdio_target(extra: str = "") -> str:
+    return textwrap.dedent(
+        f"""
+        [[targets]]
+        name = "demo"
+        transport = "stdio"
+        command = "{sys.executable}"
+        args = ["-m", "readiness.demo"]
+        cwd = "{ROOT}"
+        request_timeout = "2s"
+        """
+    ) + textwrap.dedent(extra)
+
+
+def context(tmp_path: Path, text: str) -> ScenarioContext:
+    suite = parse_suite(text, str(tmp_path / "suite.toml"))
+    return ScenarioContext(
+        suite=suite,
+        scenario=suite.scenarios[0],
+        target=suite.targets[0],
+        run_dir=tmp_path,
+        on_progress=ignore_progress,
+        on_connected=lambda _: None,
+    )
+
+
+def chaos_of(result: ScenarioResult) -> ChaosResult:
+    assert "chaos" in result
+    return result["chaos"]
+
+
+def assert_every_request_has_one_outcome(result: ScenarioResult) -> None:
+    totals = result["totals"]
+    errors = sum(totals["errors"].values())  # type: ignore[arg-type]
+    assert totals["sent"] == totals["ok"] + errors + totals["rejected"] + totals["cancelled"]
+    assert totals["cancelled"] == 0
+    assert chaos_of(result)["lost"] == 0
+
+
+@pytest.mark.anyio
+async def test_injected_errors_on_echo_fail_about_one_in_ten_and_never_touch_add(
+    tmp_path: Path,
+) -> None:
+    text = (
+        stdio_target()
+        + textwrap.dedent(
+            """
+        [[scenarios]]
+        name = "failure"
+        kind = "failure"
+        load = { model = "open", rate = 100, duration = "6s" }
+        inject = "1s..5s"
+        """
+        )
+        + TWO_TOOLS
+    )
+    with anyio.fail_after(60):
+        result = await run_failure(context(tmp_path, text))
+
+    chaos = chaos_of(result)
+    echo, add = chaos["operations"]
+    assert (echo["name"], echo["affected"]) == ("tools/call echo", True)
+    assert (add["name"], add["affected"]) == ("tools/call add", False)
+    assert echo["during"]["completed"] >= 150
+    error_rate = echo["during"]["errors"] / echo["during"]["completed"]
+    assert 0.05 <= error_rate <= 0.15
+    assert result["totals"]["rpc_error_codes"] == {"-32603": echo["during"]["errors"]}
+    # Before and after the window nothing was injected, and add was never touched.
+    assert echo["steady"]["errors"] == echo["after"]["errors"] == 0
+    assert add["steady"]["errors"] == add["during"]["errors"] == add["after"]["errors"] == 0
+    assert chaos["unaffected_success_rate"] == 1.0
+    assert chaos["affected_success_rate"] == pytest.approx(1 - error_rate)
+    # The interposer's own count of injections matches the errors the client saw.
+    (fault,) = chaos["faults"]
+    assert fault["spec"].startswith("error:tool=echo,probability=0.1")
+    assert fault["injected"] == echo["during"]["errors"]
+    assert_every_request_has_one_outcome(result)
+    assert [c["passed"] for c in result["checks"]] == [True, True]
+
+
+@pytest.mark.anyio
+async def test_a_total_fault_opens_the_breaker_which_then_rejects_without_waiting(
+    tmp_path: Path,
+) -> None:
+    text = (
+        stdio_target(
+            """
+        [targets.resilience.breaker]
+        consecutive_failures = 5
+        recovery_timeout = "1s"
+        """
+        )
+        + textwrap.dedent(
+            """
+        [[scenarios]]
+        name = "total"
+        kind = "failure"
+        load = { model = "open", rate = 50, duration = "6s" }
+        inject = "2s..4s"
+        thresholds = ["lost == 0"]
+        faults = [{ type = "error", tool = "echo" }]
+        """
+        )
+        + TWO_TOOLS
+    )
+    with anyio.fail_after(60):
+        result = await run_failure(context(tmp_path, text))
+
+    chaos = chaos_of(result)
+    assert chaos["breaker_opened"] is not None
+    assert chaos["breaker_opened"] >= 1
+    assert chaos["rejected_during"] > 0
+    # Rejected calls never reach the server: faster than the server's own median answer.
+    steady_p50 = chaos["steady"]["p50_ms"]
+    assert chaos["rejection_p99_ms"] is not None
+    assert steady_p50 is not None
+    assert chaos["rejection_p99_ms"] < steady_p50
+    states = [p.get("breaker") for p in result["timeline"]]
+    assert states[0] == "closed"
+    assert "open" in states[2:5]
+    opened = [e for e in chaos["events"] if e["what"] == "breaker" and "→ open" in e["detail"]]
+    assert opened
+    assert 2.0 <= opened[0]["t_s"] < 4.0
+    assert_every_request_has_one_outcome(result)
+
+
+@pytest.mark.anyio
+async def test_a_killed_server_restarted_after_two_seconds_is_back_within_two_to_five(
+    tmp_path: Path,
+) -> None:
+    text = (
+        stdio_target()
+        + textwrap.dedent(
+            """
+        [[scenarios]]
+        name = "recovery"
+        kind = "recovery"
+        load = { model = "open", rate = 40, duration = "12s" }
+        inject = "3s.."
+        """
+        )
+        + TWO_TOOLS
+    )
+    with anyio.fail_after(90):
+        result = await run_recovery(context(tmp_path, text))
+
+    chaos = chaos_of(result)
+    (fault,) = chaos["faults"]
+    assert fault["spec"] == "kill:first=1,during=3s..,restart_after=2s"
+    assert fault["injected"] == 1
+    outage = chaos["outage"]
+    assert outage is not None
+    assert outage["injected_s"] is not None
+    assert 3.0 <= outage["injected_s"] < 3.5
+    assert outage["time_to_detect_s"] is not None
+    assert outage["time_to_detect_s"] < 1.0
+    assert outage["restored_s"] is not None
+    assert outage["restored_s"] >= outage["injected_s"] + 2
+    first = outage["time_to_first_success_s"]
+    assert first is not None
+    assert 2.0 <= first <= 5.0
+    assert outage["recovered"] is True
+    assert outage["recovery_time_s"] is not None
+    assert outage["recovery_time_s"] >= first
+    assert outage["failed_during_outage"] > 0
+    milestones = [e["what"] for e in chaos["events"]]
+    assert milestones == ["inject", "detect", "restore", "first_success", "recovered"]
+    assert_every_request_has_one_outcome(result)
+    assert all(c["passed"] for c in result["checks"]), result["checks"]
+
+    markdown = render_markdown(_run_of(tmp_path, result))
+    assert "### Fault tolerance and recovery" in markdown
+    assert f"{outage['time_to_first_success_s']:.3f} s" in markdown
+    assert "first_success  first success after restore" in markdown
+    assert "Fault tolerance and recovery" in render_html(_run_of(tmp_path, result))
+
+
+def _run_of(tmp_path: Path, result: ScenarioResult) -> RunResult:
+    suite = parse_suite(
+        stdio_target() + '[[scenarios]]\nname = "x"\nkind = "throughput"\n'
+        "load = { concurrency = 1, requests = 1 }\n",
+        "suite.toml",
+    )
+    state = new_state(suite, tmp_path, [])
+    state.result["scenarios"].append(result)
+    finish(state)
+    return state.result
+
+
+@pytest.mark.anyio
+async def test_a_hang_on_a_url_we_did_not_start_is_felt_and_recovered_from(
+    tmp_path: Path,
+) -> None:
+    with demo_http_server([]) as server:
+        text = (
+            textwrap.dedent(
+                f"""
+            [[targets]]
+            name = "remote"
+            transport = "http"
+            url = "{server.url}"
+            request_timeout = "5s"
+
+            [[scenarios]]
+            name = "hang"
+            kind = "recovery"
+            load = {{ model = "open", rate = 30, duration = "9s" }}
+            inject = "3s.."
+            """
+            )
+            + TWO_TOOLS
+        )
+        with anyio.fail_after(60):
+            result = await run_recovery(context(tmp_path, text))
+
+    chaos = chaos_of(result)
+    (fault,) = chaos["faults"]
+    assert fault["spec"] == "hang:first=1,during=3s..,duration=5s"
+    outage = chaos["outage"]
+    assert outage is not None
+    assert outage["injected_s"] is not None
+    # Held, not failed: the requests of the hang are answered late, once it lifts.
+    assert outage["restored_s"] is not None
+    assert outage["restored_s"] - outage["injected_s"] == pytest.approx(5.0, abs=0.5)
+    assert outage["time_to_detect_s"] is not None
+    assert outage["time_to_detect_s"] < 1.0
+    assert outage["first_success_s"] is not None
+    assert outage["first_success_s"] >= outage["restored_s"]
+    assert_every_request_has_one_outcome(result)
+
+
+def test_a_kill_fault_on_a_url_readiness_did_not_start_is_refused_with_its_line() -> None:
+    text = textwrap.dedent(
+        """
+        [[targets]]
+        name = "remote"
+        transport = "http"
+        url = "http://127.0.0.1:9/mcp"
+
+        [[scenarios]]
+        name = "outage"
+        kind = "recovery"
+        load = { model = "open", rate = 20, duration = "10s" }
+
+        [[scenarios.faults]]
+        type = "kill"
+        restart_after = "2s"
+        """
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(text, "suite.toml")
+    message = str(caught.value)
+    assert "suite.toml:13:" in message
+    assert "scenarios[0]" in message
+    assert "faults[0].type" in message
+    assert "use hang" in message
+    assert "disconnect" in message
+
+
+def test_a_fault_window_outside_the_load_is_refused_with_its_line() -> None:
+    text = stdio_target() + textwrap.dedent(
+        """
+        [[scenarios]]
+        name = "late"
+        kind = "failure"
+        load = { model = "open", rate = 20, duration = "10s" }
+        faults = [{ type = "error", tool = "echo", during = "8s..12s" }]
+        """
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(text, "suite.toml")
+    assert "faults[0].during" in str(caught.value)
+    assert "not inside the measured load" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_scenario_timeout_keeps_what_was_measured_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    text = stdio_target() + textwrap.dedent(
+        """
+        [[scenarios]]
+        name = "long"
+        kind = "throughput"
+        timeout = "2s"
+        load = { model = "open", rate = 20, duration = "60s" }
+
+        [[scenarios]]
+        name = "next"
+        kind = "throughput"
+        load = { concurrency = 1, requests = 5 }
+        """
+    )
+    suite = parse_suite(text, str(tmp_path / "suite.toml"))
+    state = new_state(suite, tmp_path, [])
+    pairs = [(s, suite.targets[0]) for s in suite.scenarios]
+    with anyio.fail_after(60):
+        await run_suite(suite, state, pairs)
+    long, after = state.result["scenarios"]
+    assert long["partial"] is True
+    assert long.get("stopped") == "its timeout of 2 s passed"
+    assert 0 < long["totals"]["sent"] < 60 * 20
+    assert long["totals"]["ok"] == long["totals"]["sent"]
+    assert after["partial"] is False
+    assert after["totals"]["ok"] == 5
+    assert "because its timeout of 2 s passed" in render_markdown(state.result)
