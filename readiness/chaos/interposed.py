@@ -157,7 +157,9 @@ async def open_interposed(
         assert cfg.command is not None
         events_path = Path(f"{stem}.faults.jsonl")
         await anyio.Path(events_path).unlink(missing_ok=True)
-        command, args = relay_command(faults, str(events_path), cfg.command, cfg.args, seed=seed)
+        command, args = relay_command(
+            faults, str(events_path), cfg.command, cfg.args, seed=seed, wait_for_clock=True
+        )
         params = StdioParams(
             command=command,
             args=args,

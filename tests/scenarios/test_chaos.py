@@ -342,3 +342,42 @@ async def test_a_scenario_timeout_keeps_what_was_measured_and_the_run_goes_on(
     assert after["partial"] is False
     assert after["totals"]["ok"] == 5
     assert "because its timeout of 2 s passed" in render_markdown(state.result)
+
+
+@pytest.mark.anyio
+async def test_a_target_that_never_comes_back_is_reported_unrecovered_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    text = stdio_target() + textwrap.dedent(
+        """
+        [[scenarios]]
+        name = "dead"
+        kind = "recovery"
+        load = { model = "open", rate = 20, duration = "6s" }
+        inject = "2s.."
+        faults = [{ type = "kill", first = 1 }]
+
+        [[scenarios]]
+        name = "next"
+        kind = "throughput"
+        load = { concurrency = 1, requests = 5 }
+        """
+    )
+    suite = parse_suite(text, str(tmp_path / "suite.toml"))
+    state = new_state(suite, tmp_path, [])
+    pairs = [(s, suite.targets[0]) for s in suite.scenarios]
+    with anyio.fail_after(60):
+        await run_suite(suite, state, pairs)
+    dead, after = state.result["scenarios"]
+
+    outage = chaos_of(dead)["outage"]
+    assert outage is not None
+    assert outage["recovered"] is False
+    assert outage["first_success_s"] is None
+    assert outage["recovery_time_s"] is None
+    assert dead["status"] == "failed"
+    failed = {c["metric"] for c in dead["checks"] if not c["passed"]}
+    assert failed == {"recovered", "recovery_time"}
+    assert dead["totals"]["errors"]["transport"] > 0
+    assert after["status"] == "passed"
+    assert "not within the load" in render_markdown(state.result)
