@@ -151,6 +151,12 @@ class TargetConfig(ConfigModel):
                 raise invalid(f"expected an http:// or https:// URL, got {self.url!r}", "url")
             if self.args and not self.command:
                 raise invalid("args given without a command", "args")
+            if self.resilience is not None and self.resilience.batch is not None:
+                raise invalid(
+                    "batching applies to stdio targets only (one pipe write for many frames)",
+                    "resilience",
+                    "batch",
+                )
         for field in ("pid", "process_name"):
             if getattr(self, field) is not None and self.command:
                 raise invalid(

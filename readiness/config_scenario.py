@@ -101,6 +101,11 @@ ScenarioKind = Literal[
     "throughput", "scaling", "memory", "payload", "failure", "recovery", "overload", "pool"
 ]
 PayloadDirection = Literal["result", "argument", "both"]
+# overload without capacity probes these rates (per second), each for OVERLOAD_PROBE_STEP_S
+# unless step_duration is given, then opens with at least OVERLOAD_MIN_STEADY_S of steady load
+OVERLOAD_PROBE_RATES = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
+OVERLOAD_PROBE_STEP_S = 2.0
+OVERLOAD_MIN_STEADY_S = 2.0
 # Kinds whose load is `load`, time-bounded for the chaos kinds (faults are placed in time).
 _NEEDS_LOAD = ("throughput", "memory", "failure", "recovery")
 _TIMED = ("memory", "failure", "recovery")
@@ -307,6 +312,11 @@ class ScenarioConfig(ConfigModel):
         if self.kind == "scaling":
             return len(self.steps) * self.step_duration
         if self.kind == "overload":
-            probe = len(self.steps) * self.step_duration
-            return probe + self.ramp + self.hold + self.cooldown
+            probe = 0.0
+            if self.capacity is None:
+                given = "step_duration" in self.model_fields_set
+                step = self.step_duration if given else OVERLOAD_PROBE_STEP_S
+                probe = len(self.steps or OVERLOAD_PROBE_RATES) * step
+            steady = max(self.recovery_window, OVERLOAD_MIN_STEADY_S)
+            return probe + steady + self.ramp + self.hold + self.cooldown
         return self.load.planned_duration() if self.load else None

@@ -263,6 +263,16 @@ class CacheStats(TypedDict):
     expirations: int
 
 
+class BatchStats(TypedDict):
+    batches: int  # writes to the server's stdin, each carrying one batch of request frames
+    items: int  # requests written
+    mean_batch_size: float  # items / batches; 0 before the first batch
+    max_batch_size: int
+    by_size: int  # batches written because they reached max_size
+    by_time: int  # batches written because their first request had waited max_delay
+    by_close: int  # the remainder written as the connection closed
+
+
 class ResilienceStats(TypedDict):
     """What the target's resilience layer did over the scenario; only configured primitives."""
 
@@ -271,6 +281,7 @@ class ResilienceStats(TypedDict):
     limiter: NotRequired[LimiterStats]
     retry: NotRequired[RetryStats]
     cache: NotRequired[CacheStats]
+    batch: NotRequired[BatchStats]  # summed over the scenario's connections
 
 
 class PhaseStats(TypedDict):
@@ -340,7 +351,7 @@ class ChaosResult(TypedDict):
     unaffected_p99_growth: float | None  # during p99 / steady p99 − 1, unaffected operations
     breaker_opened: int | None  # None: no breaker configured
     rejected_during: int
-    rejection_p99_ms: float | None  # how fast our breaker/limiter refused, when it did
+    rejection_p99_ms: float | None  # send to refusal, p99, when our breaker/limiter refused
     retries: int | None  # None: no retry configured
     lost: int  # sent − (ok + errors + rejected): requests that never got an outcome
     outage: Outage | None  # recovery scenarios only
@@ -348,17 +359,39 @@ class ChaosResult(TypedDict):
 
 
 class OverloadResult(TypedDict):
-    """Filled by the overload scenario (readiness.scenarios.overload)."""
+    """Filled by the overload scenario (readiness.scenarios.overload). Rates are per second,
+    times are seconds since the overload load started, and each request belongs to the phase
+    and the second it was due in (its intended start)."""
 
-    capacity_rps: float | None
+    capacity_rps: float | None  # None: stopped before the probe found one
     capacity_source: Literal["configured", "probe"]
-    peak_rate: float | None  # offered at the top of the ramp
-    max_sustainable_rate: float | None
+    capacity_reason: str  # how the probe settled on it; "" when configured
+    probe: list[ScalingStep]  # the probe's steps in order; empty when configured
+    probe_kept_up: list[bool]  # per probe step
+    low_rate: float | None  # offered before the ramp and after the drop
+    peak_rate: float | None  # offered at the top of the ramp and while held
+    steady_s: float  # the opening period at low_rate: the yardstick for keeping up
+    ramp_s: float
+    hold_s: float
+    cooldown_s: float
+    drop_at_s: float | None  # when the load dropped back to low_rate
+    max_in_flight: int | None  # arrivals beyond this many outstanding requests were dropped
+    max_sustainable_rate: float | None  # highest offered rate of a second that kept up
+    steady: PhaseStats
     overloaded: PhaseStats  # while held above capacity
+    after: PhaseStats  # after the drop
+    offered: dict[str, int]  # requests due per phase: steady, overloaded, after
+    dropped: dict[str, int]  # of those, never answered: dropped unsent, or cut off in flight
     recovery_time_s: float | None  # from the drop until back within tolerance
     recovered: bool
     alive: bool  # the server answered a request after the overload
+    alive_detail: str
+    reason: str  # why a figure is missing or limited; "" when there is nothing to add
     rule: str
+    seconds_offered: list[int]  # per second since the load started, by due time
+    seconds_ok: list[int]
+    seconds_p95_ms: list[float | None]
+    seconds_kept_up: list[bool]
 
 
 class PoolResult(TypedDict):

@@ -198,12 +198,21 @@ async def _bounded(
         timed_out = True
         stop.set()
 
+    failure: Exception | None = None
+    result: ScenarioResult | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(follow_interrupt)
         if timeout is not None:
             tg.start_soon(expire, timeout)
-        result = await scenario_runner(ctx.scenario.kind)(ctx)
-        tg.cancel_scope.cancel()
+        try:
+            result = await scenario_runner(ctx.scenario.kind)(ctx)
+        except Exception as exc:  # raised as itself, not inside this group's ExceptionGroup
+            failure = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    assert result is not None
     return result, timed_out and not interrupt.is_set()
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from readiness.errors import ConfigError, TargetError, TargetStartFailed, TargetUnreachable
-from readiness.protocol.connection import ConnectOptions, HttpParams, StdioParams
+from readiness.protocol.connection import BatchOptions, ConnectOptions, HttpParams, StdioParams
 
 if TYPE_CHECKING:
     from readiness.config import TargetConfig
@@ -40,6 +40,7 @@ class TargetSession:
 def connect_options(cfg: TargetConfig) -> ConnectOptions:
     from readiness import __version__
 
+    batch = cfg.resilience.batch if cfg.resilience is not None else None
     return ConnectOptions(
         protocol=cfg.protocol,
         request_timeout=cfg.request_timeout,
@@ -47,6 +48,7 @@ def connect_options(cfg: TargetConfig) -> ConnectOptions:
         max_reply_bytes=cfg.max_reply_bytes,
         client_version=__version__,
         target_name=cfg.name,
+        batch=BatchOptions(batch.max_size, batch.max_delay) if batch is not None else None,
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from readiness.chaos.faults import Window
 from readiness.config import (
     DEFAULT_SUITE_SOURCE,
     LoadConfig,
@@ -88,8 +89,14 @@ def test_the_built_in_suite_tests_the_demo_with_the_running_python() -> None:
     (target,) = suite.targets
     assert (target.transport, target.command) == ("stdio", sys.executable)
     assert target.args == ("-m", "readiness.demo")
-    throughput, scaling, memory = suite.scenarios
+    throughput, scaling, memory, failure, recovery = suite.scenarios
     assert throughput.load == LoadConfig(concurrency=50, requests=1000)
+    # The chaos pair: isolation (echo is hit, the status read is not) and a kill + restart.
+    assert (failure.kind, recovery.kind) == ("failure", "recovery")
+    assert failure.injection_window() == Window(3.0, 6.0)
+    assert recovery.injection_window().start > 0
+    total = sum(s.planned_duration() or 0.0 for s in suite.scenarios)
+    assert total <= 90  # planned load; with start-ups the whole suite stays under two minutes
     assert memory.kind == "memory"
     assert memory.load is not None
     assert memory.load.duration is not None
@@ -125,7 +132,11 @@ def test_the_commented_examples_in_scenarios_toml_are_valid() -> None:
         "ramp",
         "scaling",
         "memory",
+        "failure",
+        "recovery",
     ]
+    (fault,) = suite.scenario("failure").faults
+    assert fault.describe() == "error:tool=echo,probability=0.1"
     assert suite.scenario("ramp").load is not None
     assert len(suite.scenario("ramp").load.stages) == 3  # type: ignore[union-attr]
 

@@ -111,8 +111,8 @@ def test_malformed_thresholds_are_refused_with_what_was_expected(
 
 def test_a_metric_added_to_the_table_becomes_usable(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError):
-        parse_threshold("recovery_time < 5s")
-    monkeypatch.setitem(METRICS, "recovery_time", Metric("seconds", "time to recover"))
-    assert parse_threshold("recovery_time < 5s") == Threshold(
-        "recovery_time < 5s", "recovery_time", "<", 5.0, "seconds"
+        parse_threshold("queue_wait < 5s")
+    monkeypatch.setitem(METRICS, "queue_wait", Metric("seconds", "time spent queued"))
+    assert parse_threshold("queue_wait < 5s") == Threshold(
+        "queue_wait < 5s", "queue_wait", "<", 5.0, "seconds"
     )

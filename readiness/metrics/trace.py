@@ -12,7 +12,7 @@ import numpy.typing as npt
 from readiness.metrics.recorder import Recorder
 from readiness.protocol.outcome import Outcome
 
-MAX_TRACED = 2_000_000  # ≈ 40 MB; a chaos scenario is seconds to minutes of load
+MAX_TRACED = 2_000_000  # ≈ 58 MB; a chaos scenario is seconds to minutes of load
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Trace:
     op: npt.NDArray[np.int32]
     outcome: npt.NDArray[np.int8]
     due_s: npt.NDArray[np.float64]
+    sent_s: npt.NDArray[np.float64]  # when it was actually sent (or refused by our breaker)
     done_s: npt.NDArray[np.float64]
     not_kept: int  # requests past MAX_TRACED (still in the recorder's totals)
 
@@ -44,6 +45,7 @@ class TracingRecorder(Recorder):
         self._op = array("i")
         self._outcome = array("b")
         self._due = array("q")
+        self._sent = array("q")
         self._done = array("q")
         self._not_kept = 0
 
@@ -63,6 +65,7 @@ class TracingRecorder(Recorder):
         self._op.append(op)
         self._outcome.append(outcome)
         self._due.append(intended_ns)
+        self._sent.append(sent_ns)
         self._done.append(done_ns)
 
     def trace(self) -> Trace:
@@ -72,6 +75,7 @@ class TracingRecorder(Recorder):
             op=np.frombuffer(self._op, dtype=np.int32).copy(),
             outcome=np.frombuffer(self._outcome, dtype=np.int8).copy(),
             due_s=(np.frombuffer(self._due, dtype=np.int64) - start) / 1e9,
+            sent_s=(np.frombuffer(self._sent, dtype=np.int64) - start) / 1e9,
             done_s=(np.frombuffer(self._done, dtype=np.int64) - start) / 1e9,
             not_kept=self._not_kept,
         )

@@ -87,14 +87,15 @@ async def _open_connection(
             try:
                 await connection.start(target)
                 connection.start_sweeper(task_group)
+                await connection.start_batcher(task_group)
                 await _negotiate_stdio(connection, options, target)
                 yield connection
             finally:
                 await connection.aclose()
                 task_group.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        # The sweeper never raises, so the group only wraps what the caller's body or the
-        # start-up raised: hand that back as it was.
+        # The sweeper and the batcher never raise, so the group only wraps what the caller's
+        # body or the start-up raised: hand that back as it was.
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise

@@ -34,6 +34,15 @@ class HttpParams:
 
 
 @dataclass(frozen=True)
+class BatchOptions:
+    """Stdio only: write up to `max_size` request frames at once, holding the first of them
+    at most `max_delay` seconds."""
+
+    max_size: int = 32
+    max_delay: float = 0.001
+
+
+@dataclass(frozen=True)
 class ConnectOptions:
     protocol: str = "auto"  # "auto" | a dated version
     request_timeout: float = 10.0  # seconds
@@ -43,6 +52,7 @@ class ConnectOptions:
     client_version: str = "0.1.0"
     target_name: str | None = None  # names the target in errors; default: the command or URL
     max_connections: int = 1024  # HTTP connection pool size; keep it >= the requests in flight
+    batch: BatchOptions | None = None  # stdio: batch request writes; None writes each at once
 
 
 Generation = Literal["handshake", "modern"]

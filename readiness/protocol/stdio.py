@@ -22,6 +22,8 @@ from readiness.protocol.jsonrpc import Framer, RequestTable, TableStatistics, ov
 from readiness.protocol.outcome import Outcome, Reply
 from readiness.protocol.session import Negotiated
 from readiness.protocol.stderrlog import StderrLog
+from readiness.resilience.batcher import Batcher, BatcherStatistics
+from readiness.resilience.errors import BatcherClosed
 
 # After stdin closes a well-behaved server exits on its own; then SIGTERM, then SIGKILL.
 EXIT_GRACE = 2.0
@@ -32,6 +34,7 @@ KILL_WAIT = 5.0
 # after end-of-stdout, the exit status gets EOF_SETTLE to arrive, for the error message.
 EXIT_SETTLE = 0.2
 EOF_SETTLE = 1.0
+BATCH_CLOSE_WAIT = 1.0  # for the batcher to write what is pending when the connection closes
 _ID_PROBE = 128  # bytes kept from each end of an oversized reply to find its id
 
 _loads = orjson.loads
@@ -67,6 +70,12 @@ class StdioConnection:
         self._closing = False
         self.negotiated: Negotiated | None = None
         self.write_pauses = 0  # times the server's stdin was full and senders had to wait
+        self._batcher: Batcher[bytes] | None = None
+        self._batcher_done = anyio.Event()
+        if (batch := options.batch) is not None:
+            self._batcher = Batcher(
+                self._write_batch, max_size=batch.max_size, max_delay=batch.max_delay
+            )
 
     # -- Connection -------------------------------------------------------------------------
 
@@ -92,6 +101,10 @@ class StdioConnection:
     def statistics(self) -> TableStatistics:
         return self._table.statistics()
 
+    def batch_statistics(self) -> BatcherStatistics | None:
+        """What the request batcher did; None when this connection writes each request alone."""
+        return self._batcher.statistics() if self._batcher is not None else None
+
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> Reply:
@@ -100,7 +113,16 @@ class StdioConnection:
         if closed is not None:
             return closed
         request_id, future = table.open(self._timeout if timeout is None else timeout)
-        if self._returncode is None:
+        batcher = self._batcher
+        if batcher is not None and self.negotiated is not None:  # the handshake is not held
+            try:
+                await batcher.submit(self._framer.request(request_id, method, params))
+            except BatcherClosed:
+                pass  # the connection is closing: its table answers the future
+            except BaseException:
+                table.forget(request_id)
+                raise
+        elif self._returncode is None:
             self._stdin.write(self._framer.request(request_id, method, params))  # type: ignore[union-attr]
             if self._paused:
                 await self._wait_resumed()
@@ -130,6 +152,10 @@ class StdioConnection:
             return
         self._closing = True
         with anyio.CancelScope(shield=True):
+            if self._batcher is not None:
+                self._batcher.close()
+                with anyio.move_on_after(BATCH_CLOSE_WAIT):
+                    await self._batcher_done.wait()
             self._table.close(Reply(_TRANSPORT, None, None, "connection closed"))
             self._resume()
             transport = self._transport
@@ -211,6 +237,28 @@ class StdioConnection:
 
     def start_sweeper(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._table.run_sweeper)
+
+    async def start_batcher(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Run the request batcher, when batching is configured, until the connection closes."""
+        if self._batcher is not None:
+            await task_group.start(self._run_batcher, self._batcher)
+
+    async def _run_batcher(
+        self, batcher: Batcher[bytes], *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        try:
+            await batcher.run(task_status=task_status)
+        finally:
+            self._batcher_done.set()
+
+    async def _write_batch(self, frames: list[bytes]) -> None:
+        # Never raises: an error here would end the connection's task group.
+        stdin = self._stdin
+        if stdin is None or self._returncode is not None or stdin.is_closing():
+            return  # the table fails these requests as the process goes
+        stdin.write(b"".join(frames))
+        if self._paused and not self._closing:
+            await self._wait_resumed()
 
     # -- pipe callbacks ---------------------------------------------------------------------
 

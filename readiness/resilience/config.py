@@ -159,6 +159,14 @@ class CacheConfig(ConfigModel):
         return self
 
 
+class BatchConfig(ConfigModel):
+    """Write up to `max_size` request frames at once, holding the first at most `max_delay`
+    (stdio only: one pipe write for many frames)."""
+
+    max_size: Annotated[Integer, Field(ge=1)] = 32
+    max_delay: Annotated[Duration, Field(ge=0)] = 0.001
+
+
 class ResilienceConfig(ConfigModel):
     """The primitives between the workload and a target's connection; each is opt-in."""
 
@@ -166,7 +174,9 @@ class ResilienceConfig(ConfigModel):
     rate_limit: RateLimitConfig | None = None
     retry: RetryConfig | None = None
     cache: CacheConfig | None = None
+    batch: BatchConfig | None = None  # applied inside the stdio connection, not the requester
 
     @property
     def configured(self) -> bool:
-        return any(p is not None for p in (self.breaker, self.rate_limit, self.retry, self.cache))
+        primitives = (self.breaker, self.rate_limit, self.retry, self.cache, self.batch)
+        return any(p is not None for p in primitives)

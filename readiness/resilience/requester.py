@@ -1,16 +1,18 @@
 """The resilience layer as the engine sees it: a Requester that puts a target's configured
 cache, circuit breaker, rate limiter and retries in front of its connection.
 
-One lives for one scenario, so its statistics describe what each primitive did in that run.
+One lives for one scenario, so its statistics describe what each primitive did in that run,
+including the batching done inside the stdio connections it sent through.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from anyio.lowlevel import checkpoint
 
 from readiness.protocol.outcome import Outcome, Reply
+from readiness.resilience.batcher import BatcherStatistics
 from readiness.resilience.breaker import BreakerState, CircuitBreaker, Permit
 from readiness.resilience.cache import MISSING, Cache, cache_key
 from readiness.resilience.clock import Clock, SystemClock
@@ -22,6 +24,7 @@ from readiness.resilience.config import (
 from readiness.resilience.limiter import TokenBucket
 from readiness.resilience.retry import Retry, RetryBudget
 from readiness.results import (
+    BatchStats,
     BreakerStats,
     BreakerTransition,
     CacheStats,
@@ -38,6 +41,13 @@ class Sender(Protocol):
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> Reply: ...
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """A connection that batches its writes itself (stdio with `[targets.resilience.batch]`)."""
+
+    def batch_statistics(self) -> BatcherStatistics | None: ...
 
 
 class ResilientRequester:
@@ -61,7 +71,9 @@ class ResilientRequester:
         *,
         origin: float | None = None,
     ) -> None:
-        self.conn = conn
+        self._conn = conn
+        self._batch_sources: list[BatchSource] = []
+        self._watch_batching(conn)
         self._config = config
         self._clock: Clock = clock if clock is not None else SystemClock()
         # Transition times are reported relative to this moment (the scenario's start).
@@ -99,6 +111,21 @@ class ResilientRequester:
         if (c := config.cache) is not None:
             self._cache = Cache(c.max_entries, c.ttl, clock=self._clock)
             self._cached = frozenset(c.methods)
+
+    @property
+    def conn(self) -> Sender:
+        return self._conn
+
+    @conn.setter
+    def conn(self, conn: Sender) -> None:
+        self._conn = conn
+        self._watch_batching(conn)
+
+    def _watch_batching(self, conn: Sender) -> None:
+        # Batching happens inside the connection; its counts join ours, summed over every
+        # connection of the scenario (a restarted target gets a new one).
+        if isinstance(conn, BatchSource) and all(conn is not s for s in self._batch_sources):
+            self._batch_sources.append(conn)
 
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
@@ -142,7 +169,7 @@ class ResilientRequester:
     ) -> Reply:
         if self._limiter is not None:
             await self._limiter.acquire()
-        return await self.conn.request(method, params, timeout=timeout)
+        return await self._conn.request(method, params, timeout=timeout)
 
     def statistics(self) -> ResilienceStats:
         """What each configured primitive did so far, in results.json's form."""
@@ -196,7 +223,26 @@ class ResilientRequester:
                 evictions=cache.evictions,
                 expirations=cache.expirations,
             )
+        if self._config.batch is not None and (batch := self._batch_statistics()) is not None:
+            stats["batch"] = batch
         return stats
+
+    def _batch_statistics(self) -> BatchStats | None:
+        """The batchers' counts summed over this scenario's connections; None without one."""
+        seen = [s for c in self._batch_sources if (s := c.batch_statistics()) is not None]
+        if not seen:
+            return None
+        batches = sum(s.batches for s in seen)
+        items = sum(s.items for s in seen)
+        return BatchStats(
+            batches=batches,
+            items=items,
+            mean_batch_size=round(items / batches, 3) if batches else 0.0,
+            max_batch_size=max(s.max_batch_size for s in seen),
+            by_size=sum(s.by_size for s in seen),
+            by_time=sum(s.by_time for s in seen),
+            by_close=sum(s.by_close for s in seen),
+        )
 
     def __repr__(self) -> str:
         parts = [

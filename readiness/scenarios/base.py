@@ -259,6 +259,9 @@ def default_thresholds(scenario: ScenarioConfig) -> tuple[str, ...]:
         return ("recovered == true", "recovery_time < 10s", "lost == 0")
     if scenario.kind == "pool":
         return (DEFAULT_THRESHOLD, "pool_timeouts == 0")
+    if scenario.kind == "overload":
+        # Failures while overloaded are the point; surviving and coming back are the test.
+        return ("alive == true", "recovered == true")
     return (DEFAULT_THRESHOLD,)
 
 

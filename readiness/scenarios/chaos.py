@@ -263,7 +263,9 @@ def _figures(
     breaker = resilience.get("breaker") if resilience else None
     retry = resilience.get("retry") if resilience else None
     rejected = trace.outcome == int(Outcome.REJECTED)
-    rejected_ms = trace.latency_ms[rejected & phases.during]
+    # How long a refusal took from the send, not from the due time: a late generator is not
+    # the breaker being slow.
+    rejected_ms = ((trace.done_s - trace.sent_s) * 1000.0)[rejected & phases.during]
     if breaker is not None:
         for t in breaker["transitions"]:
             at = t["at_s"] - m.mono_offset_s

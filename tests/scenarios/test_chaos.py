@@ -189,10 +189,10 @@ async def test_a_killed_server_restarted_after_two_seconds_is_back_within_two_to
     outage = chaos["outage"]
     assert outage is not None
     assert outage["injected_s"] is not None
-    assert 3.0 <= outage["injected_s"] < 3.5
+    assert outage["restored_s"] is not None
+    assert 3.0 <= outage["injected_s"] < outage["restored_s"]
     assert outage["time_to_detect_s"] is not None
     assert outage["time_to_detect_s"] < 1.0
-    assert outage["restored_s"] is not None
     assert outage["restored_s"] >= outage["injected_s"] + 2
     first = outage["time_to_first_success_s"]
     assert first is not None
@@ -320,7 +320,7 @@ async def test_a_scenario_timeout_keeps_what_was_measured_and_the_run_goes_on(
         [[scenarios]]
         name = "long"
         kind = "throughput"
-        timeout = "2s"
+        timeout = "8s"
         load = { model = "open", rate = 20, duration = "60s" }
 
         [[scenarios]]
@@ -336,12 +336,14 @@ async def test_a_scenario_timeout_keeps_what_was_measured_and_the_run_goes_on(
         await run_suite(suite, state, pairs)
     long, after = state.result["scenarios"]
     assert long["partial"] is True
-    assert long.get("stopped") == "its timeout of 2 s passed"
-    assert 0 < long["totals"]["sent"] < 60 * 20
-    assert long["totals"]["ok"] == long["totals"]["sent"]
+    assert long.get("stopped") == "its timeout of 8 s passed"
+    totals = long["totals"]
+    assert 0 < totals["sent"] < 60 * 20
+    assert totals["ok"] > 0
+    assert totals["ok"] + totals["cancelled"] == totals["sent"]
     assert after["partial"] is False
     assert after["totals"]["ok"] == 5
-    assert "because its timeout of 2 s passed" in render_markdown(state.result)
+    assert "because its timeout of 8 s passed" in render_markdown(state.result)
 
 
 @pytest.mark.anyio

@@ -33,6 +33,7 @@ def trace_with_outage(
         op=np.zeros(len(due), dtype=np.int32),
         outcome=outcome,
         due_s=due,
+        sent_s=due,
         done_s=done,
         not_kept=0,
     )
