@@ -122,7 +122,8 @@ class StdioConnection:
             except BaseException:
                 table.forget(request_id)
                 raise
-        elif self._returncode is None:
+        elif self._returncode is None and not self._stdin.is_closing():  # type: ignore[union-attr]
+            # (A closed pipe of a server still exiting takes no writes: its exit answers.)
             self._stdin.write(self._framer.request(request_id, method, params))  # type: ignore[union-attr]
             if self._paused:
                 await self._wait_resumed()
