@@ -21,7 +21,7 @@ from readiness.errors import ExitCode
 from readiness.protocol.client import open_connection
 from readiness.protocol.connection import StdioParams
 from readiness.protocol.outcome import Outcome
-from tests.servers import demo_command
+from tests.servers import demo_command, free_port
 
 PROXY = [sys.executable, "-m", "readiness.chaos.cli_main"]
 UPSTREAM = "http://127.0.0.1:9/mcp"  # never contacted: these runs fail before listening
@@ -70,13 +70,6 @@ def test_a_port_in_use_exits_2_naming_listen(capsys: pytest.CaptureFixture[str])
         assert main(["--upstream", UPSTREAM, "--listen", f"127.0.0.1:{port}"]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert f"--listen: cannot listen on 127.0.0.1:{port}: Address already in use" in err
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def refuses(port: int) -> bool:

@@ -3,7 +3,6 @@ the outcome class it should, and the proxy leaves no socket or process behind.""
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -23,7 +22,7 @@ from readiness.protocol.client import open_connection
 from readiness.protocol.connection import ConnectOptions, HttpParams
 from readiness.protocol.http import HttpConnection
 from readiness.protocol.outcome import Outcome, Reply
-from tests.servers import demo_http_server
+from tests.servers import demo_http_server, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -165,13 +164,6 @@ async def test_a_slow_stream_still_delivers_the_whole_reply(upstream: str) -> No
     assert reply.result is not None
     assert reply.result["structuredContent"]["total"] >= 1
     assert elapsed >= 0.1  # the reply is far over 10 chunks of 32 bytes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_a_kill_with_restart_takes_the_server_down_and_back() -> None:

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import anyio
+import psutil
 import pytest
 
 from readiness.config import parse_suite
@@ -20,7 +21,7 @@ from readiness.results import ChaosResult, RunResult, ScenarioResult
 from readiness.runner import finish, new_state, run_suite
 from readiness.scenarios.base import ScenarioContext
 from readiness.scenarios.chaos import run_failure, run_recovery
-from tests.servers import demo_http_server
+from tests.servers import demo_http_server, free_port, refuses
 
 ROOT = Path(__file__).resolve().parents[2]
 TWO_TOOLS = """
@@ -383,3 +384,62 @@ async def test_a_target_that_never_comes_back_is_reported_unrecovered_and_the_ru
     assert dead["totals"]["errors"]["transport"] > 0
     assert after["status"] == "passed"
     assert "not within the load" in render_markdown(state.result)
+
+
+@pytest.mark.anyio
+async def test_an_http_server_readiness_starts_is_killed_restarted_and_left_behind_by_nothing(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    text = (
+        textwrap.dedent(
+            f"""
+        [[targets]]
+        name = "web"
+        transport = "http"
+        command = "{sys.executable}"
+        args = ["-m", "readiness.demo", "--http", "--port", "{port}"]
+        url = "http://127.0.0.1:{port}/mcp"
+        cwd = "{ROOT}"
+        request_timeout = "2s"
+
+        [[scenarios]]
+        name = "web-outage"
+        kind = "recovery"
+        load = {{ model = "open", rate = 30, duration = "12s" }}
+        inject = "3s.."
+        """
+        )
+        + TWO_TOOLS
+    )
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    listening = listening_ports()
+    with anyio.fail_after(90):
+        result = await run_recovery(context(tmp_path, text))
+
+    chaos = chaos_of(result)
+    (fault,) = chaos["faults"]
+    assert fault["spec"] == "kill:first=1,during=3s..,restart_after=2s"
+    outage = chaos["outage"]
+    assert outage is not None
+    assert outage["restored_s"] is not None
+    assert outage["injected_s"] is not None
+    assert outage["restored_s"] >= outage["injected_s"] + 2
+    # The proxy answers for a dead upstream at once: the outage is felt as transport errors.
+    assert result["totals"]["errors"]["transport"] > 0
+    assert outage["recovered"] is True
+    assert_every_request_has_one_outcome(result)
+    # Neither the restarted server nor the proxy's listening socket outlives the scenario.
+    after = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    _, alive = psutil.wait_procs(after, timeout=5)
+    assert not alive
+    assert refuses(port)
+    assert listening_ports() == listening
+
+
+def listening_ports() -> set[int]:
+    return {
+        c.laddr.port
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    }
