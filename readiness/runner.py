@@ -4,6 +4,7 @@ results.json after each so nothing measured is lost when a later step fails."""
 from __future__ import annotations
 
 import importlib
+import math
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 ScenarioRunner = Callable[[ScenarioContext], Awaitable[ScenarioResult]]
 
+
+OVERRUN_MARGIN_S = 5.0  # past a scenario's timeout and grace, before it is cut off
 
 _KINDS = {
     "throughput": ("readiness.scenarios.throughput", "run_throughput"),
@@ -163,6 +166,9 @@ async def run_suite(
             if timed_out:
                 result["partial"] = True
                 result["stopped"] = f"its timeout of {scenario.timeout:g} s passed"
+        except _Overran as exc:  # not fatal: the next scenario gets its own target
+            result = error_result(scenario, target, started_at, str(exc))
+            result["partial"] = True
         except ReadinessError as exc:
             result = error_result(scenario, target, started_at, str(exc))
             state.fatal = exc
@@ -200,20 +206,32 @@ async def _bounded(
 
     failure: Exception | None = None
     result: ScenarioResult | None = None
+    # A scenario stuck where it cannot see `stop` (starting its server, say) is cut off.
+    hard = math.inf if timeout is None else timeout + ctx.scenario.grace + OVERRUN_MARGIN_S
     async with anyio.create_task_group() as tg:
         tg.start_soon(follow_interrupt)
         if timeout is not None:
             tg.start_soon(expire, timeout)
         try:
-            result = await scenario_runner(ctx.scenario.kind)(ctx)
+            with anyio.move_on_after(hard) as cut_off:
+                result = await scenario_runner(ctx.scenario.kind)(ctx)
         except Exception as exc:  # raised as itself, not inside this group's ExceptionGroup
             failure = exc
         finally:
             tg.cancel_scope.cancel()
     if failure is not None:
         raise failure
+    if cut_off.cancelled_caught:
+        raise _Overran(
+            f"its timeout of {timeout:g} s passed and it did not stop within"
+            f" {hard - (timeout or 0):g} s more; nothing it measured could be kept"
+        )
     assert result is not None
     return result, timed_out and not interrupt.is_set()
+
+
+class _Overran(Exception):
+    """A scenario went on past its timeout and its grace, and was cancelled."""
 
 
 def finish(state: RunState) -> Path:

@@ -443,3 +443,57 @@ def listening_ports() -> set[int]:
         for c in psutil.Process().net_connections(kind="tcp")
         if c.status == psutil.CONN_LISTEN
     }
+
+
+@pytest.mark.anyio
+async def test_a_scenario_stuck_past_its_timeout_is_cut_off_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    text = textwrap.dedent(
+        f"""
+        [[targets]]
+        name = "silent"
+        transport = "http"
+        command = "{sys.executable}"
+        args = ["-c", "import time; time.sleep(60)"]
+        url = "http://127.0.0.1:{port}/mcp"
+        connect_timeout = "60s"
+
+        [[targets]]
+        name = "demo"
+        transport = "stdio"
+        command = "{sys.executable}"
+        args = ["-m", "readiness.demo"]
+
+        [[scenarios]]
+        name = "never-starts"
+        kind = "throughput"
+        target = "silent"
+        timeout = "1s"
+        grace = "0s"
+        load = {{ concurrency = 1, requests = 5 }}
+
+        [[scenarios]]
+        name = "next"
+        kind = "throughput"
+        target = "demo"
+        load = {{ concurrency = 1, requests = 5 }}
+        """
+    )
+    suite = parse_suite(text, str(tmp_path / "suite.toml"))
+    state = new_state(suite, tmp_path, [])
+    pairs = [(s, suite.target(s.target or "")) for s in suite.scenarios]
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with anyio.fail_after(30):
+        await run_suite(suite, state, pairs)
+    stuck, after = state.result["scenarios"]
+    assert stuck["status"] == "error"
+    assert stuck["partial"] is True
+    assert stuck["error"] is not None
+    assert "timeout of 1 s passed and it did not stop" in stuck["error"]
+    assert state.fatal is None
+    assert after["status"] == "passed"
+    started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    _, alive = psutil.wait_procs(started, timeout=5)
+    assert not alive
