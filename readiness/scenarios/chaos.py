@@ -91,6 +91,12 @@ def scheduled(faults: Sequence[AnyFault], window: Window) -> tuple[AnyFault, ...
     )
 
 
+def span(faults: Sequence[AnyFault]) -> Window:
+    """From the first fault's window start to the last one's end: when faults may act."""
+    windows = [f.during for f in faults if f.during is not None]
+    return Window(min(w.start for w in windows), max(w.end for w in windows))
+
+
 def affected_operations(workload: Workload, faults: Sequence[AnyFault]) -> list[bool]:
     """Which operations some fault can hit: those its selection matches, or all of them for
     a fault that takes the whole channel down."""
@@ -124,8 +130,10 @@ async def _run(ctx: ScenarioContext) -> ScenarioResult:
     assert scenario.load is not None
     plan = load_plan(scenario.load)
     workload = build_workload(ctx)
-    window = scenario.injection_window()
-    faults = scheduled(scenario.faults or default_faults(ctx, workload), window)
+    faults = scheduled(
+        scenario.faults or default_faults(ctx, workload), scenario.injection_window()
+    )
+    window = span(faults)
     affected = affected_operations(workload, faults)
     if scenario.kind == "failure" and not scenario.thresholds and all(affected):
         raise ConfigError(
