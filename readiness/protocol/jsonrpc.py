@@ -150,6 +150,9 @@ class RequestTable:
     The wheel maps a slot (deadline / tick) to the ids due in it; one sweeper resolves whatever
     is still pending when its slot passes. A finished request leaves a stale id in its slot,
     which costs one dict miss when swept; that is cheaper than removing it on every reply.
+    Ids are allocated in order, so a slot keeps them as runs `[first, last, first, last, …]`:
+    with one timeout for every request that is a single run per slot, and the wheel's memory
+    no longer grows with rate × timeout.
     """
 
     def __init__(
@@ -161,7 +164,7 @@ class RequestTable:
         self._tick = tick
         self._next_id = 1
         self.pending: dict[int, asyncio.Future[Reply]] = {}
-        self._wheel: dict[int, list[int]] = {}
+        self._wheel: dict[int, list[int]] = {}  # slot → runs of ids: first, last, first, …
         self._next_slot = int(_monotonic() * self._rate)
         self._armed = anyio.Event()
         self._closed: Reply | None = None
@@ -191,9 +194,11 @@ class RequestTable:
         if bucket is None:
             if not wheel:
                 self._armed.set()
-            wheel[slot] = [request_id]
+            wheel[slot] = [request_id, request_id]
+        elif bucket[-1] == request_id - 1:
+            bucket[-1] = request_id
         else:
-            bucket.append(request_id)
+            bucket += (request_id, request_id)
         return request_id, future
 
     def forget(self, request_id: int) -> None:
@@ -286,15 +291,23 @@ class RequestTable:
             for slot in due:
                 self._expire(wheel.pop(slot))
 
-    def _expire(self, request_ids: list[int]) -> None:
+    def _expire(self, runs: list[int]) -> None:
         pending = self.pending
-        for request_id in request_ids:
-            future = pending.pop(request_id, None)
-            if future is not None and not future.done():
-                self.timeouts += 1
-                future.set_result(Reply(Outcome.TIMEOUT, None, None, "no reply within the timeout"))
-                if self._on_timeout is not None:
-                    self._on_timeout(request_id)
+        if not pending:
+            return
+        for i in range(0, len(runs), 2):
+            for request_id in range(runs[i], runs[i + 1] + 1):
+                future = pending.pop(request_id, None)
+                if future is not None and not future.done():
+                    self.timeouts += 1
+                    reply = Reply(Outcome.TIMEOUT, None, None, "no reply within the timeout")
+                    future.set_result(reply)
+                    if self._on_timeout is not None:
+                        self._on_timeout(request_id)
+
+    def wheel_size(self) -> int:
+        """How many numbers the timing wheel holds (two per run of ids); for tests."""
+        return sum(len(runs) for runs in self._wheel.values())
 
     def statistics(self) -> TableStatistics:
         return TableStatistics(
