@@ -36,10 +36,10 @@ class HttpParams:
 @dataclass(frozen=True)
 class BatchOptions:
     """Stdio only: write up to `max_size` request frames at once, holding the first of them
-    at most `max_delay` seconds."""
+    at most `max_delay` seconds (0: until the end of the event loop's turn)."""
 
     max_size: int = 32
-    max_delay: float = 0.001
+    max_delay: float = 0.0
 
 
 @dataclass(frozen=True)

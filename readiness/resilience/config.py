@@ -161,10 +161,12 @@ class CacheConfig(ConfigModel):
 
 class BatchConfig(ConfigModel):
     """Write up to `max_size` request frames at once, holding the first at most `max_delay`
-    (stdio only: one pipe write for many frames)."""
+    (stdio only: one pipe write for many frames). The default 0 holds nothing back: what the
+    load submits in one event-loop turn goes out in one write (measured: as many frames per
+    write as 1 ms at 64 in flight, 4× the throughput of 1 ms at 8 in flight)."""
 
     max_size: Annotated[Integer, Field(ge=1)] = 32
-    max_delay: Annotated[Duration, Field(ge=0)] = 0.001
+    max_delay: Annotated[Duration, Field(ge=0)] = 0.0
 
 
 class ResilienceConfig(ConfigModel):
