@@ -306,6 +306,15 @@ class ScenarioConfig(ConfigModel):
             return Window(third, round(2 * length / 3, 1))
         return Window(third, math.inf)
 
+    def probe_rates(self) -> tuple[float, ...]:
+        """overload without capacity: the rates its probe tries, per second."""
+        return self.steps or OVERLOAD_PROBE_RATES
+
+    def probe_step_s(self) -> float:
+        """overload without capacity: how long each probe rate runs."""
+        given = "step_duration" in self.model_fields_set
+        return self.step_duration if given else OVERLOAD_PROBE_STEP_S
+
     def planned_duration(self) -> float | None:
         """Seconds of load the scenario plans (warm-up included); None when bounded by count
         or (overload without capacity) found by a probe first."""
@@ -314,9 +323,7 @@ class ScenarioConfig(ConfigModel):
         if self.kind == "overload":
             probe = 0.0
             if self.capacity is None:
-                given = "step_duration" in self.model_fields_set
-                step = self.step_duration if given else OVERLOAD_PROBE_STEP_S
-                probe = len(self.steps or OVERLOAD_PROBE_RATES) * step
+                probe = len(self.probe_rates()) * self.probe_step_s()
             steady = max(self.recovery_window, OVERLOAD_MIN_STEADY_S)
             return probe + steady + self.ramp + self.hold + self.cooldown
         return self.load.planned_duration() if self.load else None

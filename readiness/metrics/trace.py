@@ -4,11 +4,13 @@ than the per-second timeline: when a fault was first felt, when the first succes
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from readiness.metrics.histogram import LatencyHistogram
 from readiness.metrics.recorder import Recorder
 from readiness.protocol.outcome import Outcome
 
@@ -34,6 +36,21 @@ class Trace:
     @property
     def latency_ms(self) -> npt.NDArray[np.float64]:
         return (self.done_s - self.due_s) * 1000.0
+
+    @classmethod
+    def empty(cls) -> Trace:
+        times = np.zeros(0, dtype=np.float64)
+        return cls(np.zeros(0, np.int32), np.zeros(0, np.int8), times, times, times, 0)
+
+
+def percentiles_ms(latency_ms: npt.NDArray[np.float64], qs: Sequence[float]) -> list[float | None]:
+    """Percentiles of some of a trace's latencies, through the same histogram as every other
+    figure (never numpy's interpolation); None each when there are none."""
+    if not len(latency_ms):
+        return [None for _ in qs]
+    hist = LatencyHistogram()
+    hist.record_many(np.maximum(latency_ms * 1000.0, 0).astype(np.int64))
+    return [hist.percentile_us(q) / 1000.0 for q in qs]
 
 
 class TracingRecorder(Recorder):

@@ -154,7 +154,7 @@ async def _run(ctx: ScenarioContext) -> ScenarioResult:
         await preflight(session.conn, workload, ctx)
         await warm_up(ctx, session.conn, workload, plan, label)
         async with watch(session.pid) as instruments:
-            measured = await _measure(ctx, session.conn, workload, plan, label, chaos, len(faults))
+            measured = await _measure(ctx, session.conn, workload, plan, label, chaos)
     result = assemble(
         ctx,
         measured.run.recording,
@@ -180,7 +180,6 @@ async def _measure(
     plan: LoadPlan,
     label: ProgressLabel,
     chaos: Interposer,
-    n_faults: int,
 ) -> _Measured:
     recorder = TracingRecorder(len(workload.operations))
     clock = await chaos.start_clock()
@@ -196,7 +195,7 @@ async def _measure(
         mono_offset_s=load_start + mono_minus_perf - ctx.started,
         events=chaos.events,
         matched=counts.matched,
-        injected=counts.injected if len(counts.injected) == n_faults else (0,) * n_faults,
+        injected=counts.injected,
     )
 
 
@@ -352,7 +351,7 @@ def _metrics(chaos: ChaosResult) -> dict[str, float | None]:
         "affected_success_rate": chaos["affected_success_rate"],
         "unaffected_success_rate": chaos["unaffected_success_rate"],
         "unaffected_p99_growth": chaos["unaffected_p99_growth"],
-        "breaker_opened": None if chaos["breaker_opened"] is None else chaos["breaker_opened"],
+        "breaker_opened": chaos["breaker_opened"],
         "lost": float(chaos["lost"]),
     }
     if outage is not None:

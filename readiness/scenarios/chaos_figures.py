@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from readiness.metrics.histogram import LatencyHistogram
-from readiness.metrics.trace import Trace
+from readiness.metrics.trace import Trace, percentiles_ms
 from readiness.protocol.outcome import Outcome
 from readiness.results import BreakerTransition, OperationImpact, Outage, PhaseStats
 
@@ -28,7 +27,7 @@ def phase_stats(trace: Trace, mask: npt.NDArray[np.bool_]) -> PhaseStats:
     rejected = int(np.count_nonzero(outcome == REJECTED))
     completed = len(outcome)
     n_ok = int(np.count_nonzero(ok))
-    p50, p99 = _percentiles(trace.latency_ms[mask][ok], (50, 99))
+    p50, p99 = percentiles_ms(trace.latency_ms[mask][ok], (50, 99))
     judged = completed - rejected
     return PhaseStats(
         completed=completed,
@@ -39,14 +38,6 @@ def phase_stats(trace: Trace, mask: npt.NDArray[np.bool_]) -> PhaseStats:
         p50_ms=p50,
         p99_ms=p99,
     )
-
-
-def _percentiles(latency_ms: npt.NDArray[np.float64], qs: Sequence[float]) -> list[float | None]:
-    if not len(latency_ms):
-        return [None for _ in qs]
-    hist = LatencyHistogram()
-    hist.record_many(np.maximum(latency_ms * 1000.0, 0).astype(np.int64))
-    return [hist.percentile_us(q) / 1000.0 for q in qs]
 
 
 @dataclass(frozen=True)
@@ -131,7 +122,7 @@ def by_second(trace: Trace, seconds: int) -> list[SecondStats]:
     latency = trace.latency_ms
     for second in range(seconds):
         mask = ok & (bins == second)
-        (p95,) = _percentiles(latency[mask], (95,))
+        (p95,) = percentiles_ms(latency[mask], (95,))
         result.append(SecondStats(int(np.count_nonzero(mask)), p95))
     return result
 
@@ -149,7 +140,7 @@ def steady_state(trace: Trace, start_s: float, end_s: float) -> Steady:
     """Successes per second and percentiles of the requests due and done in [start, end)."""
     mask = (trace.due_s >= start_s) & (trace.done_s < end_s) & (trace.outcome == OK)
     span = max(end_s - start_s, 1e-9)
-    p95, p99 = _percentiles(trace.latency_ms[mask], (95, 99))
+    p95, p99 = percentiles_ms(trace.latency_ms[mask], (95, 99))
     return Steady(rps=int(np.count_nonzero(mask)) / span, p95_ms=p95, p99_ms=p99)
 
 
@@ -163,7 +154,9 @@ def recovery_rule(tolerance: float, window_s: float) -> str:
     )
 
 
-def _bound(value_ms: float | None, tolerance: float) -> float:
+def tolerance_bound(value_ms: float | None, tolerance: float) -> float:
+    """The most a latency may be and still count as near `value_ms`: `tolerance` above it, or
+    SLOW_FLOOR_MS above it, whichever is more (so tiny latencies are not judged to the µs)."""
     if value_ms is None:
         return math.inf
     return max(value_ms * (1.0 + tolerance), value_ms + SLOW_FLOOR_MS)
@@ -199,7 +192,7 @@ def outage(
     after = trace.done_s >= injected_s
     # A request is felt when it fails or, if sooner, once it is overdue: a monitoring client
     # knows at that moment, whether the reply later comes or the request times out.
-    bound_ms = _bound(steady.p99_ms, tolerance)
+    bound_ms = tolerance_bound(steady.p99_ms, tolerance)
     overdue = trace.latency_ms > bound_ms
     felt_at = np.where(overdue, trace.due_s + bound_ms / 1000.0, trace.done_s)
     felt = (failed | overdue) & (felt_at >= injected_s) & (trace.outcome != REJECTED)
@@ -249,15 +242,21 @@ def _recovered_at(
     """The start of the first run of `window_s` good whole seconds after `from_s`."""
     if from_s is None:
         return None
-    need = max(math.ceil(window_s), 1)
-    p95_bound = _bound(steady.p95_ms, tolerance)
+    p95_bound = tolerance_bound(steady.p95_ms, tolerance)
+    good = [
+        s.ok >= steady.rps * (1.0 - tolerance) and s.p95_ms is not None and s.p95_ms <= p95_bound
+        for s in seconds
+    ]
+    start = first_good_run(good, math.floor(from_s), window_s)
+    return None if start is None else round(max(float(start), from_s), 3)
+
+
+def first_good_run(good: Sequence[bool], start: int, window_s: float) -> int | None:
+    """The first second, from `start` on, that begins `window_s` good seconds in a row."""
+    need = max(math.ceil(window_s - 1e-9), 1)
     run = 0
-    for second in range(math.floor(from_s), len(seconds)):
-        stats = seconds[second]
-        good = stats.ok >= steady.rps * (1.0 - tolerance) and (
-            stats.p95_ms is not None and stats.p95_ms <= p95_bound
-        )
-        run = run + 1 if good else 0
+    for second in range(max(start, 0), len(good)):
+        run = run + 1 if good[second] else 0
         if run == need:
-            return round(max(float(second - need + 1), from_s), 3)
+            return second - need + 1
     return None

@@ -21,7 +21,6 @@ import anyio
 import numpy as np
 import numpy.typing as npt
 
-from readiness.config_scenario import OVERLOAD_PROBE_RATES, OVERLOAD_PROBE_STEP_S
 from readiness.engine.load import LoadPlan, ProgressLabel, Requester
 from readiness.engine.schedule import constant
 from readiness.engine.workload import Workload
@@ -63,8 +62,6 @@ from readiness.target import open_target
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig
 
-DEFAULT_PROBE = OVERLOAD_PROBE_RATES  # rates per second
-PROBE_STEP_S = OVERLOAD_PROBE_STEP_S  # a probe step's length unless step_duration is set
 _NO_ANSWER = (Outcome.TIMEOUT, Outcome.TRANSPORT)
 
 
@@ -130,9 +127,8 @@ class Probe:
 async def probe_capacity(ctx: ScenarioContext, conn: Requester, workload: Workload) -> Probe:
     """Climb constant rates until one does not keep up; the last that did is the capacity."""
     scenario = ctx.scenario
-    rates = list(scenario.steps or DEFAULT_PROBE)
-    given = "step_duration" in scenario.model_fields_set
-    length = scenario.step_duration if given else PROBE_STEP_S
+    rates = list(scenario.probe_rates())
+    length = scenario.probe_step_s()
     steps: list[ScalingStep] = []
     kept: list[bool] = []
     yardstick: Yardstick | None = None
@@ -279,7 +275,7 @@ def overload_figures(
     scenario: ScenarioConfig, probe: Probe, measured: Measured | None
 ) -> OverloadResult:
     tolerance = scenario.recovery_tolerance
-    empty = phase_stats(_EMPTY_TRACE, np.zeros(0, dtype=np.bool_))
+    empty = phase_stats(Trace.empty(), np.zeros(0, dtype=np.bool_))
     stats = {"steady": empty, "overloaded": empty, "after": empty}
     offered: dict[str, int] = {}
     dropped: dict[str, int] = {}
@@ -371,23 +367,12 @@ def _reason(
     return "; ".join(notes)
 
 
-_EMPTY_TRACE = Trace(
-    op=np.zeros(0, dtype=np.int32),
-    outcome=np.zeros(0, dtype=np.int8),
-    due_s=np.zeros(0, dtype=np.float64),
-    sent_s=np.zeros(0, dtype=np.float64),
-    done_s=np.zeros(0, dtype=np.float64),
-    not_kept=0,
-)
-
-
 def _describe(scenario: ScenarioConfig, probe: Probe, shape: Shape | None) -> dict[str, object]:
     """The load as run, in the report's "Load:" line."""
     load: dict[str, object] = {"model": "open", "arrivals": "constant"}
     if probe.source == "probe":
-        load["probe_steps"] = list(scenario.steps or DEFAULT_PROBE)
-        given = "step_duration" in scenario.model_fields_set
-        load["probe_step_duration"] = scenario.step_duration if given else PROBE_STEP_S
+        load["probe_steps"] = list(scenario.probe_rates())
+        load["probe_step_duration"] = scenario.probe_step_s()
     if probe.capacity is not None:
         load["capacity"] = probe.capacity
     load["overload_factor"] = scenario.overload_factor

@@ -14,10 +14,9 @@ import numpy.typing as npt
 from readiness.config_scenario import OVERLOAD_MIN_STEADY_S
 from readiness.engine.load import LoadPlan
 from readiness.engine.schedule import Ramp, arrival_offsets
-from readiness.metrics.histogram import LatencyHistogram
-from readiness.metrics.trace import Trace
+from readiness.metrics.trace import Trace, percentiles_ms
 from readiness.protocol.outcome import Outcome
-from readiness.scenarios.chaos_figures import SLOW_FLOOR_MS
+from readiness.scenarios.chaos_figures import SLOW_FLOOR_MS, first_good_run, tolerance_bound
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig
@@ -133,9 +132,7 @@ class Yardstick:
 
     @property
     def bound_ms(self) -> float:
-        if self.p95_ms is None:
-            return math.inf
-        return max(self.p95_ms * (1.0 + self.tolerance), self.p95_ms + SLOW_FLOOR_MS)
+        return tolerance_bound(self.p95_ms, self.tolerance)
 
     def kept_up(self, offered: int, ok: int, p95_ms: float | None) -> bool:
         if offered == 0:
@@ -198,11 +195,8 @@ def by_due_second(
 
 
 def p95_of(latency_ms: npt.NDArray[np.float64]) -> float | None:
-    if not len(latency_ms):
-        return None
-    hist = LatencyHistogram()
-    hist.record_many(np.maximum(latency_ms * 1000.0, 0).astype(np.int64))
-    return hist.percentile_us(95) / 1000.0
+    (p95,) = percentiles_ms(latency_ms, (95,))
+    return p95
 
 
 def max_sustainable(seconds: Seconds, drop_at_s: float) -> float | None:
@@ -215,10 +209,4 @@ def max_sustainable(seconds: Seconds, drop_at_s: float) -> float | None:
 def recovered_at(seconds: Seconds, drop_at_s: float, window_s: float) -> int | None:
     """The first whole second after the drop that starts `window_s` seconds in a row that
     kept up; None when the load ended first."""
-    need = max(math.ceil(window_s - 1e-9), 1)
-    run = 0
-    for second in range(math.ceil(drop_at_s - 1e-9), len(seconds.kept_up)):
-        run = run + 1 if seconds.kept_up[second] else 0
-        if run == need:
-            return second - need + 1
-    return None
+    return first_good_run(seconds.kept_up, math.ceil(drop_at_s - 1e-9), window_s)
