@@ -12,7 +12,6 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from readiness.config import parse_suite
-from readiness.engine.progress import ignore_progress
 from readiness.errors import ConfigError, ExitCode
 from readiness.protocol.client import open_connection
 from readiness.protocol.connection import BatchOptions, ConnectOptions, StdioParams
@@ -21,9 +20,9 @@ from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
 from readiness.results import BatchStats, ScenarioResult
 from readiness.runner import finish, new_state
-from readiness.scenarios.base import ScenarioContext
 from readiness.scenarios.throughput import run_throughput
 from tests.servers import demo_command
+from tests.suites import scenario_context
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_FLIGHT = 64
@@ -60,18 +59,6 @@ def suite_text(resilience: str, requests: int = REQUESTS) -> str:
     )
 
 
-def context(tmp_path: Path, text: str) -> ScenarioContext:
-    suite = parse_suite(text, str(tmp_path / "suite.toml"), environ={})
-    return ScenarioContext(
-        suite=suite,
-        scenario=suite.scenarios[0],
-        target=suite.targets[0],
-        run_dir=tmp_path,
-        on_progress=ignore_progress,
-        on_connected=lambda _: None,
-    )
-
-
 def batch_of(result: ScenarioResult) -> BatchStats:
     assert "resilience" in result
     assert "batch" in result["resilience"]
@@ -84,7 +71,7 @@ async def test_64_requests_in_flight_all_succeed_and_share_their_stdio_writes(
 ) -> None:
     text = suite_text('[targets.resilience.batch]\nmax_size = 32\nmax_delay = "1ms"\n')
     with anyio.fail_after(60):
-        result = await run_throughput(context(tmp_path, text))
+        result = await run_throughput(scenario_context(tmp_path, text, environ={}))
 
     assert result["status"] == "passed", result["error"]
     assert result["totals"]["ok"] == REQUESTS
@@ -110,7 +97,7 @@ async def test_64_requests_in_flight_all_succeed_and_share_their_stdio_writes(
 async def test_without_batching_no_batch_statistics_are_reported(tmp_path: Path) -> None:
     text = suite_text("[targets.resilience.breaker]\nconsecutive_failures = 5\n", 100)
     with anyio.fail_after(60):
-        result = await run_throughput(context(tmp_path, text))
+        result = await run_throughput(scenario_context(tmp_path, text, environ={}))
 
     assert result["totals"]["ok"] == 100
     assert "resilience" in result

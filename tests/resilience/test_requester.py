@@ -19,7 +19,6 @@ import anyio
 import orjson
 import pytest
 
-from readiness.config import parse_suite
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, run_load
 from readiness.engine.progress import ignore_progress
 from readiness.engine.schedule import constant
@@ -34,8 +33,8 @@ from readiness.reports.templating import template_environment
 from readiness.resilience.clock import FakeClock
 from readiness.resilience.config import ResilienceConfig
 from readiness.resilience.requester import ResilientRequester
-from readiness.scenarios.base import ScenarioContext
 from readiness.scenarios.throughput import run_throughput
+from tests.suites import scenario_context
 
 LABEL = ProgressLabel("test", "throughput", "demo", "load")
 ECHO = Operation(0, "echo", "tools/call", {"name": "echo", "arguments": {"text": "hi"}}, 1.0)
@@ -386,15 +385,7 @@ load = { concurrency = 2, requests = 200 }
 
 @pytest.mark.anyio
 async def test_a_scenario_reports_what_its_target_resilience_layer_did(tmp_path: Path) -> None:
-    suite = parse_suite(SUITE, str(tmp_path / "suite.toml"))
-    ctx = ScenarioContext(
-        suite=suite,
-        scenario=suite.scenarios[0],
-        target=suite.targets[0],
-        run_dir=tmp_path,
-        on_progress=ignore_progress,
-        on_connected=lambda _: None,
-    )
+    ctx = scenario_context(tmp_path, SUITE)
     with anyio.fail_after(60):
         result = await run_throughput(ctx)
     resilience = result["resilience"]
@@ -417,15 +408,7 @@ async def test_without_resilience_config_the_connection_is_used_as_it_is(tmp_pat
         for line in SUITE.splitlines()
         if not line.startswith(("[targets.resilience]", "breaker =", "cache ="))
     )
-    suite = parse_suite(text, str(tmp_path / "suite.toml"))
-    ctx = ScenarioContext(
-        suite=suite,
-        scenario=suite.scenarios[0],
-        target=suite.targets[0],
-        run_dir=tmp_path,
-        on_progress=ignore_progress,
-        on_connected=lambda _: None,
-    )
+    ctx = scenario_context(tmp_path, text)
     server = FakeServer()
     assert ctx.resilient(server) is server
     assert ctx.resilience_stats() is None

@@ -13,15 +13,14 @@ import psutil
 import pytest
 
 from readiness.config import parse_suite
-from readiness.engine.progress import ignore_progress
 from readiness.errors import ConfigError
 from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
 from readiness.results import ChaosResult, RunResult, ScenarioResult
-from readiness.runner import finish, new_state, run_suite
-from readiness.scenarios.base import ScenarioContext
+from readiness.runner import finish, new_state
 from readiness.scenarios.chaos import run_failure, run_recovery
 from tests.servers import demo_http_server, free_port, refuses
+from tests.suites import run_all, scenario_context
 
 ROOT = Path(__file__).resolve().parents[2]
 TWO_TOOLS = """
@@ -49,18 +48,6 @@ def stdio_target(extra: str = "") -> str:
         request_timeout = "2s"
         """
     ) + textwrap.dedent(extra)
-
-
-def context(tmp_path: Path, text: str) -> ScenarioContext:
-    suite = parse_suite(text, str(tmp_path / "suite.toml"))
-    return ScenarioContext(
-        suite=suite,
-        scenario=suite.scenarios[0],
-        target=suite.targets[0],
-        run_dir=tmp_path,
-        on_progress=ignore_progress,
-        on_connected=lambda _: None,
-    )
 
 
 def chaos_of(result: ScenarioResult) -> ChaosResult:
@@ -94,7 +81,7 @@ async def test_injected_errors_on_echo_fail_about_one_in_ten_and_never_touch_add
         + TWO_TOOLS
     )
     with anyio.fail_after(60):
-        result = await run_failure(context(tmp_path, text))
+        result = await run_failure(scenario_context(tmp_path, text))
 
     chaos = chaos_of(result)
     echo, add = chaos["operations"]
@@ -143,7 +130,7 @@ async def test_a_total_fault_opens_the_breaker_which_then_rejects_without_waitin
         + TWO_TOOLS
     )
     with anyio.fail_after(60):
-        result = await run_failure(context(tmp_path, text))
+        result = await run_failure(scenario_context(tmp_path, text))
 
     chaos = chaos_of(result)
     assert chaos["breaker_opened"] is not None
@@ -181,7 +168,7 @@ async def test_a_killed_server_restarted_after_two_seconds_is_back_within_two_to
         + TWO_TOOLS
     )
     with anyio.fail_after(90):
-        result = await run_recovery(context(tmp_path, text))
+        result = await run_recovery(scenario_context(tmp_path, text))
 
     chaos = chaos_of(result)
     (fault,) = chaos["faults"]
@@ -250,7 +237,7 @@ async def test_a_hang_on_a_url_we_did_not_start_is_felt_and_recovered_from(
             + TWO_TOOLS
         )
         with anyio.fail_after(60):
-            result = await run_recovery(context(tmp_path, text))
+            result = await run_recovery(scenario_context(tmp_path, text))
 
     chaos = chaos_of(result)
     (fault,) = chaos["faults"]
@@ -330,11 +317,8 @@ async def test_a_scenario_timeout_keeps_what_was_measured_and_the_run_goes_on(
         load = { concurrency = 1, requests = 5 }
         """
     )
-    suite = parse_suite(text, str(tmp_path / "suite.toml"))
-    state = new_state(suite, tmp_path, [])
-    pairs = [(s, suite.targets[0]) for s in suite.scenarios]
     with anyio.fail_after(60):
-        await run_suite(suite, state, pairs)
+        state = await run_all(tmp_path, text)
     long, after = state.result["scenarios"]
     assert long["partial"] is True
     assert long.get("stopped") == "its timeout of 8 s passed"
@@ -366,11 +350,8 @@ async def test_a_target_that_never_comes_back_is_reported_unrecovered_and_the_ru
         load = { concurrency = 1, requests = 5 }
         """
     )
-    suite = parse_suite(text, str(tmp_path / "suite.toml"))
-    state = new_state(suite, tmp_path, [])
-    pairs = [(s, suite.targets[0]) for s in suite.scenarios]
     with anyio.fail_after(60):
-        await run_suite(suite, state, pairs)
+        state = await run_all(tmp_path, text)
     dead, after = state.result["scenarios"]
 
     outage = chaos_of(dead)["outage"]
@@ -415,7 +396,7 @@ async def test_an_http_server_readiness_starts_is_killed_restarted_and_left_behi
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     listening = listening_ports()
     with anyio.fail_after(90):
-        result = await run_recovery(context(tmp_path, text))
+        result = await run_recovery(scenario_context(tmp_path, text))
 
     chaos = chaos_of(result)
     (fault,) = chaos["faults"]
@@ -481,12 +462,9 @@ async def test_a_scenario_stuck_past_its_timeout_is_cut_off_and_the_run_goes_on(
         load = {{ concurrency = 1, requests = 5 }}
         """
     )
-    suite = parse_suite(text, str(tmp_path / "suite.toml"))
-    state = new_state(suite, tmp_path, [])
-    pairs = [(s, suite.target(s.target or "")) for s in suite.scenarios]
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     with anyio.fail_after(30):
-        await run_suite(suite, state, pairs)
+        state = await run_all(tmp_path, text)
     stuck, after = state.result["scenarios"]
     assert stuck["status"] == "error"
     assert stuck["partial"] is True

@@ -10,11 +10,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from readiness.config import parse_suite
-from readiness.engine.progress import ignore_progress
 from readiness.results import ScenarioResult, dump_json
-from readiness.scenarios.base import ScenarioContext
 from readiness.scenarios.memory import run_memory
+from tests.suites import scenario_context
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,15 +40,7 @@ def memory_suite(args: list[str], *, rate: int, duration: str, warmup: str = "2s
 
 
 async def soak(tmp_path: Path, text: str) -> ScenarioResult:
-    suite = parse_suite(text, str(tmp_path / "suite.toml"))
-    ctx = ScenarioContext(
-        suite=suite,
-        scenario=suite.scenarios[0],
-        target=suite.targets[0],
-        run_dir=tmp_path,
-        on_progress=ignore_progress,
-        on_connected=lambda _: None,
-    )
+    ctx = scenario_context(tmp_path, text)
     with anyio.fail_after(120):
         result = await run_memory(ctx)
     dump_json({"scenario": result})  # type: ignore[arg-type]  # it serialises

@@ -18,7 +18,6 @@ from readiness.errors import ConfigError
 from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
 from readiness.results import RunResult, ScenarioResult, load_results
-from readiness.runner import new_state, plan_pairs, run_suite
 from readiness.scenarios.overload_figures import (
     Seconds,
     Shape,
@@ -26,6 +25,7 @@ from readiness.scenarios.overload_figures import (
     recovered_at,
     scheduled,
 )
+from tests.suites import run_all
 
 ROOT = Path(__file__).resolve().parents[2]
 # With 5 ms of added latency the demo server serves 200–450 calls/s on 2 cores, so 600/s
@@ -59,12 +59,10 @@ def overload_suite(server_flags: list[str], scenario: str) -> str:
 
 def run(folder: Path, text: str) -> RunResult:
     """Run the suite as `readiness run` does and read back the results.json it wrote."""
-    suite = parse_suite(text, str(folder / "suite.toml"))
-    state = new_state(suite, folder, ["readiness", "run"])
 
     async def go() -> None:
         with anyio.fail_after(90):
-            await run_suite(suite, state, plan_pairs(suite))
+            await run_all(folder, text)
 
     anyio.run(go, backend="asyncio")
     return load_results(folder / "results.json")

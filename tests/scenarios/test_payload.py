@@ -12,15 +12,13 @@ import anyio
 import orjson
 import pytest
 
-from readiness.config import parse_suite
-from readiness.engine.progress import ignore_progress
 from readiness.errors import ConfigError
 from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
 from readiness.results import ScenarioResult, dump_json, load_results
 from readiness.runner import finish, new_state
-from readiness.scenarios.base import ScenarioContext
 from readiness.scenarios.payload import run_payload
+from tests.suites import scenario_context
 
 ROOT = Path(__file__).resolve().parents[2]
 KIB = 1024
@@ -57,21 +55,9 @@ def payload_suite(
     )
 
 
-def context(tmp_path: Path, text: str) -> ScenarioContext:
-    suite = parse_suite(text, str(tmp_path / "suite.toml"))
-    return ScenarioContext(
-        suite=suite,
-        scenario=suite.scenarios[0],
-        target=suite.targets[0],
-        run_dir=tmp_path,
-        on_progress=ignore_progress,
-        on_connected=lambda _: None,
-    )
-
-
 async def climb(tmp_path: Path, text: str) -> ScenarioResult:
     with anyio.fail_after(90):
-        return await run_payload(context(tmp_path, text))
+        return await run_payload(scenario_context(tmp_path, text))
 
 
 def sizes_tried(result: ScenarioResult, direction: str) -> list[int]:
@@ -189,7 +175,9 @@ async def test_a_ladder_whose_tool_the_server_lacks_is_refused_naming_the_key_to
 
 @pytest.mark.anyio
 async def test_an_interrupted_ladder_measures_nothing_and_passes_no_check(tmp_path: Path) -> None:
-    ctx = context(tmp_path, payload_suite([], scenario='thresholds = ["max_payload >= 1KiB"]'))
+    ctx = scenario_context(
+        tmp_path, payload_suite([], scenario='thresholds = ["max_payload >= 1KiB"]')
+    )
     ctx.interrupt.set()
     with anyio.fail_after(30):
         result = await run_payload(ctx)
@@ -207,7 +195,7 @@ async def test_a_payload_result_round_trips_through_results_json_and_both_report
     tmp_path: Path,
 ) -> None:
     text = payload_suite(["--max-blob-kb", "128"], sizes='["64KiB", "256KiB"]')
-    ctx = context(tmp_path, text)
+    ctx = scenario_context(tmp_path, text)
     with anyio.fail_after(90):
         result = await run_payload(ctx)
     state = new_state(ctx.suite, tmp_path, ["readiness", "run"])

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from readiness.config import parse_suite
-from readiness.engine.progress import Progress, ProgressSink, ignore_progress
+from readiness.engine.progress import Progress
 from readiness.protocol.outcome import Outcome, Reply
 from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
@@ -24,10 +24,10 @@ from readiness.resilience.pool import SessionPool
 from readiness.resilience.pooled import TIMEOUT_SLACK_S, PooledRequester
 from readiness.results import PoolResult, ScenarioResult, dump_json, load_results
 from readiness.runner import new_state, plan_pairs, run_suite
-from readiness.scenarios.base import ScenarioContext
 from readiness.scenarios.pool import pool_load, run_pool
 from tests.resilience.timeline import run_until
 from tests.servers import demo_http_server
+from tests.suites import scenario_context
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,23 +67,9 @@ def pool_suite(target: str, scenario: str) -> str:
     )
 
 
-def context(
-    tmp_path: Path, text: str, on_progress: ProgressSink = ignore_progress
-) -> ScenarioContext:
-    suite = parse_suite(text, str(tmp_path / "suite.toml"))
-    return ScenarioContext(
-        suite=suite,
-        scenario=suite.scenarios[0],
-        target=suite.targets[0],
-        run_dir=tmp_path,
-        on_progress=on_progress,
-        on_connected=lambda _: None,
-    )
-
-
 async def run(tmp_path: Path, text: str) -> ScenarioResult:
     with anyio.fail_after(60):
-        return await run_pool(context(tmp_path, text))
+        return await run_pool(scenario_context(tmp_path, text))
 
 
 def demo_children() -> list[psutil.Process]:
@@ -276,7 +262,7 @@ async def test_a_pool_scenario_cancelled_mid_load_leaves_no_server_process_behin
     text = pool_suite(
         stdio_target(), 'pool_size = 2\nload = { concurrency = 20, duration = "30s" }'
     )
-    ctx = context(tmp_path, text, cancel_once_sending)
+    ctx = scenario_context(tmp_path, text, on_progress=cancel_once_sending)
     with anyio.fail_after(60):
         with scope:
             await run_pool(ctx)
