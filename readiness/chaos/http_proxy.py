@@ -9,7 +9,6 @@ kill the server (kill, when a Supervisor owns it); reply-side faults delay (late
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable
 from typing import Protocol
@@ -36,6 +35,7 @@ from readiness.chaos.faults import (
 from readiness.chaos.messages import RequestInfo, error_reply, inspect_message, malformed_reply
 from readiness.chaos.plan import FaultPlan, Injection
 from readiness.errors import ConfigError, ReadinessError
+from readiness.loopback import require_loopback
 
 SESSION_HEADER = "Mcp-Session-Id"
 HOLD_LIMIT = 300.0  # a dropped request is held at most this long, then its connection closed
@@ -75,15 +75,6 @@ class Supervisor(Protocol):
         ...
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_upstream(url: str) -> tuple[str, str]:
     """(scheme://host:port, path) of an upstream URL; ConfigError when it is not http(s)."""
     parts = urlsplit(url)
@@ -113,11 +104,7 @@ async def serve_proxy(
     cannot apply (kill without a supervisor, …) or an address it cannot listen on. Whatever
     ends it, the listening socket and every connection are closed before it returns.
     """
-    if not allow_remote and not is_loopback(host):
-        raise ConfigError(
-            f"{host!r} is not a loopback address; pass --allow-remote to listen on it",
-            key="--listen",
-        )
+    require_loopback(host, allow_remote=allow_remote, key="--listen")
     check_faults(plan.faults, "http", owns_process=supervisor is not None)
     _, path = check_upstream(upstream_url)
     proxy = _Proxy(upstream_url, plan, supervisor, on_log)

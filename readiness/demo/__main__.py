@@ -106,9 +106,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         if not 0 <= port <= 65535:
             raise ConfigError(f"{port} is not a TCP port (0..65535)", key="--port")
         if args.http:
-            from readiness.demo.http import check_host
+            from readiness.loopback import require_loopback
 
-            check_host(host, allow_remote=args.allow_remote)
+            require_loopback(host, allow_remote=args.allow_remote, key="--host")
     except ConfigError as exc:
         return _fail(parser, str(exc))
 

@@ -5,37 +5,16 @@ Binding first means `--port 0` works: the real port is known before the URL is a
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from readiness.errors import ConfigError
-
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
 MCP_PATH = "/mcp"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_host(host: str, *, allow_remote: bool) -> None:
-    """Refuse a non-loopback host unless remote access was asked for explicitly."""
-    if not allow_remote and not is_loopback(host):
-        raise ConfigError(
-            f"host {host!r} is not a loopback address; pass --allow-remote to listen on it",
-            key="--host",
-        )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
