@@ -29,6 +29,7 @@ from readiness.results import (
     write_results,
 )
 from readiness.scenarios.base import ScenarioContext, describe_load, now_iso
+from readiness.scenarios.instruments import unmeasured_server
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
@@ -305,17 +306,7 @@ def error_result(
             "saturated": False,
             "saturation_reason": "",
         },
-        server={
-            "measured": False,
-            "reason": "the scenario did not run",
-            "pid": None,
-            "samples": 0,
-            "cpu_percent_mean": None,
-            "cpu_percent_max": None,
-            "rss_initial_mb": None,
-            "rss_peak_mb": None,
-            "rss_final_mb": None,
-        },
+        server=unmeasured_server("the scenario did not run"),
         checks=[],
         histograms={"corrected": "", "uncorrected": "", "failures": "", "operations": {}},
     )

@@ -33,7 +33,6 @@ from readiness.results import (
     InjectedFault,
     Outage,
     ScenarioResult,
-    ServerResources,
 )
 from readiness.scenarios import chaos_figures as figures
 from readiness.scenarios.base import (
@@ -153,7 +152,10 @@ async def _run(ctx: ScenarioContext) -> ScenarioResult:
         ctx.on_connected(session)
         await preflight(session.conn, workload, ctx)
         await warm_up(ctx, session.conn, workload, plan, label)
-        async with watch(session.pid) as instruments:
+        # The interposer may kill and restart the server: no one process to sample.
+        unattributed = "the server ran behind the fault interposer, which may kill and restart"
+        unattributed += " it; its resources are not attributed to one process"
+        async with watch(session.pid, no_pid_reason=unattributed) as instruments:
             measured = await _measure(ctx, session.conn, workload, plan, label, chaos)
     result = assemble(
         ctx,
@@ -165,7 +167,7 @@ async def _run(ctx: ScenarioContext) -> ScenarioResult:
         load=describe_load(scenario.load),
         method=method_of(plan),
         generator=instruments.generator_stats(measured.run.recording.sent),
-        server=_server_resources(instruments.server_resources(), session.pid),
+        server=instruments.server_resources(),
     )
     chaos_result = _figures(ctx, result, measured, workload, faults, affected, window, seed)
     result["chaos"] = chaos_result
@@ -197,16 +199,6 @@ async def _measure(
         matched=counts.matched,
         injected=counts.injected,
     )
-
-
-def _server_resources(measured: ServerResources, pid: int | None) -> ServerResources:
-    if pid is not None:
-        return measured
-    return {
-        **measured,
-        "reason": "the server ran behind the fault interposer, which may kill and restart it;"
-        " its resources are not attributed to one process",
-    }
 
 
 # --- figures -------------------------------------------------------------------------------

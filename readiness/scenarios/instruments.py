@@ -22,9 +22,34 @@ SATURATED_LAG_MS = 50.0
 _MB = 1024 * 1024
 
 
+NOT_STARTED_BY_US = "the server runs in a process readiness did not start"
+
+
+def unmeasured_server(reason: str, pid: int | None = None) -> ServerResources:
+    """Server resources that were not measured, and why."""
+    return ServerResources(
+        measured=False,
+        reason=reason,
+        pid=pid,
+        samples=0,
+        cpu_percent_mean=None,
+        cpu_percent_max=None,
+        rss_initial_mb=None,
+        rss_peak_mb=None,
+        rss_final_mb=None,
+    )
+
+
 class Instruments:
-    def __init__(self, server_pid: int | None, *, interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        server_pid: int | None,
+        *,
+        interval: float = 0.25,
+        no_pid_reason: str = NOT_STARTED_BY_US,
+    ) -> None:
         self.server_pid = server_pid
+        self._no_pid_reason = no_pid_reason  # why there is no server pid to sample
         self.origin = time.monotonic()  # samples' t_s count from here
         self.cpu = CpuMeter()
         self.lag = LoopLagMonitor()
@@ -65,29 +90,11 @@ class Instruments:
 
     def server_resources(self) -> ServerResources:
         if self.server is None:
-            return ServerResources(
-                measured=False,
-                reason="the server runs in a process readiness did not start",
-                pid=None,
-                samples=0,
-                cpu_percent_mean=None,
-                cpu_percent_max=None,
-                rss_initial_mb=None,
-                rss_peak_mb=None,
-                rss_final_mb=None,
-            )
+            return unmeasured_server(self._no_pid_reason)
         summary = self.server.summary()
         if summary is None:
-            return ServerResources(
-                measured=False,
-                reason="the server process exited before it could be sampled",
-                pid=self.server_pid,
-                samples=0,
-                cpu_percent_mean=None,
-                cpu_percent_max=None,
-                rss_initial_mb=None,
-                rss_peak_mb=None,
-                rss_final_mb=None,
+            return unmeasured_server(
+                "the server process exited before it could be sampled", self.server_pid
             )
         return ServerResources(
             measured=True,
@@ -103,9 +110,12 @@ class Instruments:
 
 
 @asynccontextmanager
-async def watch(server_pid: int | None, *, interval: float = 0.25) -> AsyncIterator[Instruments]:
-    """Sample while the body runs; the figures are read from the yielded object afterwards."""
-    instruments = Instruments(server_pid, interval=interval)
+async def watch(
+    server_pid: int | None, *, interval: float = 0.25, no_pid_reason: str = NOT_STARTED_BY_US
+) -> AsyncIterator[Instruments]:
+    """Sample while the body runs; the figures are read from the yielded object afterwards.
+    `no_pid_reason` says why, when there is no server process to sample."""
+    instruments = Instruments(server_pid, interval=interval, no_pid_reason=no_pid_reason)
     async with anyio.create_task_group() as tg:
         await tg.start(instruments.lag.run)
         await tg.start(instruments.own.run)

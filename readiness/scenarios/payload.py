@@ -38,7 +38,7 @@ from readiness.scenarios.base import (
     preflight,
     warm_up,
 )
-from readiness.scenarios.instruments import watch
+from readiness.scenarios.instruments import NOT_STARTED_BY_US, unmeasured_server, watch
 from readiness.target import open_target
 
 if TYPE_CHECKING:
@@ -444,20 +444,10 @@ def server_resources(samplers: Sequence[ProcessSampler], *, sessions: int) -> Se
         if samplers:
             reason = "the server process exited before it could be sampled"
         elif sessions:
-            reason = "the server runs in a process readiness did not start"
+            reason = NOT_STARTED_BY_US
         else:
             reason = "the scenario was interrupted before it started the server"
-        return ServerResources(
-            measured=False,
-            reason=reason,
-            pid=samplers[0].pid if samplers else None,
-            samples=0,
-            cpu_percent_mean=None,
-            cpu_percent_max=None,
-            rss_initial_mb=None,
-            rss_peak_mb=None,
-            rss_final_mb=None,
-        )
+        return unmeasured_server(reason, samplers[0].pid if samplers else None)
     reasons = []
     if len(samplers) > 1:
         pids = ", ".join(str(s.pid) for s in samplers)
