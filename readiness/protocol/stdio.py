@@ -54,7 +54,6 @@ class StdioConnection:
         self._framer = Framer(newline=True)
         self._stderr = StderrLog(None, tail_bytes=64 * 1024)  # on disk once start() opens it
         self._transport: asyncio.SubprocessTransport | None = None
-        # The server's stdin while it takes writes; None once it exited or the pipe closed.
         self._stdin: asyncio.WriteTransport | None = None
         self._chunks: list[bytes] = []  # an unfinished line
         self._chunked = 0
@@ -123,8 +122,9 @@ class StdioConnection:
             except BaseException:
                 table.forget(request_id)
                 raise
-        elif self._stdin is not None:  # else the server is going: its exit answers the future
-            self._stdin.write(self._framer.request(request_id, method, params))
+        elif self._returncode is None and not self._stdin.is_closing():  # type: ignore[union-attr]
+            # (A closed pipe of a server still exiting takes no writes: its exit answers.)
+            self._stdin.write(self._framer.request(request_id, method, params))  # type: ignore[union-attr]
             if self._paused:
                 await self._wait_resumed()
         try:
@@ -164,9 +164,8 @@ class StdioConnection:
                 self._stderr.close()
                 return
             try:
-                stdin, self._stdin = self._stdin, None
-                if stdin is not None:
-                    stdin.close()
+                if self._stdin is not None:
+                    self._stdin.close()
                 with anyio.move_on_after(EXIT_GRACE):
                     await self._exited.wait()
                 if not self._exited.is_set():
@@ -230,8 +229,7 @@ class StdioConnection:
                 target, f"could not start {params.command}: {exc.strerror or exc}"
             ) from None
         self._transport = transport
-        if self._returncode is None:  # it may already have exited
-            self._stdin = transport.get_pipe_transport(0)  # type: ignore[assignment]
+        self._stdin = transport.get_pipe_transport(0)  # type: ignore[assignment]
 
     async def wait_stderr_closed(self, within: float) -> None:
         """Let the last of a dying server's stderr arrive before quoting it."""
@@ -257,7 +255,7 @@ class StdioConnection:
     async def _write_batch(self, frames: list[bytes]) -> None:
         # Never raises: an error here would end the connection's task group.
         stdin = self._stdin
-        if stdin is None:
+        if stdin is None or self._returncode is not None or stdin.is_closing():
             return  # the table fails these requests as the process goes
         stdin.write(b"".join(frames))
         if self._paused and not self._closing:
@@ -274,7 +272,7 @@ class StdioConnection:
         )
 
     def _send(self, frame: bytes) -> None:
-        if self._stdin is not None:
+        if self._stdin is not None and self._returncode is None and not self._stdin.is_closing():
             self._stdin.write(frame)
 
     def _on_stdout(self, data: bytes) -> None:
@@ -347,7 +345,6 @@ class StdioConnection:
 
     def _on_exit(self, returncode: int) -> None:
         self._returncode = returncode
-        self._stdin = None
         self._exited.set()
         if self._stdout_eof:
             self._fail_pending()
@@ -410,8 +407,6 @@ class _ServerProtocol(asyncio.SubprocessProtocol):
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1:
             self._connection._on_stdout_eof()
-        elif fd == 0:
-            self._connection._stdin = None  # a server that closed its stdin takes no writes
 
     def process_exited(self) -> None:
         transport = self._transport
