@@ -21,7 +21,7 @@ from readiness.config import (
     load_suite,
     parse_suite,
 )
-from readiness.config_errors import TomlLocator
+from readiness.config.errors import TomlLocator
 from readiness.errors import ConfigError, ExitCode
 
 REPO = Path(__file__).resolve().parents[1]

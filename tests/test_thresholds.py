@@ -4,8 +4,8 @@ import math
 
 import pytest
 
+from readiness.config.thresholds import METRICS, Metric, Threshold, parse_threshold
 from readiness.errors import ConfigError
-from readiness.thresholds import METRICS, Metric, Threshold, parse_threshold
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from readiness.units import (
+from readiness.config.units import (
     format_duration,
     parse_duration,
     parse_percentage,

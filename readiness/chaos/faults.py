@@ -25,13 +25,13 @@ from pydantic import (
     model_validator,
 )
 
-from readiness import config_errors
-from readiness.config_errors import did_you_mean
-from readiness.config_types import Duration, invalid, lenient
-from readiness.config_types import Percentage as Probability
+from readiness.config import errors as config_errors
+from readiness.config.errors import did_you_mean
+from readiness.config.types import Duration, invalid, lenient
+from readiness.config.types import Percentage as Probability
+from readiness.config.units import format_duration, parse_duration
 from readiness.demo.knobs import Latency, parse_latency
 from readiness.errors import ConfigError
-from readiness.units import format_duration, parse_duration
 
 Transport = Literal["stdio", "http"]
 INTERNAL_ERROR = -32603

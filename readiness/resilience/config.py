@@ -1,7 +1,7 @@
 """`[targets.resilience]` in scenarios.toml: which primitives protect a target, and how.
 
 Frozen models validated like the rest of the suite, so a bad key or value here is reported
-with its key path and line (see `readiness.config_errors`).
+with its key path and line (see `readiness.config.errors`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from readiness.config_types import ConfigModel, Duration, Integer, Rate, Ratio, invalid
-from readiness.config_types import Percentage as Fraction
+from readiness.config.types import ConfigModel, Duration, Integer, Rate, Ratio, invalid
+from readiness.config.types import Percentage as Fraction
 from readiness.protocol.outcome import Outcome
 from readiness.resilience.outcomes import INTERNAL_ERROR, OutcomeSet
 

@@ -39,9 +39,9 @@ from readiness.results import (
 
 if TYPE_CHECKING:
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
+    from readiness.config.thresholds import Threshold
     from readiness.protocol.connection import Connection
     from readiness.target import TargetSession
-    from readiness.thresholds import Threshold
 
 DEFAULT_THRESHOLD = "success_rate >= 99%"
 
@@ -266,7 +266,7 @@ def default_thresholds(scenario: ScenarioConfig) -> tuple[str, ...]:
 
 
 def thresholds_of(scenario: ScenarioConfig) -> Sequence[Threshold]:
-    from readiness.thresholds import parse_threshold
+    from readiness.config.thresholds import parse_threshold
 
     if scenario.thresholds:
         return scenario.thresholds

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from readiness.config_scenario import OVERLOAD_MIN_STEADY_S
+from readiness.config.scenario import OVERLOAD_MIN_STEADY_S
 from readiness.engine.load import LoadPlan
 from readiness.engine.schedule import Ramp, arrival_offsets
 from readiness.metrics.trace import Trace, percentiles_ms

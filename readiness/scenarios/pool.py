@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from readiness.config_scenario import LoadConfig
+from readiness.config.scenario import LoadConfig
 from readiness.engine.load import ProgressLabel
 from readiness.metrics.summary import latency_summary
 from readiness.resilience.pool import PoolStatistics, SessionPool

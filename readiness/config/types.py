@@ -13,13 +13,13 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
 
-from readiness.units import parse_duration, parse_percentage, parse_rate, parse_size
+from readiness.config.units import parse_duration, parse_percentage, parse_rate, parse_size
 
 
 def invalid(message: str, *key: str | int) -> PydanticCustomError:
     """A validation error; `key` (relative to the model raising it) sharpens its key path.
 
-    readiness.config_errors reads this error type to name the key and its line.
+    readiness.config.errors reads this error type to name the key and its line.
     """
     return PydanticCustomError("readiness", "{message}", {"message": message, "key": key})
 

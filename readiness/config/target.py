@@ -1,35 +1,19 @@
-"""scenarios.toml: the frozen models of a suite (targets, workload, scenarios) and loading them,
-with errors that name the file, the key path and the line.
+"""The target models of scenarios.toml: a server to test, started over stdio or reached by URL,
+with ${VAR} expansion and redacted display forms for reports.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    Field,
-    PrivateAttr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from readiness import config_errors
-from readiness.chaos.faults import unsupported
-from readiness.config_errors import Key, did_you_mean
-from readiness.config_scenario import LoadConfig, ScenarioConfig, ScenarioKind, Stage
-from readiness.config_types import ConfigModel, Duration, Name, Size, invalid
-from readiness.config_workload import OperationConfig, WorkloadConfig
-from readiness.errors import ConfigError
-from readiness.placeholders import (
+from readiness.config.errors import Key, did_you_mean
+from readiness.config.placeholders import (
     BUILTIN_VARIABLES,
     display_mapping,
     display_template,
@@ -37,41 +21,11 @@ from readiness.placeholders import (
     redact_args,
     redact_url,
 )
+from readiness.config.types import ConfigModel, Duration, Name, Size, invalid
 from readiness.resilience.config import ResilienceConfig
 
-DEFAULT_SUITE_SOURCE = "<built-in default suite>"
 PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
 DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024
-
-__all__ = [
-    "LoadConfig",
-    "OperationConfig",
-    "RunConfig",
-    "ScenarioConfig",
-    "ScenarioKind",
-    "Stage",
-    "Suite",
-    "TargetConfig",
-    "WorkloadConfig",
-    "default_suite",
-    "find_suite",
-    "load_suite",
-    "parse_suite",
-]
-
-
-class RunConfig(ConfigModel):
-    name: Name = "readiness"
-
-    @field_validator("name")
-    @classmethod
-    def _usable_in_a_folder_name(cls, name: str) -> str:
-        if "/" in name or "\\" in name:
-            raise invalid("the run name becomes part of a folder name; leave out / and \\")
-        return name
-
-
-# --- targets -------------------------------------------------------------------------------
 
 _EXPANDED_FIELDS = ("command", "args", "env", "cwd", "url", "headers")
 
@@ -233,139 +187,6 @@ def _expand_field(value: Any, environ: Mapping[str, str], key: Key) -> Any:
     return value
 
 
-class Suite(ConfigModel):
-    """A whole configuration file: who to test, with what mix, under which scenarios."""
-
-    run: RunConfig = Field(default_factory=RunConfig)
-    targets: Annotated[tuple[TargetConfig, ...], Field(min_length=1)]
-    workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
-    scenarios: Annotated[tuple[ScenarioConfig, ...], Field(min_length=1)]
-    source: str = "<memory>"  # the file it came from; not a key of the file
-
-    @model_validator(mode="after")
-    def _references(self) -> Suite:
-        _require_unique([t.name for t in self.targets], "targets", "target")
-        _require_unique([s.name for s in self.scenarios], "scenarios", "scenario")
-        names = [t.name for t in self.targets]
-        for i, scenario in enumerate(self.scenarios):
-            if scenario.target is not None and scenario.target not in names:
-                raise invalid(
-                    f"no target is named {scenario.target!r}{did_you_mean(scenario.target, names)}"
-                    f" (targets: {', '.join(names)})",
-                    "scenarios",
-                    i,
-                    "target",
-                )
-            for target in self.targets_for(scenario):
-                for j, fault in enumerate(scenario.faults):
-                    # A URL readiness did not start cannot be killed; a command it starts can.
-                    owns = target.command is not None
-                    reason = unsupported(fault, target.transport, owns_process=owns)
-                    if reason is not None:
-                        raise invalid(
-                            f"target {target.name!r}: {reason}", "scenarios", i, "faults", j, "type"
-                        )
-        return self
-
-    def target(self, name: str) -> TargetConfig:
-        for target in self.targets:
-            if target.name == name:
-                return target
-        names = [t.name for t in self.targets]
-        raise ConfigError(
-            f"no target is named {name!r}{did_you_mean(name, names)}", file=self.source
-        )
-
-    def scenario(self, name: str) -> ScenarioConfig:
-        for scenario in self.scenarios:
-            if scenario.name == name:
-                return scenario
-        names = [s.name for s in self.scenarios]
-        raise ConfigError(
-            f"no scenario is named {name!r}{did_you_mean(name, names)}", file=self.source
-        )
-
-    def targets_for(self, scenario: ScenarioConfig) -> tuple[TargetConfig, ...]:
-        if scenario.target is None:
-            return self.targets
-        return (self.target(scenario.target),)
-
-    def workload_for(self, scenario: ScenarioConfig) -> WorkloadConfig:
-        return scenario.workload or self.workload
-
-    def select(self, scenarios: Iterable[str] = (), target: str | None = None) -> Suite:
-        """The suite narrowed to the named scenarios (all when none) and to one target."""
-        chosen = tuple(self.scenario(name) for name in dict.fromkeys(scenarios)) or self.scenarios
-        targets = self.targets
-        if target is not None:
-            targets = (self.target(target),)
-            chosen = tuple(s for s in chosen if s.target in (None, target))
-            if not chosen:
-                raise ConfigError(
-                    f"no selected scenario runs against target {target!r}", file=self.source
-                )
-        return self.model_copy(update={"targets": targets, "scenarios": chosen})
-
-
-def _require_unique(names: Sequence[str], table: str, what: str) -> None:
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise invalid(
-                f"another {what} is already named {name!r}; names must be unique", table, i, "name"
-            )
-
-
 def _alternatives(choices: Sequence[str]) -> str:
     quoted = [repr(c) for c in choices]
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-
-
-# --- loading -------------------------------------------------------------------------------
-
-_suite_keys = config_errors.keys_in(Suite, internal=("source",))
-
-
-def parse_suite(text: str, source: str, *, environ: Mapping[str, str] | None = None) -> Suite:
-    """Parse TOML text; any problem raises ConfigError naming `source`, the key and the line."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise config_errors.syntax_error(exc, text, source) from None
-    if "source" in data:
-        raise config_errors.unknown_key("source", _suite_keys(()) or (), text, source)
-    context = {"environ": os.environ if environ is None else environ}
-    try:
-        return Suite.model_validate({**data, "source": source}, context=context)
-    except ValidationError as exc:
-        raise config_errors.from_validation(exc, data, text, source, _suite_keys) from None
-
-
-def load_suite(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Suite:
-    """Read and parse a suite file."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such file", file=source) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason})", file=source) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
-    return parse_suite(text, source, environ=environ)
-
-
-def default_suite(*, environ: Mapping[str, str] | None = None) -> Suite:
-    """The packaged suite against the demo server, used when there is no scenarios.toml."""
-    text = resources.files("readiness").joinpath("default_suite.toml").read_text(encoding="utf-8")
-    return parse_suite(text, DEFAULT_SUITE_SOURCE, environ=environ)
-
-
-def find_suite(config: str | None, cwd: Path, *, environ: Mapping[str, str] | None = None) -> Suite:
-    """`-c FILE` when given; else ./scenarios.toml when present; else the built-in suite."""
-    if config is not None:
-        path = Path(config)
-        return load_suite(path if path.is_absolute() else cwd / path, environ=environ)
-    local = cwd / "scenarios.toml"
-    if local.is_file():
-        return load_suite(local, environ=environ)
-    return default_suite(environ=environ)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from readiness.config_types import ConfigModel, Name, Number, invalid
+from readiness.config.types import ConfigModel, Name, Number, invalid
 
 Call = Literal[
     "tools/call",

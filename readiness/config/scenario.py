@@ -9,7 +9,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from readiness.chaos.faults import Fault, Window, WindowField
-from readiness.config_types import (
+from readiness.config.thresholds import Threshold, parse_threshold
+from readiness.config.types import (
     ConfigModel,
     Duration,
     Integer,
@@ -19,10 +20,9 @@ from readiness.config_types import (
     Size,
     invalid,
 )
-from readiness.config_types import Ratio as Fraction
-from readiness.config_workload import WorkloadConfig
+from readiness.config.types import Ratio as Fraction
+from readiness.config.workload import WorkloadConfig
 from readiness.errors import ConfigError
-from readiness.thresholds import Threshold, parse_threshold
 
 
 def _threshold(value: object) -> Threshold:

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from readiness.errors import ConfigError
-from readiness.units import (
+from readiness.config.units import (
     PERCENT_HINT,
     RATE_HINT,
     parse_duration,
@@ -21,6 +20,7 @@ from readiness.units import (
     parse_rate,
     parse_size,
 )
+from readiness.errors import ConfigError
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 Unit = Literal["ratio", "seconds", "per_second", "count", "bytes", "bool"]
