@@ -36,6 +36,7 @@ from readiness.results import (
     ScenarioResult,
     ServerResources,
 )
+from readiness.scenarios.resilience_results import resilience_result
 
 if TYPE_CHECKING:
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
@@ -75,7 +76,9 @@ class ScenarioContext:
 
     def resilience_stats(self) -> ResilienceStats | None:
         """What the resilience layer did in this scenario; None when it never ran."""
-        return self._resilience[0].statistics() if self._resilience else None
+        if not self._resilience:
+            return None
+        return resilience_result(self._resilience[0].statistics())
 
 
 def now_iso() -> str:
