@@ -11,6 +11,8 @@ ReadinessError
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 
 
@@ -90,3 +92,27 @@ class RunInterrupted(ReadinessError):
     """The user interrupted the run; partial results were kept."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside nested single-member groups, else the group itself."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return inner
+
+
+@contextmanager
+def unwrapped_groups() -> Iterator[None]:
+    """Raise what a task group wrapped as itself when it is alone; several stay a group.
+
+    A task group wraps even a lone error from its body in an ExceptionGroup. Around a group
+    whose own tasks never raise, this hands callers the error they would expect to catch.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        inner = sole_exception(group)
+        if inner is group:
+            raise
+        raise inner from None

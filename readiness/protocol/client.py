@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any, overload
 
 import anyio
 
-from readiness.errors import ProtocolError, TargetStartFailed, TargetUnreachable
+from readiness.errors import (
+    ProtocolError,
+    TargetStartFailed,
+    TargetUnreachable,
+    unwrapped_groups,
+)
 from readiness.protocol.connection import (
     MODERN_VERSIONS,
     Connection,
@@ -81,7 +86,9 @@ async def _open_connection(
         async with _open_http(params, options, target) as http_connection:
             yield http_connection
         return
-    try:
+    # The sweeper and the batcher never raise, so the group only wraps what the caller's
+    # body or the start-up raised: hand that back as it was.
+    with unwrapped_groups():
         async with anyio.create_task_group() as task_group:
             connection = StdioConnection(params, options)
             try:
@@ -93,12 +100,6 @@ async def _open_connection(
             finally:
                 await connection.aclose()
                 task_group.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # The sweeper and the batcher never raise, so the group only wraps what the caller's
-        # body or the start-up raised: hand that back as it was.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
 
 
 async def _negotiate_stdio(

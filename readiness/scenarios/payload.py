@@ -15,7 +15,7 @@ import anyio
 from readiness.engine.load import LoadPlan, ProgressLabel, Requester
 from readiness.engine.schedule import constant
 from readiness.engine.workload import Operation, Workload, operation_params
-from readiness.errors import ConfigError
+from readiness.errors import ConfigError, unwrapped_groups
 from readiness.metrics.recorder import OperationRecord, Recorder, Recording
 from readiness.metrics.sampler import ProcessSampler
 from readiness.metrics.summary import latency_summary, merge_recordings, overall, recording_totals
@@ -195,7 +195,9 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
     samplers: list[ProcessSampler] = []
     pending = list(wanted)
     sessions = 0
-    try:
+    # The instruments' task groups wrap what the body raised (a ConfigError from the
+    # preflight, a TargetError from a restart): hand it back as it was.
+    with unwrapped_groups():
         async with watch(None) as instruments:  # the generator; each server is sampled below
             while pending and not ctx.interrupt.is_set():
                 # After a timeout or a disconnect the server cannot be trusted (or is dead):
@@ -216,10 +218,6 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
                             runs.extend(ladder)
                             if ladder and ladder[-1].breaks_server:
                                 break
-    except BaseExceptionGroup as group:
-        # The instruments' task groups wrap what the body raised (a ConfigError from the
-        # preflight, a TargetError from a restart): hand it back as it was.
-        raise _sole(group) from None
     n_ops = len(wanted)
     merged = merge_recordings(
         [_placed(run.recording, wanted.index(run.direction), n_ops) for run in runs]
@@ -245,14 +243,6 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
     result["payload_steps"] = [step_result(run) for run in runs]
     result["payload"] = summary
     return judge(result, scenario, extra={"max_payload": max_payload(summary)})
-
-
-def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one exception inside nested single-member groups, else the group itself."""
-    inner: BaseException = group
-    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
-        inner = inner.exceptions[0]
-    return inner
 
 
 def payload_plan(scenario: ScenarioConfig) -> LoadPlan:
