@@ -50,3 +50,14 @@ class Reply:
         extra = f" code={self.error_code}" if self.error_code is not None else ""
         extra += f" detail={self.detail!r}" if self.detail else ""
         return f"<Reply {self.outcome.name}{extra}>"
+
+
+class OversizedReply(Reply):
+    """A transport failure of our own making: the reply was over the client's `max_reply`
+    bytes and was refused unread. The server did nothing wrong; callers tell it by its type."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(Outcome.TRANSPORT, detail=f"reply exceeds {limit} bytes")
+        self.limit = limit

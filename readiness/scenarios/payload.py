@@ -19,7 +19,7 @@ from readiness.errors import ConfigError, unwrapped_groups
 from readiness.metrics.recorder import OperationRecord, Recorder, Recording
 from readiness.metrics.sampler import ProcessSampler
 from readiness.metrics.summary import latency_summary, merge_recordings, overall, recording_totals
-from readiness.protocol.outcome import OUTCOME_KEYS, Outcome, Reply
+from readiness.protocol.outcome import OUTCOME_KEYS, Outcome, OversizedReply, Reply
 from readiness.results import (
     PayloadFailure,
     PayloadStep,
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 Direction = Literal["result", "argument"]
 
-# Our client's detail for a reply over max_reply_bytes (protocol/stdio.py and http.py).
-REPLY_CAP_PREFIX = "reply exceeds "
 # The outcome class of a reply our own cap refused: the server did nothing wrong.
 REPLY_CAP = "reply_cap"
 FAILURE_WORDS = {
@@ -134,7 +132,7 @@ def describe_failure(reply: Reply, size: int, *, request_timeout: float) -> Payl
         detail = f"code {reply.error_code}: {reply.detail or 'no message'}"
     elif reply.outcome is Outcome.TIMEOUT:
         detail = f"no reply within the request timeout ({request_timeout:g} s)"
-    elif reply.detail.startswith(REPLY_CAP_PREFIX):
+    elif isinstance(reply, OversizedReply):
         outcome = REPLY_CAP
         detail = (
             f"{reply.detail}, the target's max_reply_bytes; readiness refused the reply to "
