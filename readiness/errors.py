@@ -5,8 +5,9 @@ ReadinessError
 ├── TargetError            the server could not be reached or started   → exit 3
 │   ├── TargetStartFailed  the command is missing or exited during start-up
 │   └── TargetUnreachable  nothing answers at the URL, or the handshake failed
-├── ProtocolError          the server broke the MCP/JSON-RPC contract
-└── RunInterrupted         the user stopped the run (Ctrl-C)              → exit 130
+└── ProtocolError          the server broke the MCP/JSON-RPC contract
+
+An interrupted run (Ctrl-C) is no error: the run ends early, keeps what it measured, exits 130.
 """
 
 from __future__ import annotations
@@ -86,12 +87,6 @@ class ProtocolError(ReadinessError):
     """The server answered with something that is not valid MCP/JSON-RPC."""
 
     exit_code = ExitCode.TARGET_UNREACHABLE
-
-
-class RunInterrupted(ReadinessError):
-    """The user interrupted the run; partial results were kept."""
-
-    exit_code = ExitCode.INTERRUPTED
 
 
 def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -204,8 +204,13 @@ class McpClient:
             raise RequestFailed("ping", None, f"ping does not exist in protocol {version}")
         self._ok("ping", await self.connection.request("ping"))
 
-    async def _list(self, method: str, key: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    async def pages(self, method: str, key: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Each page of a paginated list (`tools/list`, "tools"), in order.
+
+        Raises RequestFailed when the server fails a page (with its `reply`), or, with no
+        reply, when a page has no list, the server repeats a cursor, or pages on past
+        MAX_PAGES: a client that followed it would never stop.
+        """
         cursor: str | None = None
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -214,14 +219,17 @@ class McpClient:
             page = result.get(key)
             if not isinstance(page, list):
                 raise RequestFailed(method, None, f"result has no {key!r} list")
-            items.extend(page)
+            yield [item for item in page if isinstance(item, dict)]
             cursor = result.get("nextCursor")
             if not cursor:
-                return items
+                return
             if cursor in seen:
                 raise RequestFailed(method, None, f"server repeated cursor {cursor!r}")
             seen.add(cursor)
         raise RequestFailed(method, None, f"more than {MAX_PAGES} pages")
+
+    async def _list(self, method: str, key: str) -> list[dict[str, Any]]:
+        return [item async for page in self.pages(method, key) for item in page]
 
     @staticmethod
     def _ok(method: str, reply: Reply) -> dict[str, Any]:
