@@ -7,7 +7,7 @@ else (discovering tools before a run, conformance checks).
 from __future__ import annotations
 
 import shlex
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, overload
 
@@ -204,7 +204,7 @@ class McpClient:
             raise RequestFailed("ping", None, f"ping does not exist in protocol {version}")
         self._ok("ping", await self.connection.request("ping"))
 
-    async def pages(self, method: str, key: str) -> AsyncIterator[list[dict[str, Any]]]:
+    async def pages(self, method: str, key: str) -> AsyncGenerator[list[dict[str, Any]]]:
         """Each page of a paginated list (`tools/list`, "tools"), in order.
 
         Raises RequestFailed when the server fails a page (with its `reply`), or, with no
