@@ -414,3 +414,14 @@ def test_a_pid_that_does_not_exist_is_a_clear_error_at_start(tmp_path: Path) -> 
     assert f"no process with pid {pid}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert results(tmp_path / "out")["scenarios"][0]["status"] == "error"
+
+
+def test_the_one_line_summary_never_rounds_a_failure_up_to_100_percent() -> None:
+    from readiness.cli import _scenario_line
+    from tests.reports import load_sample
+
+    scenario = load_sample()["scenarios"][0]
+    scenario["totals"]["success_rate"] = 0.99996
+    line = _scenario_line(scenario)
+    assert "ok >99.99%" in line
+    assert "100.00%" not in line

@@ -14,7 +14,7 @@ class Outcome(IntEnum):
     RPC_ERROR = 2  # a JSON-RPC error object (see Reply.error_code)
     TIMEOUT = 3  # no reply within the request timeout
     TRANSPORT = 4  # refused, reset, process exited, HTTP failure, malformed or oversized reply
-    REJECTED = 5  # rejected by our own breaker or limiter, never sent (later issues)
+    REJECTED = 5  # refused by our own circuit breaker, never sent (the rate limiter waits)
 
 
 OUTCOME_KEYS: dict[Outcome, str] = {
