@@ -60,7 +60,9 @@ class OperationResult(TypedDict):
 
 
 class TimelinePoint(TypedDict):
-    t_s: int  # second since the scenario's load started
+    # Second since the scenario's load started. A scaling ladder's steps are separate loads
+    # (each after its own warm-up), laid end to end: `step` says whose second it is.
+    t_s: int
     sent: int
     ok: int
     errors: ErrorCounts
@@ -72,6 +74,7 @@ class TimelinePoint(TypedDict):
     p99_ms: float | None
     rejected: NotRequired[int]  # refused by our circuit breaker (when one is configured)
     breaker: NotRequired[str]  # breaker state at the end of the second: closed|open|half_open
+    step: NotRequired[int]  # the scaling step (ScalingStep.index) this second belongs to
 
 
 class ScalingStep(TypedDict):
