@@ -28,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich costs more start-up than typer itself
 )
 
 
@@ -194,6 +195,8 @@ def _exit_code(state: RunState) -> ExitCode:
 
 
 def _scenario_line(result: ScenarioResult) -> str:
+    from readiness.reports.format import percent
+
     totals = result["totals"]
     rate = totals["success_rate"]
     p99 = result["latency_ms"]["p99"]
@@ -203,7 +206,7 @@ def _scenario_line(result: ScenarioResult) -> str:
         f"{result['status'].upper():6}",
         f"{result['name']} → {result['target']}",
         f"sent {totals['sent']}",
-        f"ok {'—' if rate is None else f'{rate * 100:.2f}%'}",
+        f"ok {percent(rate)}",
         f"{totals['throughput_rps']:.0f} req/s",
         f"p99 {'—' if p99 is None else f'{p99:.1f} ms'}",
         f"checks {passed}/{len(checks)}",

@@ -42,7 +42,7 @@ class Totals(TypedDict):
     ok: int
     errors: ErrorCounts
     rpc_error_codes: dict[str, int]  # JSON-RPC error code → count
-    rejected: int  # refused by our own breaker/limiter; never sent, not a server failure
+    rejected: int  # refused by our own circuit breaker; never sent, not a server failure
     late: int  # open model: could not start on time (max_in_flight reached)
     dropped: int  # open model: not sent at all because max_in_flight was reached
     cancelled: int  # still in flight when the scenario deadline expired
@@ -60,7 +60,9 @@ class OperationResult(TypedDict):
 
 
 class TimelinePoint(TypedDict):
-    t_s: int  # second since the scenario's load started
+    # Second since the scenario's load started. A scaling ladder's steps are separate loads
+    # (each after its own warm-up), laid end to end: `step` says whose second it is.
+    t_s: int
     sent: int
     ok: int
     errors: ErrorCounts
@@ -70,8 +72,9 @@ class TimelinePoint(TypedDict):
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
-    rejected: NotRequired[int]  # refused by our breaker or limiter (when one is configured)
+    rejected: NotRequired[int]  # refused by our circuit breaker (when one is configured)
     breaker: NotRequired[str]  # breaker state at the end of the second: closed|open|half_open
+    step: NotRequired[int]  # the scaling step (ScalingStep.index) this second belongs to
 
 
 class ScalingStep(TypedDict):
@@ -290,7 +293,7 @@ class PhaseStats(TypedDict):
     completed: int
     ok: int
     errors: int  # server failures: timeout, transport, rpc_error, tool_error
-    rejected: int  # refused by our own breaker or limiter
+    rejected: int  # refused by our own circuit breaker
     success_rate: float | None  # ok / (completed − rejected)
     p50_ms: float | None  # corrected latency of the ok requests
     p99_ms: float | None
@@ -351,7 +354,7 @@ class ChaosResult(TypedDict):
     unaffected_p99_growth: float | None  # during p99 / steady p99 − 1, unaffected operations
     breaker_opened: int | None  # None: no breaker configured
     rejected_during: int
-    rejection_p99_ms: float | None  # send to refusal, p99, when our breaker/limiter refused
+    rejection_p99_ms: float | None  # send to refusal, p99, when our circuit breaker refused
     retries: int | None  # None: no retry configured
     lost: int  # sent − (ok + errors + rejected): requests that never got an outcome
     outage: Outage | None  # recovery scenarios only

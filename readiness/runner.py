@@ -17,7 +17,7 @@ import anyio
 from readiness import __version__
 from readiness.engine.progress import ProgressSink, ignore_progress
 from readiness.environment import capture_environment
-from readiness.errors import ConfigError, ReadinessError
+from readiness.errors import ConfigError, ReadinessError, unwrapped_groups
 from readiness.results import (
     LatencySummary,
     RunInfo,
@@ -205,23 +205,19 @@ async def _bounded(
         timed_out = True
         stop.set()
 
-    failure: Exception | None = None
     result: ScenarioResult | None = None
     # A scenario stuck where it cannot see `stop` (starting its server, say) is cut off.
     hard = math.inf if timeout is None else timeout + ctx.scenario.grace + OVERRUN_MARGIN_S
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(follow_interrupt)
-        if timeout is not None:
-            tg.start_soon(expire, timeout)
-        try:
-            with anyio.move_on_after(hard) as cut_off:
-                result = await scenario_runner(ctx.scenario.kind)(ctx)
-        except Exception as exc:  # raised as itself, not inside this group's ExceptionGroup
-            failure = exc
-        finally:
-            tg.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    with unwrapped_groups():  # the watchers never raise: a failure is the scenario's own
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow_interrupt)
+            if timeout is not None:
+                tg.start_soon(expire, timeout)
+            try:
+                with anyio.move_on_after(hard) as cut_off:
+                    result = await scenario_runner(ctx.scenario.kind)(ctx)
+            finally:
+                tg.cancel_scope.cancel()
     if cut_off.cancelled_caught:
         raise _Overran(
             f"its timeout of {timeout:g} s passed and it did not stop within"

@@ -9,7 +9,7 @@ import pytest
 
 from readiness.chaos.faults import AnyFault, parse_fault_spec
 from readiness.chaos.plan import EventLog, FaultEvent, FaultPlan, read_events
-from readiness.resilience.clock import FakeClock
+from readiness.clock import FakeClock
 
 
 def plan_of(*specs: str, seed: int = 7, clock: FakeClock | None = None) -> FaultPlan:

@@ -86,6 +86,12 @@ def test_timeline_has_an_svg_sparkline_per_series(page: str) -> None:
     assert len(first.group(1).split()) == 40  # every second, not only the rows shown
 
 
+def test_a_scaling_timeline_labels_each_row_with_its_step(page: str) -> None:
+    assert "The steps are separate loads" in page
+    assert "<td>2 (concurrency 5)</td>" in page
+    assert page.count("<th>Step</th>") == 1  # the scaling scenario's timeline only
+
+
 def test_target_and_run_names_are_escaped() -> None:
     result = load_sample()
     result["run"]["name"] = "<script>alert('run')</script>"

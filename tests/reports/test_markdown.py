@@ -131,6 +131,22 @@ def test_short_timeline_has_one_row_per_second(report: str) -> None:
     assert "req/s   " not in timeline
 
 
+def test_a_scaling_timeline_shows_each_second_as_its_steps_not_as_one_load(report: str) -> None:
+    timeline = section(section(report, "## Scenario: scaling"), "### Timeline")
+    assert "The steps are separate loads" in timeline
+    rows = table_rows(timeline)
+    assert rows[0][:2] == ["Step", "t (s)"]
+    steps = [row[0] for row in rows[2:]]
+    assert steps[:5] == ["1 (concurrency 1)"] * 5
+    assert steps[5] == "2 (concurrency 5)"
+    assert steps[-1] == "5 (concurrency 50)"
+
+
+def test_a_timeline_without_steps_has_no_step_column(report: str) -> None:
+    timeline = section(section(report, "## Scenario: throughput"), "### Timeline")
+    assert "Step" not in table_rows(timeline)[0]
+
+
 def test_saturated_generator_gets_a_warning_with_its_reason(report: str) -> None:
     assert report.count("may have been the bottleneck") == 1
     generator = section(section(report, "## Scenario: scaling"), "### Load generator")
