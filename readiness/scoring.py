@@ -359,7 +359,7 @@ def _limitations(
         critical = ", a critical check" if c["critical"] else ""
         where = f"{c['scenario']} (target {c['target']}{critical})"
         if c["reason"] == "not measured":
-            found.append(f"{what} could not be measured in {where}, so `{c['check']}` failed.")
+            found.append(f"{what} could not be measured in {where}, so {c['check']} failed.")
         else:
             found.append(f"{what} was {c['observed']} in {where}; required {c['required']}.")
     for category in categories:
