@@ -11,7 +11,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from readiness.config.scoring import CATEGORIES, CATEGORY_LABELS, ScoringConfig
+from readiness.config.scoring import CATEGORIES, CATEGORY_LABELS, Category, ScoringConfig
 from readiness.reports import format as fmt
 from readiness.reports.templating import template_environment
 from readiness.results import RunResult, ScenarioResult, Score, ScoredCheck
@@ -63,7 +63,7 @@ def scenario_groups(result: RunResult) -> list[ScenarioGroup]:
     categories' order, keeping the run's order within a category."""
     stored = result.get("score")
     config = config_of(stored["config"]) if stored is not None else ScoringConfig()
-    placed: dict[str, list[ScenarioResult]] = {c: [] for c in CATEGORIES}
+    placed: dict[Category, list[ScenarioResult]] = {c: [] for c in CATEGORIES}
     for scenario in result["scenarios"]:
         category = config.category_of(scenario["name"], "", scenario["kind"])
         placed[category].append(scenario)
