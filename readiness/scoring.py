@@ -97,6 +97,14 @@ def attach_scores(result: RunResult, config: ScoringConfig) -> None:
             target.pop("score", None)
 
 
+def score_of(result: RunResult) -> Score:
+    """The stored score; a result of schema 1 (none stored) scored with the default [scoring]."""
+    stored = result.get("score")
+    if stored is not None:
+        return stored
+    return score_run(result["scenarios"], ScoringConfig())
+
+
 @dataclass(frozen=True)
 class _Item:
     scenario: ScenarioResult

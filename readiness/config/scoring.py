@@ -21,7 +21,7 @@ CATEGORIES: tuple[Category, ...] = (
     "recovery",
     "security",
 )
-CATEGORY_LABELS: dict[Category, str] = {
+CATEGORY_LABELS: dict[str, str] = {
     "performance": "Performance",
     "scalability": "Scalability",
     "stability": "Stability",

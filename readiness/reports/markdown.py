@@ -14,8 +14,8 @@ from jinja2 import Environment
 from readiness.config.scoring import CATEGORIES, CATEGORY_LABELS, Category, ScoringConfig
 from readiness.reports import format as fmt
 from readiness.reports.templating import template_environment
-from readiness.results import RunResult, ScenarioResult, Score, ScoredCheck
-from readiness.scoring import config_of, score_run
+from readiness.results import RunResult, ScenarioResult, ScoredCheck
+from readiness.scoring import config_of, score_of
 
 _BACKTICKS = re.compile(r"`+")
 _TAG_START = re.compile(r"<(?=[^\s=\d])")
@@ -49,13 +49,6 @@ def _context(result: RunResult) -> dict[str, Any]:
         "several_targets": len(result["targets"]) > 1,
         "labels": CATEGORY_LABELS,
     }
-
-
-def score_of(result: RunResult) -> Score:
-    stored = result.get("score")
-    if stored is not None:
-        return stored
-    return score_run(result["scenarios"], ScoringConfig())
 
 
 def scenario_groups(result: RunResult) -> list[ScenarioGroup]:
