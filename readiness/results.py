@@ -592,6 +592,15 @@ def dump_json(result: RunResult) -> bytes:
     return orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
 
 
+def as_stored(result: RunResult) -> RunResult:
+    """The result as results.json holds it (tuples as lists, …): what every report renders
+    from, so a report written now and one rendered from the file later are the same bytes."""
+    import orjson
+
+    stored: RunResult = orjson.loads(dump_json(result))
+    return stored
+
+
 def write_results(result: RunResult, folder: Path) -> Path:
     path = folder / "results.json"
     write_atomic(path, dump_json(result))

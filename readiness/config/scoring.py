@@ -4,11 +4,14 @@ category a scenario or a single check counts towards (overriding its scenario ki
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from readiness.config.types import ConfigModel, invalid
+from readiness.errors import ConfigError
 
 Category = Literal[
     "performance", "scalability", "stability", "fault_tolerance", "recovery", "security"
@@ -92,3 +95,33 @@ class ScoringConfig(ConfigModel):
         if chosen is not None:
             return chosen
         return KIND_CATEGORIES.get(kind, "performance")
+
+
+class _ScoringFile(BaseModel):
+    """A file read only for its [scoring] table: a whole suite, or [scoring] alone."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+
+
+def load_scoring(path: str | Path) -> ScoringConfig:
+    """The [scoring] of a TOML file (the defaults when it has none); errors name file, key
+    and line, as for a suite."""
+    from readiness.config import errors as config_errors
+
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file", file=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file: {exc}", file=source) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise config_errors.syntax_error(exc, text, source) from None
+    try:
+        return _ScoringFile.model_validate(data).scoring
+    except ValidationError as exc:
+        keys_at = config_errors.keys_in(_ScoringFile)
+        raise config_errors.from_validation(exc, data, text, source, keys_at) from None
