@@ -62,9 +62,10 @@ def miss_factor(op: str, limit: float, observed: float, unit: str) -> float | No
         return None
     if op in ("<", "<="):
         return observed / limit if limit > 0 else None
-    if unit == "ratio" and limit < 1:
-        # A success rate misses on its error budget: 98.5% against ≥ 99% spends 1.5 budgets.
-        return (1.0 - observed) / (1.0 - limit)
+    if unit == "ratio":
+        # A success rate misses on its error budget: 98.5% against ≥ 99% spends 1.5 budgets;
+        # against 100% there is no budget to spend.
+        return (1.0 - observed) / (1.0 - limit) if limit < 1 else None
     if limit <= 0 or observed <= 0:
         return None
     return limit / observed
