@@ -186,6 +186,9 @@ def _execute(
             typer.echo(trace, err=True)
     if state.fatal is not None:
         typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
+    score = state.result.get("score")
+    if score is not None and score["value"] is not None:
+        typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")
     typer.echo(f"report: {state.folder}")
     return _exit_code(state)
 
