@@ -321,6 +321,14 @@ def _rescored(path: Path, config: str | None, out: Path | None) -> tuple[RunResu
 
     source = path / "results.json" if path.is_dir() else path
     result = load_results(source)
+    folder = out if out is not None else source.parent
+    elsewhere = folder.resolve() != source.parent.resolve()
+    if config is not None and not elsewhere:
+        raise ConfigError(
+            "scoring a run again with another [scoring] needs --out DIR (another folder),"
+            " or its reports would disagree with its results.json",
+            key="--config",
+        )
     if config is not None:
         scoring = load_scoring(config)
     elif "score" in result:
@@ -337,8 +345,7 @@ def _rescored(path: Path, config: str | None, out: Path | None) -> tuple[RunResu
         scoring = ScoringConfig()
     attach_scores(result, scoring)
     result = as_stored(result)
-    folder = out if out is not None else source.parent
-    if folder.resolve() != source.parent.resolve():
+    if elsewhere:
         write_results(result, folder)
     return result, folder
 

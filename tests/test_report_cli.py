@@ -93,6 +93,9 @@ def test_report_scores_again_with_another_scoring_table(run_folder: Path, tmp_pa
     assert [c["name"] for c in score["categories"] if c["assessed"]] == ["recovery"]
     assert "CONDITIONALLY READY" in (tmp_path / "o" / "report.md").read_text()
     assert results(run_folder)["score"]["status"] == "not_ready"  # the original is untouched
+    proc = run_cli("report", str(run_folder), "-c", str(other), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "needs --out" in proc.stderr
 
 
 @pytest.mark.parametrize(
