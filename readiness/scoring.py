@@ -296,7 +296,10 @@ def _required_text(op: str, limit: float | None, unit: str, expression: str) -> 
     if limit is None or not op:
         return expression
     if unit == "seconds":
-        text = f"{limit * 1000:g} ms" if limit < 1 else f"{limit:g} s"
+        if limit < 0.001:
+            text = f"{limit * 1e6:g} µs"
+        else:
+            text = f"{limit * 1000:g} ms" if limit < 1 else f"{limit:g} s"
     elif unit == "ratio":
         text = f"{limit * 100:g}%"
     elif unit == "per_second":

@@ -49,20 +49,20 @@ def test_a_failing_threshold_costs_points_names_the_check_and_fails_in_junit(
     assert score["critical_failed"] == ["demo.quick: p99 < 1us"]
     [deduction] = score["deductions"]
     assert deduction["check"] == "p99 < 1us"
-    assert deduction["required"] == "< 0.001 ms"
+    assert deduction["required"] == "< 1 µs"
     assert deduction["observed"].endswith(" ms")
     assert deduction["points"] == 50.0
     assert score["config"]["weights"]["performance"] == 25.0
     report = (run_folder / "report.md").read_text()
     assert "**Score: 50.0/100 — NOT READY**" in report
-    assert f"quick: p99 {deduction['observed']} vs < 0.001 ms (critical): −50.0 points" in report
+    assert f"quick: p99 {deduction['observed']} vs < 1 µs (critical): −50.0 points" in report
     why = report[report.index("## Why not 100") : report.index("## Limitations")]
     assert "`p99 < 1us` (critical)" in why
     root = ET.parse(run_folder / "junit.xml").getroot()
     failures = [c for c in root.iter("testcase") if c.find("failure") is not None]
     assert [c.get("name") for c in failures] == ["p99 < 1us"]
     message = failures[0].find("failure").get("message")  # type: ignore[union-attr]
-    assert message == f"observed {deduction['observed']}, required < 0.001 ms"
+    assert message == f"observed {deduction['observed']}, required < 1 µs"
 
 
 def test_report_renders_a_stored_run_byte_for_byte_as_run_wrote_it(
