@@ -304,6 +304,9 @@ def report(
         _fail(ConfigError(f"cannot write the reports: {exc}", file=str(out or path)), debug)
     for written_path in written:
         typer.echo(f"wrote {written_path}")
+    score = result.get("score")
+    if score is not None and score["value"] is not None:
+        typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")
     code = ExitCode.OK
     if (fail_under, fail_on) != (None, None):
         code = _score_gate(result, fail_under, fail_on)
