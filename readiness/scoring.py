@@ -366,14 +366,17 @@ def _limitations(
     )
     for c in failed:
         metric = METRICS.get(c["metric"])
-        what = metric.description if metric else c["metric"]
-        what = what[0].upper() + what[1:]
+        meaning = f" ({metric.description})" if metric else ""
         critical = ", a critical check" if c["critical"] else ""
         where = f"{c['scenario']} (target {c['target']}{critical})"
         if c["reason"] == "not measured":
-            found.append(f"{what} could not be measured in {where}, so {c['check']} failed.")
+            found.append(
+                f"{where}: {c['metric']}{meaning} could not be measured, so {c['check']} failed."
+            )
         else:
-            found.append(f"{what} was {c['observed']} in {where}; required {c['required']}.")
+            found.append(
+                f"{where}: {c['metric']}{meaning} was {c['observed']}; required {c['required']}."
+            )
     for category in categories:
         if not category["assessed"]:
             found.append(
