@@ -148,7 +148,8 @@ def score_run(scenarios: Sequence[ScenarioResult], config: ScoringConfig) -> Sco
                 checks=checks,
             )
         )
-    value = _percent(run_sum / total_weight, items) if total_weight > 0 else None
+    counted = [i for i in items if assessed[i.category] and config.weights.of(i.category) > 0]
+    value = _percent(run_sum / total_weight, counted) if total_weight > 0 else None
     critical = [
         f"{_where(i.scenario)}: {i.check['expression']}"
         for i in items

@@ -232,6 +232,17 @@ def test_several_targets_get_a_score_each_and_one_overall() -> None:
     assert result["score"]["deductions"][0]["target"] == "other"
 
 
+def test_a_category_weighted_0_costs_no_points_but_is_still_a_limitation() -> None:
+    scenarios = [
+        scenario("t", "throughput", [check("p99 < 300ms", 0.1)]),
+        scenario("m", "memory", [check("leak == false", 1.0)]),
+    ]
+    score = score_run(scenarios, ScoringConfig(weights=Weights(stability=0)))
+    assert score["value"] == 100.0
+    assert score["deductions"] == []
+    assert any("leak" in line for line in score["limitations"])
+
+
 def test_the_stored_settings_give_back_the_same_config() -> None:
     config = ScoringConfig(
         weights=Weights(security=0), ready=80, conditional=60, categories={"t": "stability"}
