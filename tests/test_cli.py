@@ -123,6 +123,9 @@ def test_run_without_a_suite_uses_the_built_in_demo_suite(tmp_path: Path) -> Non
     report = (tmp_path / "out" / "report.md").read_text()
     assert f"{scenario['totals']['sent']:,}" in report
     assert (tmp_path / "out" / "report.html").exists()
+    assert (tmp_path / "out" / "junit.xml").exists()
+    assert (data["score"]["value"], data["score"]["status"]) == (100.0, "ready")
+    assert "**Score: 100.0/100 — READY**" in report
     assert proc.stdout.strip().splitlines()[-1] == "report: out"
 
 

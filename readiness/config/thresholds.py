@@ -111,13 +111,17 @@ _EXAMPLE = '"p99 < 500ms", "success_rate >= 99%" or "throughput > 100/s"'
 
 @dataclass(frozen=True)
 class Threshold:
-    """A parsed check: `metric op value`, with value in the metric's SI unit."""
+    """A parsed check: `metric op value`, with value in the metric's SI unit. A critical check
+    that fails keeps the run from the ready status whatever its score; `weight` is its share
+    of its category's score relative to the category's other checks."""
 
     expression: str
     metric: str
     op: Op
     value: float
     unit: Unit
+    critical: bool = False
+    weight: float = 1.0
 
     def evaluate(self, observed: float) -> bool:
         """True when the observed figure satisfies the threshold; NaN never does."""

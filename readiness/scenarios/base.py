@@ -323,6 +323,10 @@ def evaluate_checks(
                 unit=threshold.unit,
                 observed=observed,
                 passed=observed is not None and threshold.evaluate(observed),
+                op=threshold.op,
+                limit=threshold.value,
+                critical=threshold.critical,
+                weight=threshold.weight,
             )
         )
     return checks
