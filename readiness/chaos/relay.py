@@ -23,6 +23,7 @@ def serve_stdio(
     seed: int | None = None,
     prog: str = PROG,
     armed: bool = True,
+    transport_marker: str | None = None,
 ) -> int:
     """Run `command` behind the relay on this process's stdin/stdout until either side goes;
     returns the exit status (the server's own when it exited by itself)."""
@@ -49,7 +50,7 @@ def serve_stdio(
         log(f"error: cannot write the events file {events_path}: {exc.strerror or exc}")
         return int(ExitCode.USAGE)
     plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None, armed=armed)
-    relay = StdioRelay(command[0], command[1:], plan, on_log=log)
+    relay = StdioRelay(command[0], command[1:], plan, on_log=log, transport_marker=transport_marker)
     client_in, client_out = claim_stdio()
     try:
         return anyio.run(relay.run, client_in, client_out)
@@ -90,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="inject nothing until the client sends a readiness/chaos/start_clock request",
     )
+    parser.add_argument(
+        "--transport-marker",
+        help="mark the errors answered for a server that is gone with this secret"
+        " (error.data), so the client that started the relay counts them as transport errors",
+    )
     try:
         args = parser.parse_args(options)
     except SystemExit as exc:
@@ -100,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE)
     return serve_stdio(
-        command, faults, events_path=args.events, seed=args.seed, armed=not args.wait_for_clock
+        command,
+        faults,
+        events_path=args.events,
+        seed=args.seed,
+        armed=not args.wait_for_clock,
+        transport_marker=args.transport_marker,
     )
 
 
