@@ -41,6 +41,7 @@ from readiness.chaos.messages import (
     error_reply,
     inspect_message,
     malformed_reply,
+    reply_id,
     server_gone_reply,
 )
 from readiness.chaos.pipes import (
@@ -416,9 +417,7 @@ class StdioRelay:
         except _JSONDecodeError:
             self._to_client(line)
             return
-        request_id = (
-            message.get("id") if type(message) is dict and "method" not in message else None
-        )
+        request_id = reply_id(message)  # None too for an id no request of ours can have
         if request_id is None:
             self._to_client(line)
             return
@@ -486,8 +485,9 @@ class StdioRelay:
 
     def _kill(self, index: int, fault: KillFault, request_id: RequestId) -> None:
         child = self._child
-        if child is None or self._down:
-            return  # already down: nothing left to kill
+        if child is None or self._down:  # already down: nothing left to kill
+            self._server_gone_reply(request_id, "the server is down (killed by a fault)")
+            return
         child.killed = True
         child.signal_group(signal.SIGKILL)
         self._down = True
