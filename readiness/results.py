@@ -319,6 +319,7 @@ class InjectedFault(TypedDict):
     window: str  # when it acted, seconds since the measured load started ("5s..10s")
     matched: int | None  # requests its selectors matched (None: the interposer's count is lost)
     injected: int  # times it fired, from the event record
+    fires: str  # how often it may fire: "once", "first 3", "every 3s", "10% of matches", …
 
 
 class ChaosEvent(TypedDict):
@@ -338,6 +339,9 @@ class Outage(TypedDict):
     time_to_detect_s: float | None  # these three count from the injection
     time_to_first_success_s: float | None
     recovery_time_s: float | None
+    # from the restore (or, with none, the injection) to the first success: what the
+    # time_to_first_success check judges — how soon the client got through once it could
+    time_to_first_success_since_restore_s: float | None
     recovered: bool
     failed_during_outage: int  # failed requests due between injection and first success
     rule: str  # what "recovered" meant, in words

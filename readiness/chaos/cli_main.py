@@ -31,13 +31,16 @@ DEFAULT_LISTEN = "127.0.0.1:0"
 _EPILOG = """\
 fault specs: TYPE:key=value,… with TYPE one of latency, error, drop, disconnect, kill, hang,
 malformed, slow_stream, session_loss. Every fault takes the selectors method, tool,
-probability, first, every and during ("10s..20s" after the proxy starts). Examples:
+probability, first, every (a count, or a duration: every=3s) and during ("10s..20s" after
+the proxy starts). Outage faults (kill, disconnect, session_loss, hang) fire once unless given
+first, every or probability; the others fire on every request they match. Examples:
   --fault error:tool=search,probability=0.1          JSON-RPC -32603 on 10% of search calls
   --fault error:kind=http,status=503,every=10        HTTP 503 on every 10th request
   --fault latency:latency=200ms,jitter=50ms
   --fault 'latency:distribution="lognormal:median=3ms,p99=40ms"'
-  --fault kill:first=1,restart_after=2s,during=5s..  needs -- COMMAND (the proxy owns it)
-  --fault hang:duration=3s,first=1
+  --fault kill:restart_after=2s,during=5s..          one kill; needs -- COMMAND (the proxy owns it)
+  --fault kill:every=10s,restart_after=2s            a kill every 10 s
+  --fault hang:duration=3s
 A faults file holds the same as [[faults]] tables: type = "error", tool = "search", ….
 """
 

@@ -22,6 +22,7 @@ def serve_stdio(
     events_path: str | None = None,
     seed: int | None = None,
     armed: bool = True,
+    transport_marker: str | None = None,
 ) -> int:
     """Run `command` behind the relay on this process's stdin/stdout until either side goes;
     returns the exit status (the server's own when it exited by itself). Raises ConfigError
@@ -42,7 +43,9 @@ def serve_stdio(
             f"cannot write the events file: {exc.strerror or exc}", file=events_path
         ) from None
     plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None, armed=armed)
-    relay = StdioRelay(command[0], command[1:], plan, on_log=on_log)
+    relay = StdioRelay(
+        command[0], command[1:], plan, on_log=on_log, transport_marker=transport_marker
+    )
     client_in, client_out = claim_stdio()
     try:
         return anyio.run(relay.run, client_in, client_out)
@@ -95,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="inject nothing until the client sends a readiness/chaos/start_clock request",
     )
+    parser.add_argument(
+        "--transport-marker",
+        help="mark the errors answered for a server that is gone with this secret"
+        " (error.data), so the client that started the relay counts them as transport errors",
+    )
     try:
         args = parser.parse_args(options)
     except SystemExit as exc:
@@ -108,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             events_path=args.events,
             seed=args.seed,
             armed=not args.wait_for_clock,
+            transport_marker=args.transport_marker,
         )
 
     return run_relay(PROG, serve)

@@ -67,7 +67,9 @@ METRICS: dict[str, Metric] = {
     "breaker_opened": Metric("count", "times the circuit breaker opened"),
     # recovery (and overload) scenarios
     "time_to_detect": Metric("seconds", "from the fault's injection to the first failure"),
-    "time_to_first_success": Metric("seconds", "from restore to the first successful request"),
+    "time_to_first_success": Metric(
+        "seconds", "from restore (the injection if none) to the first successful request"
+    ),
     "recovery_time": Metric("seconds", "from restore (or load drop) until back to steady state"),
     "recovered": Metric("bool", "throughput and p95 came back to the steady state"),
     "failed_during_outage": Metric("count", "requests that failed between injection and restore"),

@@ -49,7 +49,9 @@ class StdioConnection:
         self._options = options
         self._timeout = options.request_timeout
         self._max_reply = options.max_reply_bytes
-        self._table = RequestTable(on_timeout=self._cancel)
+        self._table = RequestTable(
+            on_timeout=self._cancel, transport_marker=params.transport_marker
+        )
         self._framer = Framer(newline=True)
         self._stderr = StderrLog(None, tail_bytes=64 * 1024)  # on disk once start() opens it
         self._transport: asyncio.SubprocessTransport | None = None
