@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -273,23 +274,53 @@ load = { model = "closed", concurrency = 2, requests = 4 }
     assert processes_marked(marker) == []
 
 
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """Poll a condition another process makes true, within a bound; True once it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+CALL_LOG_SERVER = Path(__file__).with_name("call_log_server.py")
+
+
 def test_ctrl_c_exits_130_and_keeps_partial_results(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
+    calls = tmp_path / "calls.log"
+    short_requests, users = 20, 2
     path = suite(
         tmp_path,
-        demo_target(marker)
-        + """
+        f"""
+[[targets]]
+name = "logger"
+transport = "stdio"
+command = "${{PYTHON}}"
+args = ["{CALL_LOG_SERVER}"]
+env = {{ READINESS_TEST_MARKER = "{marker}", CALL_LOG = "{calls}" }}
+
+[[workload.operations]]
+call = "tools/call"
+tool = "echo"
+arguments = {{ text = "hi" }}
+
 [[scenarios]]
 name = "short"
 kind = "throughput"
-load = { model = "closed", concurrency = 2, requests = 20 }
+load = {{ model = "closed", concurrency = {users}, requests = {short_requests} }}
 
 [[scenarios]]
 name = "long"
 kind = "throughput"
-load = { model = "closed", concurrency = 2, duration = "60s" }
+load = {{ model = "closed", concurrency = {users}, duration = "60s" }}
 """,
     )
+
+    def calls_logged() -> int:
+        return len(calls.read_text().splitlines()) if calls.exists() else 0
+
     proc = subprocess.Popen(
         [*READINESS, "run", "-c", str(path), "--out", "out", "--quiet"],
         cwd=tmp_path,
@@ -301,11 +332,10 @@ load = { model = "closed", concurrency = 2, duration = "60s" }
         assert proc.stdout is not None
         first = proc.stdout.readline()  # the short scenario's line: the long one is starting
         assert "short" in first
-        deadline = time.monotonic() + 60
-        while not processes_marked(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert processes_marked(marker), "the long scenario's server never started"
-        time.sleep(3.0)  # let the long scenario record some load: the thing under test
+        # Each closed-loop user sends its next call only after recording the last reply, so
+        # once the long scenario's server has seen users + 1 calls, it has recorded a reply.
+        wanted = short_requests + users + 1
+        assert wait_for(lambda: calls_logged() >= wanted), f"{calls_logged()} calls logged"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -315,6 +345,7 @@ load = { model = "closed", concurrency = 2, duration = "60s" }
     assert data["run"]["status"] == "interrupted"
     short, long = data["scenarios"]
     assert short["status"] == "passed"
+    assert short["totals"]["ok"] == short_requests
     assert long["partial"] is True
     assert long["totals"]["ok"] > 0
     assert (tmp_path / "out" / "report.md").exists()

@@ -140,15 +140,32 @@ async def test_a_disconnect_breaks_that_request_only(upstream: str) -> None:
     assert answered.outcome is Outcome.OK
 
 
+async def injected(plan: FaultPlan) -> None:
+    """Wait until the plan has injected a fault (it records one; it signals none)."""
+    with anyio.fail_after(30):
+        while not plan.events:  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+
+
 async def test_a_hang_holds_every_request_until_it_lifts(upstream: str) -> None:
     async with through_proxy(upstream, "hang:tool=echo,first=1,duration=1500ms") as (
         connection,
         plan,
     ):
-        hung = await call(connection, "echo", timeout=0.3, text="x")
-        other = await call(connection, "add", timeout=0.3, a=1, b=1)
+        replies: dict[str, Reply] = {}
+
+        async def hang() -> None:
+            replies["hung"] = await call(connection, "echo", timeout=0.3, text="x")
+
+        # The unrelated call goes out once the hang has begun, not after the first call's
+        # timeout: only the hang's length, not this machine's speed, decides if it is held.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hang)
+            await injected(plan)
+            replies["other"] = await call(connection, "add", timeout=0.3, a=1, b=1)
         with anyio.fail_after(30):
             after = await call(connection, "add", timeout=20, a=1, b=2)
+    hung, other = replies["hung"], replies["other"]
     assert (hung.outcome, other.outcome) == (Outcome.TIMEOUT, Outcome.TIMEOUT)
     assert after.outcome is Outcome.OK
     assert [e.phase for e in plan.events] == ["inject", "end"]

@@ -11,6 +11,8 @@ enough MCP to get through the handshake; each tool name picks one behaviour:
     big_id_last  a reply of `size` bytes whose "id" is its last key
     hang         no reply at all
     slow         a reply after `ms` milliseconds (the server reads nothing meanwhile)
+    held         no reply until the client's next request arrives; then this reply, then that
+                 request's: a reply that comes late on any machine, without a sleep
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ def call_tool(request_id: object, name: str, arguments: dict[str, object]) -> No
         stdout.flush()
     elif name == "hang":
         pass
+    elif name == "held":
+        following = read()
+        result(request_id, text("held"))
+        if following is not None:
+            handle(following)
     elif name == "slow":
         time.sleep(float(str(arguments.get("ms", 100))) / 1000)
         result(request_id, text("slow"))
@@ -81,48 +88,52 @@ def call_tool(request_id: object, name: str, arguments: dict[str, object]) -> No
         result(request_id, {**text(f"unknown tool {name}"), "isError": True})
 
 
+def handle(message: dict[str, object]) -> None:
+    request_id = message.get("id")
+    method = message.get("method")
+    params = message.get("params") or {}
+    assert isinstance(params, dict)
+    if request_id is None:
+        return
+    if method == "server/discover" and LEGACY:
+        error = {"code": -32601, "message": "Method not found"}
+        send({"jsonrpc": "2.0", "id": request_id, "error": error})
+    elif method == "server/discover":
+        result(
+            request_id,
+            {
+                "supportedVersions": ["2026-07-28"],
+                "capabilities": {"tools": {}},
+                "resultType": "complete",
+                "ttlMs": 0,
+                "cacheScope": "public",
+                "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO},
+            },
+        )
+    elif method == "initialize":
+        version = CHOOSE or params.get("protocolVersion")
+        result(
+            request_id,
+            {
+                "protocolVersion": version,
+                "capabilities": {"tools": {}},
+                "serverInfo": SERVER_INFO,
+            },
+        )
+    elif method == "tools/call":
+        arguments = params.get("arguments") or {}
+        assert isinstance(arguments, dict)
+        call_tool(request_id, str(params.get("name")), arguments)
+    else:
+        error = {"code": -32601, "message": "Method not found"}
+        send({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+
 def main() -> None:
     sys.stderr.write("rogue server ready\n")
     sys.stderr.flush()
     while (message := read()) is not None:
-        request_id = message.get("id")
-        method = message.get("method")
-        params = message.get("params") or {}
-        assert isinstance(params, dict)
-        if request_id is None:
-            continue
-        if method == "server/discover" and LEGACY:
-            error = {"code": -32601, "message": "Method not found"}
-            send({"jsonrpc": "2.0", "id": request_id, "error": error})
-        elif method == "server/discover":
-            result(
-                request_id,
-                {
-                    "supportedVersions": ["2026-07-28"],
-                    "capabilities": {"tools": {}},
-                    "resultType": "complete",
-                    "ttlMs": 0,
-                    "cacheScope": "public",
-                    "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO},
-                },
-            )
-        elif method == "initialize":
-            version = CHOOSE or params.get("protocolVersion")
-            result(
-                request_id,
-                {
-                    "protocolVersion": version,
-                    "capabilities": {"tools": {}},
-                    "serverInfo": SERVER_INFO,
-                },
-            )
-        elif method == "tools/call":
-            arguments = params.get("arguments") or {}
-            assert isinstance(arguments, dict)
-            call_tool(request_id, str(params.get("name")), arguments)
-        else:
-            error = {"code": -32601, "message": "Method not found"}
-            send({"jsonrpc": "2.0", "id": request_id, "error": error})
+        handle(message)
 
 
 if __name__ == "__main__":

@@ -37,11 +37,12 @@ async def test_server_requests_are_answered_and_notifications_ignored() -> None:
 
 async def test_late_reply_after_a_timeout_is_counted_and_dropped() -> None:
     async with open_connection(rogue_stdio()) as connection:
-        slow = await connection.request("tools/call", call("slow", ms=300), timeout=0.05)
-        # The server answers in order: the late reply comes before this one.
+        # The server answers it only once the next request arrives: after its timeout, on
+        # any machine, and just before that next request's reply.
+        held = await connection.request("tools/call", call("held"), timeout=0.05)
         echo = await connection.request("tools/call", call("echo", text="next"))
         stats = connection.statistics()
-    assert slow.outcome is Outcome.TIMEOUT
+    assert held.outcome is Outcome.TIMEOUT
     assert echo.outcome is Outcome.OK
     assert echo.result is not None
     assert echo.result["content"][0]["text"] == "next"
