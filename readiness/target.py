@@ -1,40 +1,42 @@
-"""Starts, watches and ends the server under test, and opens the MCP connection to it.
-
-For stdio the protocol layer owns the child (it owns the pipes). For an HTTP target with a
-command we start the process here, wait until the URL accepts connections, and kill it by pid.
+"""THE one way to open a target: start its server when readiness runs it (through the one
+process supervisor, readiness.process), put the fault interposer in front of it when a
+scenario injects faults, connect, and share a pool of sessions when the target asks for one
+(`[targets.resilience.pool]`). Everything started is ended on exit, whatever happened.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from readiness.errors import ConfigError, TargetError, TargetStartFailed, TargetUnreachable
+from readiness.errors import ConfigError, TargetError
+from readiness.process import ProcessSpec, ServerSupervisor
 from readiness.protocol.connection import BatchOptions, ConnectOptions, HttpParams, StdioParams
 
 if TYPE_CHECKING:
+    from readiness.chaos.faults import AnyFault
+    from readiness.chaos.interposed import Interposer
     from readiness.config import TargetConfig
     from readiness.protocol.connection import Connection
-
-_PORT_POLL_S = 0.05
-_STDERR_TAIL_BYTES = 4096
+    from readiness.protocol.outcome import Reply
+    from readiness.resilience.config import PoolConfig
+    from readiness.resilience.pool import SessionPool
+    from readiness.resilience.pooled import Channel, PooledConnection, PooledRequester
 
 
 @dataclass(frozen=True)
 class TargetSession:
     name: str
-    conn: Connection
+    conn: Connection  # pooled: each request borrows a session of the pool
     pid: int | None  # the server process when we started it; None for a URL we did not start
+    interposer: Interposer | None = None  # with faults: what the scenario asks of it
+    pool: TargetPool | None = None  # with a pool: the pool, for its statistics
 
 
 def connect_options(cfg: TargetConfig) -> ConnectOptions:
@@ -53,13 +55,33 @@ def connect_options(cfg: TargetConfig) -> ConnectOptions:
 
 
 @asynccontextmanager
-async def open_target(cfg: TargetConfig, log_dir: Path, label: str) -> AsyncIterator[TargetSession]:
-    """Start (when configured) and connect to a target; everything started is ended on exit.
+async def open_target(
+    cfg: TargetConfig,
+    log_dir: Path,
+    label: str,
+    *,
+    faults: Sequence[AnyFault] = (),
+    seed: int | None = None,
+    pool: PoolConfig | None = None,
+) -> AsyncIterator[TargetSession]:
+    """Start (when configured) and connect to a target, whatever its transport.
 
-    Start-up failures are raised as TargetError named after the configured target.
+    With `faults`, through the interposer applying them (`seed` for their draws; the
+    session's `interposer` controls it). With a pool (`pool`, else the target's
+    `[targets.resilience.pool]`), requests share that many sessions. Logs are written to
+    `log_dir` under `label`. Start-up failures are raised as TargetError named after the
+    configured target.
     """
+    if pool is None and cfg.resilience is not None:
+        pool = cfg.resilience.pool
+    if faults and pool is not None:
+        raise ConfigError(
+            "a pool cannot be used with fault injection: faults act on one session's channel;"
+            " use a target without [targets.resilience.pool] for failure and recovery scenarios",
+            key=f"targets ({cfg.name}).resilience.pool",
+        )
     try:
-        async with _open_target(cfg, log_dir, label) as session:
+        async with _open(cfg, log_dir, label, faults, seed, pool) as session:
             yield session
     except TargetError as exc:
         if exc.target == cfg.name:
@@ -68,124 +90,183 @@ async def open_target(cfg: TargetConfig, log_dir: Path, label: str) -> AsyncIter
 
 
 @asynccontextmanager
-async def _open_target(
-    cfg: TargetConfig, log_dir: Path, label: str
+async def _open(
+    cfg: TargetConfig,
+    log_dir: Path,
+    label: str,
+    faults: Sequence[AnyFault],
+    seed: int | None,
+    pool: PoolConfig | None,
 ) -> AsyncIterator[TargetSession]:
     from readiness.protocol.client import open_connection
 
     await anyio.Path(log_dir).mkdir(parents=True, exist_ok=True)
-    stderr_path = log_dir / f"{cfg.name}-{label}.stderr.log"
-    options = connect_options(cfg)
-    if cfg.transport == "stdio":
-        assert cfg.command is not None
-        params = StdioParams(
-            command=cfg.command,
-            args=tuple(cfg.args),
-            env=dict(cfg.env),
-            cwd=cfg.cwd,
-            stderr_path=str(stderr_path),
-        )
-        async with open_connection(params, options) as conn:
-            yield TargetSession(name=cfg.name, conn=conn, pid=conn.pid)
-        return
-
-    assert cfg.url is not None
-    http = HttpParams(url=cfg.url, headers=dict(cfg.headers))
-    if cfg.command is None:
-        pid = configured_pid(cfg)
-        async with open_connection(http, options) as conn:
-            yield TargetSession(name=cfg.name, conn=conn, pid=pid)
-        return
-
-    with _start_process(cfg, stderr_path) as proc:
-        await _wait_until_listening(cfg, proc, stderr_path)
-        async with open_connection(http, options) as conn:
-            yield TargetSession(name=cfg.name, conn=conn, pid=proc.pid)
-
-
-class _Started:
-    """A server process we started; ended (tree and all) by pid on exit."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-
-    def __enter__(self) -> subprocess.Popen[bytes]:
-        return self.proc
-
-    def __exit__(self, *exc: object) -> None:
-        end_process_tree(self.pid)
-        with suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-
-
-def _start_process(cfg: TargetConfig, stderr_path: Path) -> _Started:
-    assert cfg.command is not None
-    log = stderr_path.open("wb")
-    try:
-        proc = subprocess.Popen(
-            [cfg.command, *cfg.args],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd=cfg.cwd,
-            env={**os.environ, **cfg.env},
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise TargetStartFailed(cfg.name, f"command not found: {cfg.command}") from None
-    except OSError as exc:
-        raise TargetStartFailed(cfg.name, f"could not start {cfg.command}: {exc}") from None
-    finally:
-        log.close()
-    return _Started(proc)
-
-
-async def _wait_until_listening(
-    cfg: TargetConfig, proc: subprocess.Popen[bytes], stderr_path: Path
-) -> None:
-    assert cfg.url is not None
-    parts = urlsplit(cfg.url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    deadline = time.monotonic() + cfg.connect_timeout
-    while time.monotonic() < deadline:
-        code = proc.poll()
-        if code is not None:
-            raise TargetStartFailed(
-                cfg.name,
-                f"server command exited with code {code} before {cfg.url} answered",
-                stderr_tail=_tail(stderr_path),
+    stem = log_dir / f"{cfg.name}-{label}"
+    async with AsyncExitStack() as stack:
+        supervisor: ServerSupervisor | None = None
+        params: StdioParams | HttpParams
+        if cfg.transport == "stdio":
+            assert cfg.command is not None
+            params = StdioParams(
+                command=cfg.command,
+                args=tuple(cfg.args),
+                env=dict(cfg.env),
+                cwd=cfg.cwd,
+                stderr_path=f"{stem}.stderr.log",
             )
-        if await anyio.to_thread.run_sync(_port_open, host, port):
-            return
-        await anyio.sleep(_PORT_POLL_S)
-    raise TargetUnreachable(
-        cfg.name,
-        f"nothing listened at {cfg.url} within {cfg.connect_timeout:g}s of starting the server",
-        stderr_tail=_tail(stderr_path),
-    )
+        else:
+            assert cfg.url is not None
+            params = HttpParams(url=cfg.url, headers=dict(cfg.headers))
+            if cfg.command is not None:
+                spec = ProcessSpec(
+                    cfg.command,
+                    tuple(cfg.args),
+                    env=dict(cfg.env),
+                    cwd=cfg.cwd,
+                    log_path=f"{stem}.stderr.log",
+                    name=cfg.name,
+                )
+                supervisor = ServerSupervisor(spec, cfg.url, start_timeout=cfg.connect_timeout)
+                stack.push_async_callback(supervisor.aclose)
+                await supervisor.start()
+        pid = _server_pid(cfg, supervisor, faults)  # before connecting: a bad pid is config
+        interposer: Interposer | None = None
+        if faults:
+            from readiness.chaos.interposed import interpose
+
+            params, interposer = await stack.enter_async_context(
+                interpose(params, faults, stem=stem, seed=seed, supervisor=supervisor)
+            )
+        conn = await stack.enter_async_context(open_connection(params, connect_options(cfg)))
+        if interposer is not None:
+            interposer.connected(conn)
+        if cfg.transport == "stdio" and not faults:
+            pid = conn.pid
+        session = TargetSession(cfg.name, conn, pid, interposer)
+        if pool is not None:
+            session = await stack.enter_async_context(
+                _pooled(session, cfg, log_dir, label, pool, params)
+            )
+        yield session
 
 
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+def _server_pid(
+    cfg: TargetConfig, supervisor: ServerSupervisor | None, faults: Sequence[AnyFault]
+) -> int | None:
+    """The server's pid when it can be sampled as one process: not behind an interposer that
+    may kill and restart it. A stdio server's is its connection's, known once connected."""
+    if faults:
+        from readiness.chaos.faults import KillFault
+
+        if cfg.command is not None or any(isinstance(f, KillFault) for f in faults):
+            return None
+    if cfg.transport == "stdio":
+        return None
+    if supervisor is not None:
+        return supervisor.pid
+    return configured_pid(cfg)
 
 
-def _tail(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(size - _STDERR_TAIL_BYTES, 0))
-            data = handle.read()
-    except OSError:
-        return ""
-    lines = data.decode("utf-8", "replace").splitlines()
-    return "\n".join(lines[-20:])
+class TargetPool:
+    """A pooled target as the scenarios see it: a Connection whose requests each borrow a
+    session of the pool; and the pool itself, for its statistics."""
+
+    def __init__(
+        self,
+        first: Connection,
+        sessions: SessionPool[PooledConnection],
+        *,
+        config: PoolConfig,
+        request_timeout: float,
+        open_timeout: float,
+    ) -> None:
+        self._first = first
+        self.sessions = sessions
+        self.config = config
+        self.size = config.size
+        self.wait_timeout = config.wait_timeout or request_timeout
+        self.request_timeout = request_timeout
+        self._open_timeout = open_timeout
+        self._requester = self.requester()
+
+    def requester(self) -> PooledRequester[PooledConnection]:
+        """A requester over the pool with statistics of its own (the connection has one)."""
+        from readiness.resilience.pooled import PooledRequester
+
+        return PooledRequester(
+            self.sessions,
+            wait_timeout=self.wait_timeout,
+            request_timeout=self.request_timeout,
+            open_timeout=self._open_timeout,
+        )
+
+    @property
+    def protocol_version(self) -> str:
+        return self._first.protocol_version
+
+    @property
+    def server_info(self) -> dict[str, Any]:
+        return self._first.server_info
+
+    @property
+    def pid(self) -> int | None:
+        return self._first.pid
+
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Reply:
+        return await self._requester.request(method, params, timeout=timeout)
+
+    async def aclose(self) -> None:
+        """Nothing: the opener closes the pool and every session in it."""
+
+    def __repr__(self) -> str:
+        return f"<TargetPool size={self.size} {self.sessions!r}>"
+
+
+@asynccontextmanager
+async def _pooled(
+    first: TargetSession,
+    cfg: TargetConfig,
+    log_dir: Path,
+    label: str,
+    config: PoolConfig,
+    params: StdioParams | HttpParams,
+) -> AsyncIterator[TargetSession]:
+    """`first` and up to `config.size - 1` more sessions like it in a pool: over stdio each a
+    server process of its own; over HTTP a new MCP session on the same URL (and server)."""
+    from readiness.protocol.client import open_connection
+    from readiness.resilience.pooled import open_session_pool
+
+    def connect(number: int) -> AbstractAsyncContextManager[tuple[Channel, int | None]]:
+        return _another(number)
+
+    @asynccontextmanager
+    async def _another(number: int) -> AsyncIterator[tuple[Channel, int | None]]:
+        if isinstance(params, StdioParams):
+            async with _open(cfg, log_dir, f"{label}-session{number}", (), None, None) as more:
+                yield more.conn, more.pid
+        else:
+            async with open_connection(params, connect_options(cfg)) as conn:
+                yield conn, first.pid
+
+    wait = config.wait_timeout or cfg.request_timeout
+    async with open_session_pool(
+        first.conn,
+        first.pid,
+        connect,
+        size=config.size,
+        wait_timeout=wait,
+        idle_timeout=config.idle_timeout,
+    ) as sessions:
+        pooled = TargetPool(
+            first.conn,
+            sessions,
+            config=config,
+            request_timeout=cfg.request_timeout,
+            open_timeout=cfg.connect_timeout,
+        )
+        yield TargetSession(first.name, pooled, first.pid, first.interposer, pooled)
 
 
 def configured_pid(cfg: TargetConfig) -> int | None:
@@ -221,21 +302,3 @@ def configured_pid(cfg: TargetConfig) -> int | None:
     # Several matches are usually a server and its workers: sample the oldest, tree and all.
     oldest: int = min(found, key=lambda p: p.info["create_time"] or 0.0).pid
     return oldest
-
-
-def end_process_tree(pid: int) -> None:
-    """Kill a process and its descendants by pid, and reap what we can."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    try:
-        procs = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        procs = [root]
-    for proc in procs:
-        with suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(procs, timeout=10)

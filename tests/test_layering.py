@@ -14,7 +14,7 @@ PACKAGE = Path(readiness.__file__).parent
 # What each layer may import from the package besides itself. The resilience layer knows
 # nothing of the results schema: the scenario layer maps its statistics onto it.
 ALLOWED = {
-    "protocol": {"readiness.errors", "readiness.clock"},
+    "protocol": {"readiness.errors", "readiness.clock", "readiness.process"},
     "resilience": {"readiness.errors", "readiness.clock", "readiness.protocol", "readiness.config"},
 }
 # resilience/pool.py and pooled.py keep latency histograms per session.

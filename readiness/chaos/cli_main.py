@@ -181,7 +181,7 @@ def _serve_http(
 
     from readiness.chaos.http_proxy import check_upstream, serve_proxy
     from readiness.chaos.plan import EventLog, FaultPlan
-    from readiness.chaos.upstream import UpstreamProcess
+    from readiness.process import ProcessSpec, ServerSupervisor
 
     check_upstream(upstream)
     try:
@@ -189,7 +189,11 @@ def _serve_http(
     except OSError as exc:
         raise ConfigError(f"cannot write it: {exc.strerror or exc}", file=events_path) from None
     plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None)
-    supervisor = UpstreamProcess(command, upstream) if command else None
+    supervisor = None
+    if command:
+        # The server's output passes through to ours, as if it ran in this terminal.
+        spec = ProcessSpec(command[0], tuple(command[1:]), stderr="inherit")
+        supervisor = ServerSupervisor(spec, upstream)
     interrupted = False
 
     async def run() -> None:

@@ -64,7 +64,8 @@ _RESPONSE_DROP = _HOP_BY_HOP - {"content-length"}
 
 
 class Supervisor(Protocol):
-    """The upstream server's process, when the proxy may kill it (see UpstreamProcess)."""
+    """The upstream server's process, when the proxy may kill it (readiness.process's
+    ServerSupervisor)."""
 
     async def kill(self) -> None:
         """SIGKILL the server (and its process group) and reap it."""

@@ -1,6 +1,7 @@
-"""A target opened behind the fault interposer for one scenario: the stdio relay wrapped around
-its command, or the HTTP proxy in front of its URL (with the proxy supervising the server when
-readiness starts it, so a kill fault can restart it). Closing it removes every fault.
+"""The fault interposer in front of a target, for readiness.target's opener: the stdio relay
+wrapped around its command, or the HTTP proxy in front of its URL (given the server's
+supervisor when readiness starts it, so a kill fault can restart it). Leaving it removes
+every fault.
 """
 
 from __future__ import annotations
@@ -9,25 +10,23 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from readiness.chaos.faults import AnyFault, KillFault
+from readiness.chaos.faults import AnyFault
 from readiness.chaos.http_proxy import serve_proxy
 from readiness.chaos.messages import CLOCK_METHOD, STATS_METHOD
 from readiness.chaos.plan import FaultEvent, FaultPlan, read_events
 from readiness.chaos.stdio_relay import relay_command
-from readiness.chaos.upstream import UpstreamProcess
 from readiness.errors import TargetError
 from readiness.protocol.connection import HttpParams, StdioParams
-from readiness.target import TargetSession, configured_pid, connect_options
 
 if TYPE_CHECKING:
-    from readiness.config import TargetConfig
+    from readiness.process import ServerSupervisor
     from readiness.protocol.connection import Connection
 
 CONTROL_TIMEOUT = 5.0
@@ -44,6 +43,10 @@ class InterposerCounts:
 
 class Interposer(Protocol):
     """What a scenario asks of the interposer in front of its target."""
+
+    def connected(self, conn: Connection) -> None:
+        """The connection through the interposer, once the opener has made it."""
+        ...
 
     async def start_clock(self) -> float:
         """Start injecting, with now as the zero of the faults' `during` windows; returns that
@@ -65,15 +68,23 @@ class Interposer(Protocol):
 class _RelayControl:
     """The stdio relay runs in its own process: asked over the pipe, events read from a file."""
 
-    conn: Connection
     events_path: Path
     faults: int
+    conn: Connection | None = None
     _events: list[FaultEvent] = field(default_factory=list)
     _counts: InterposerCounts | None = None
 
+    def connected(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _channel(self) -> Connection:
+        if self.conn is None:
+            raise TargetError("the fault relay", "was asked before it was connected")
+        return self.conn
+
     async def start_clock(self) -> float:
         sent = time.perf_counter()
-        reply = await self.conn.request(CLOCK_METHOD, timeout=CONTROL_TIMEOUT)
+        reply = await self._channel().request(CLOCK_METHOD, timeout=CONTROL_TIMEOUT)
         answered = time.perf_counter()
         if reply.result is None:
             raise TargetError(
@@ -82,7 +93,7 @@ class _RelayControl:
         return (sent + answered) / 2  # the relay started its clock in between
 
     async def finish(self) -> None:
-        reply = await self.conn.request(STATS_METHOD, timeout=CONTROL_TIMEOUT)
+        reply = await self._channel().request(STATS_METHOD, timeout=CONTROL_TIMEOUT)
         result = reply.result or {}
         exists = await anyio.Path(self.events_path).exists()
         self._events = read_events(self.events_path) if exists else []
@@ -111,7 +122,10 @@ class _ProxyControl:
     """The HTTP proxy runs in our process: its plan is at hand."""
 
     plan: FaultPlan
-    supervisor: UpstreamProcess | None
+    supervisor: ServerSupervisor | None
+
+    def connected(self, conn: Connection) -> None:
+        pass
 
     async def start_clock(self) -> float:
         self.plan.arm()
@@ -135,79 +149,38 @@ class _ProxyControl:
 
 
 @asynccontextmanager
-async def open_interposed(
-    cfg: TargetConfig,
+async def interpose(
+    params: StdioParams | HttpParams,
     faults: Sequence[AnyFault],
-    log_dir: Path,
-    label: str,
     *,
+    stem: Path,
     seed: int | None = None,
-) -> AsyncIterator[tuple[TargetSession, Interposer]]:
-    """Start (when configured) and connect to `cfg` through an interposer applying `faults`.
-
-    The session's pid is the server's when it can be sampled as one process (a URL with a
-    configured pid); None when the interposer may replace it. On exit the connection, the
-    interposer and any process started here are ended, whatever happened.
-    """
-    from readiness.protocol.client import open_connection
-
-    await anyio.Path(log_dir).mkdir(parents=True, exist_ok=True)
-    stem = log_dir / f"{cfg.name}-{label}"
-    options = connect_options(cfg)
-    if cfg.transport == "stdio":
-        assert cfg.command is not None
+    supervisor: ServerSupervisor | None = None,
+) -> AsyncIterator[tuple[StdioParams | HttpParams, Interposer]]:
+    """Put the interposer applying `faults` in front of `params`: yields what to connect to
+    instead, and the interposer's control (tell it the connection with `connected`). Over
+    stdio the relay is the command the connection starts; over HTTP the proxy runs here until
+    exit. `stem` names its files (the relay's events) in the run's logs."""
+    if isinstance(params, StdioParams):
         events_path = Path(f"{stem}.faults.jsonl")
         await anyio.Path(events_path).unlink(missing_ok=True)
         marker = secrets.token_hex(16)  # the relay's errors for a dead server carry it
         command, args = relay_command(
             faults,
             str(events_path),
-            cfg.command,
-            cfg.args,
+            params.command,
+            params.args,
             seed=seed,
             wait_for_clock=True,
             transport_marker=marker,
         )
-        params = StdioParams(
-            command=command,
-            args=args,
-            env=dict(cfg.env),
-            cwd=cfg.cwd,
-            stderr_path=f"{stem}.stderr.log",
-            transport_marker=marker,
-        )
-        async with open_connection(params, options) as conn:
-            control = _RelayControl(conn, events_path, len(faults))
-            yield TargetSession(name=cfg.name, conn=conn, pid=None), control
+        relayed = replace(params, command=command, args=args, transport_marker=marker)
+        yield relayed, _RelayControl(events_path, len(faults))
         return
-
-    assert cfg.url is not None
     plan = FaultPlan(faults, seed=seed, armed=False)
-    supervisor: UpstreamProcess | None = None
-    pid: int | None = None
-    if cfg.command is not None:
-        supervisor = UpstreamProcess(
-            [cfg.command, *cfg.args],
-            cfg.url,
-            env=dict(cfg.env),
-            start_timeout=cfg.connect_timeout,
-            log_path=f"{stem}.stderr.log",
-        )
-    elif not any(isinstance(f, KillFault) for f in faults):
-        pid = configured_pid(cfg)
-    try:
-        if supervisor is not None:
-            await supervisor.start()
-        async with anyio.create_task_group() as tg:
-            url = await tg.start(partial(serve_proxy, cfg.url, plan, supervisor=supervisor))
-            try:
-                http = HttpParams(url=url, headers=dict(cfg.headers))
-                async with open_connection(http, options) as conn:
-                    proxy = _ProxyControl(plan, supervisor)
-                    yield TargetSession(name=cfg.name, conn=conn, pid=pid), proxy
-            finally:
-                tg.cancel_scope.cancel()
-    finally:
-        if supervisor is not None:
-            with anyio.CancelScope(shield=True):
-                await supervisor.aclose()
+    async with anyio.create_task_group() as tg:
+        url = await tg.start(partial(serve_proxy, params.url, plan, supervisor=supervisor))
+        try:
+            yield replace(params, url=url), _ProxyControl(plan, supervisor)
+        finally:
+            tg.cancel_scope.cancel()

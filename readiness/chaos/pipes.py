@@ -1,15 +1,15 @@
 """Pipe plumbing for the stdio relay: taking over our own stdio, line reassembly, and one
-incarnation of the server process with its pipes."""
+incarnation of the server process (run by the process supervisor) as the relay sees it."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 from typing import BinaryIO
 
 import anyio
+
+from readiness.process import ChildProcess
 
 
 def claim_stdio() -> tuple[int, int]:
@@ -22,15 +22,6 @@ def claim_stdio() -> tuple[int, int]:
     os.dup2(null, 1)
     os.close(null)
     return client_in, client_out
-
-
-def die_with_parent() -> None:
-    """In the child, before exec: be SIGKILLed if the relay dies without ending us (Linux)."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def pipe_files(client_in: int, client_out: int) -> tuple[BinaryIO, BinaryIO]:
@@ -69,13 +60,13 @@ def split_lines(block: bytes) -> list[bytes]:
 
 
 class ServerProcess:
-    """One incarnation of the server process."""
+    """One incarnation of the server process: the supervisor's process, and what the relay
+    tracks of it."""
+
+    process: ChildProcess  # set by whoever starts it, before it starts
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
-        self.transport: asyncio.SubprocessTransport | None = None
-        self.stdin: asyncio.WriteTransport | None = None
-        self.stdout: asyncio.ReadTransport | None = None
         self.lines = LineBuffer()
         self.returncode: int | None = None
         self.exited = anyio.Event()
@@ -83,11 +74,20 @@ class ServerProcess:
         self.killed = False
 
     @property
+    def transport(self) -> asyncio.SubprocessTransport | None:
+        return self.process.transport
+
+    @property
+    def stdin(self) -> asyncio.WriteTransport | None:
+        return self.process.stdin
+
+    @property
+    def stdout(self) -> asyncio.ReadTransport | None:
+        return self.process.stdout
+
+    @property
     def pid(self) -> int | None:
-        return self.transport.get_pid() if self.transport is not None else None
+        return self.process.pid
 
     def signal_group(self, signum: int) -> None:
-        pid = self.pid
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signum)
+        self.process.signal_group(signum)

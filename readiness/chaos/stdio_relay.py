@@ -12,9 +12,7 @@ messages.server_gone_reply): the client sees the outage when it happens, as over
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -47,12 +45,12 @@ from readiness.chaos.messages import (
 from readiness.chaos.pipes import (
     LineBuffer,
     ServerProcess,
-    die_with_parent,
     pipe_files,
     split_lines,
 )
 from readiness.chaos.plan import FaultPlan, Injection
 from readiness.errors import ConfigError
+from readiness.process import ChildProcess, ProcessSpec
 
 EXIT_GRACE = 1.0  # after closing the server's stdin; our client allows us 2 s in all
 TERM_GRACE = 1.0
@@ -249,45 +247,18 @@ class StdioRelay:
         await anyio.lowlevel.checkpoint()  # let the transports' close callbacks run
 
     async def _end_child(self, child: ServerProcess, *, graceful: bool) -> None:
-        if child.returncode is None:
-            if graceful and child.stdin is not None:
-                child.stdin.close()
-                with anyio.move_on_after(EXIT_GRACE):
-                    await child.exited.wait()
-            if child.returncode is None:
-                child.signal_group(signal.SIGTERM)
-                with anyio.move_on_after(TERM_GRACE):
-                    await child.exited.wait()
-            if child.returncode is None:
-                child.signal_group(signal.SIGKILL)
-                with anyio.move_on_after(KILL_WAIT):
-                    await child.exited.wait()
-        child.signal_group(signal.SIGKILL)  # whatever it left in its process group
-        if child.transport is not None:
-            child.transport.close()
+        exit_grace = EXIT_GRACE if graceful else 0.0
+        await child.process.stop(exit_grace=exit_grace, term_grace=TERM_GRACE, kill_wait=KILL_WAIT)
 
     async def _spawn(self) -> ServerProcess:
-        assert self._loop is not None
         self._generation += 1
+        # The server's stderr is ours: the client logs it.
+        spec = ProcessSpec(
+            self.command, self.args, env=self._env or {}, cwd=self._cwd, stderr="inherit"
+        )
         child = ServerProcess(self._generation)
-        env = {**os.environ, **self._env} if self._env is not None else None
-        preexec = die_with_parent if sys.platform == "linux" else None
-        with anyio.CancelScope(shield=True):  # a half-started child must not escape us
-            transport, _ = await self._loop.subprocess_exec(
-                lambda: _ServerProtocol(self, child),
-                self.command,
-                *self.args,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=None,  # the server's stderr is ours: the client logs it
-                env=env,
-                cwd=self._cwd,
-                process_group=0,  # its own group, so a kill takes its whole tree
-                preexec_fn=preexec,
-            )
-        child.transport = transport
-        child.stdin = transport.get_pipe_transport(0)  # type: ignore[assignment]
-        child.stdout = transport.get_pipe_transport(1)  # type: ignore[assignment]
+        child.process = ChildProcess(spec, _ServerProtocol(self, child))
+        await child.process.start()
         return child
 
     # -- client → server --------------------------------------------------------------------
@@ -611,10 +582,6 @@ class _ServerProtocol(asyncio.SubprocessProtocol):
     def __init__(self, relay: StdioRelay, child: ServerProcess) -> None:
         self._relay = relay
         self._child = child
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.SubprocessTransport)
-        self._child.transport = transport  # before subprocess_exec returns: it may exit first
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
         assert isinstance(data, bytes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -139,11 +139,15 @@ _NEEDS_LOAD = ("throughput", "memory", "failure", "recovery")
 _TIMED = ("memory", "failure", "recovery")
 
 
+_MOVED_TO_TARGET_POOL = {"pool_size": "size", "pool_timeout": "wait_timeout"}
+
+
 class ScenarioConfig(ConfigModel):
     """A named test. `throughput` runs `load`; `scaling` climbs a ladder of `steps`; `memory`
     soaks and judges growth; `payload` climbs a ladder of sizes; `failure` and `recovery` inject
     `faults` into a steady `load` during `inject`; `overload` ramps an open load past capacity
-    and back; `pool` shares `pool_size` sessions among many more virtual users."""
+    and back; `pool` has many more virtual users share the sessions of its target's pool
+    ([targets.resilience.pool])."""
 
     name: Name
     kind: ScenarioKind
@@ -190,9 +194,6 @@ class ScenarioConfig(ConfigModel):
     ramp: Annotated[Duration, Field(gt=0)] = 5.0
     hold: Annotated[Duration, Field(gt=0)] = 5.0
     cooldown: Annotated[Duration, Field(gt=0)] = 10.0
-    # pool: virtual users (load.concurrency, default pool_size × 10) share pool_size sessions
-    pool_size: Annotated[int, Field(ge=1, strict=True)] = 4
-    pool_timeout: Annotated[Duration, Field(gt=0)] | None = None  # default: request_timeout
 
     # field → the kinds it applies to
     _ONLY: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -222,9 +223,20 @@ class ScenarioConfig(ConfigModel):
         "ramp": ("overload",),
         "hold": ("overload",),
         "cooldown": ("overload",),
-        "pool_size": ("pool",),
-        "pool_timeout": ("pool",),
     }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pool_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old, new in _MOVED_TO_TARGET_POOL.items():
+                if old in data:
+                    raise invalid(
+                        f"{old} has moved to the target, so that any scenario can use a pool:"
+                        f" write it as {new} under [targets.resilience.pool]",
+                        old,
+                    )
+        return data
 
     @model_validator(mode="after")
     def _kind_needs(self) -> ScenarioConfig:

@@ -62,6 +62,16 @@ class Suite(ConfigModel):
                     "target",
                 )
             for target in self.targets_for(scenario):
+                pooled = target.resilience is not None and target.resilience.pool is not None
+                if pooled and scenario.kind in ("failure", "recovery"):
+                    raise invalid(
+                        f"target {target.name!r} has a pool ([targets.resilience.pool]), and"
+                        " faults act on one session's channel: give this scenario a target"
+                        " without a pool",
+                        "scenarios",
+                        i,
+                        "target" if scenario.target is not None else "kind",
+                    )
                 for j, fault in enumerate(scenario.faults):
                     # A URL readiness did not start cannot be killed; a command it starts can.
                     owns = target.command is not None

@@ -1,28 +1,26 @@
 """The stdio transport: the server as a child process, newline-delimited JSON over its pipes.
 
 Replies are parsed in the pipe callback (no reader task, no per-line wake-up); writes are
-pipelined; the child is always ended by pid, whatever happened to the connection.
+pipelined; the child is started and always ended by the process supervisor
+(readiness.process), whatever happened to the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import subprocess
 from typing import Any
 
 import anyio
 import orjson
 
 from readiness.errors import TargetStartFailed
+from readiness.process import ChildProcess, ProcessSpec
 from readiness.protocol.batcher import Batcher, BatcherClosed, BatcherStatistics
 from readiness.protocol.connection import ConnectOptions, StdioParams
 from readiness.protocol.jsonrpc import Framer, RequestTable, TableStatistics, oversized_reply_id
 from readiness.protocol.outcome import Outcome, OversizedReply, Reply
 from readiness.protocol.session import Negotiated
-from readiness.protocol.stderrlog import StderrLog
 
 # After stdin closes a well-behaved server exits on its own; then SIGTERM, then SIGKILL.
 EXIT_GRACE = 2.0
@@ -53,8 +51,7 @@ class StdioConnection:
             on_timeout=self._cancel, transport_marker=params.transport_marker
         )
         self._framer = Framer(newline=True)
-        self._stderr = StderrLog(None, tail_bytes=64 * 1024)  # on disk once start() opens it
-        self._transport: asyncio.SubprocessTransport | None = None
+        self._process: ChildProcess | None = None
         self._stdin: asyncio.WriteTransport | None = None
         self._chunks: list[bytes] = []  # an unfinished line
         self._chunked = 0
@@ -64,7 +61,6 @@ class StdioConnection:
         self._stdout_eof = False
         self._returncode: int | None = None
         self._exited = anyio.Event()
-        self._pipes_closed = anyio.Event()
         self._settle: asyncio.TimerHandle | None = None
         self._paused = False
         self._resumed: anyio.Event | None = None
@@ -90,14 +86,14 @@ class StdioConnection:
 
     @property
     def pid(self) -> int | None:
-        return self._transport.get_pid() if self._transport else None
+        return self._process.pid if self._process is not None else None
 
     @property
     def returncode(self) -> int | None:
         return self._returncode
 
     def stderr_tail(self, lines: int = 50) -> str:
-        return self._stderr.tail_lines(lines)
+        return self._process.stderr_tail(lines) if self._process is not None else ""
 
     def statistics(self) -> TableStatistics:
         return self._table.statistics()
@@ -146,7 +142,7 @@ class StdioConnection:
         self._framer.set_meta(meta)
 
     async def aclose(self) -> None:
-        """Close stdin, give the server a moment, then terminate and kill it by pid and reap it.
+        """Close stdin, give the server a moment, then end its process tree and reap it.
 
         Runs shielded with its own deadlines, so a cancelled caller still leaves no child behind.
         """
@@ -160,32 +156,15 @@ class StdioConnection:
                     await self._batcher_done.wait()
             self._table.close(Reply(_TRANSPORT, None, None, "connection closed"))
             self._resume()
-            transport = self._transport
-            if transport is None:
-                self._stderr.close()
-                return
+            process = self._process
             try:
-                if self._stdin is not None:
-                    self._stdin.close()
-                with anyio.move_on_after(EXIT_GRACE):
-                    await self._exited.wait()
-                if not self._exited.is_set():
-                    self._signal_group(signal.SIGTERM)
-                    with anyio.move_on_after(TERM_GRACE):
-                        await self._exited.wait()
-                if not self._exited.is_set():
-                    self._signal_group(signal.SIGKILL)
-                    with anyio.move_on_after(KILL_WAIT):
-                        await self._exited.wait()
-                # Whatever the server left in its process group goes with it.
-                self._signal_group(signal.SIGKILL)
-                transport.close()
-                with anyio.move_on_after(1.0):
-                    await self._pipes_closed.wait()
+                if process is not None:
+                    await process.stop(
+                        exit_grace=EXIT_GRACE, term_grace=TERM_GRACE, kill_wait=KILL_WAIT
+                    )
             finally:
                 if self._settle is not None:
                     self._settle.cancel()
-                self._stderr.close()
 
     def __repr__(self) -> str:
         state = "running" if self._returncode is None else f"exited {self._returncode}"
@@ -199,26 +178,18 @@ class StdioConnection:
         params = self.params
         if params.cwd is not None and not os.path.isdir(params.cwd):  # noqa: ASYNC240 - once
             raise TargetStartFailed(target, f"working directory does not exist: {params.cwd}")
-        if params.stderr_path is not None:
-            try:
-                self._stderr = StderrLog(params.stderr_path)
-            except OSError as exc:
-                cause = f"cannot write the server's stderr log {params.stderr_path}: {exc.strerror}"
-                raise TargetStartFailed(target, cause) from None
-        env = {**os.environ, **params.env} if params.env else None
-        loop = asyncio.get_running_loop()
+        spec = ProcessSpec(
+            params.command,
+            tuple(params.args),
+            env=params.env,
+            cwd=params.cwd,
+            log_path=params.stderr_path,
+            name=target,
+        )
+        process = ChildProcess(spec, _ServerProtocol(self))
+        self._process = process
         try:
-            transport, _ = await loop.subprocess_exec(
-                lambda: _ServerProtocol(self),
-                params.command,
-                *params.args,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                cwd=params.cwd,
-                start_new_session=True,  # its own process group, so we can end all of it
-            )
+            await process.start()
         except FileNotFoundError:
             raise TargetStartFailed(target, f"command not found: {params.command}") from None
         except PermissionError:
@@ -229,13 +200,13 @@ class StdioConnection:
             raise TargetStartFailed(
                 target, f"could not start {params.command}: {exc.strerror or exc}"
             ) from None
-        self._transport = transport
-        self._stdin = transport.get_pipe_transport(0)  # type: ignore[assignment]
+        self._stdin = process.stdin
 
     async def wait_stderr_closed(self, within: float) -> None:
         """Let the last of a dying server's stderr arrive before quoting it."""
         with anyio.move_on_after(within):
-            await self._pipes_closed.wait()
+            if self._process is not None:
+                await self._process.pipes_closed.wait()
 
     def start_sweeper(self, task_group: anyio.abc.TaskGroup) -> None:
         task_group.start_soon(self._table.run_sweeper)
@@ -378,15 +349,10 @@ class StdioConnection:
                 self._resumed = anyio.Event()
             await self._resumed.wait()
 
-    def _signal_group(self, signum: int) -> None:
-        pid = self.pid
-        if pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signum)
-
 
 class _ServerProtocol(asyncio.SubprocessProtocol):
+    """The server's stdout and exit, from the supervisor's pipes (its stderr is the log's)."""
+
     def __init__(self, connection: StdioConnection) -> None:
         self._connection = connection
         self._transport: asyncio.SubprocessTransport | None = None
@@ -394,15 +360,10 @@ class _ServerProtocol(asyncio.SubprocessProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.SubprocessTransport)
         self._transport = transport
-        # Set here, not after subprocess_exec returns: the process may exit before that.
-        self._connection._transport = transport
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
         assert isinstance(data, bytes)
-        if fd == 1:
-            self._connection._on_stdout(data)
-        else:
-            self._connection._stderr.feed(data)
+        self._connection._on_stdout(data)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1:
@@ -412,9 +373,6 @@ class _ServerProtocol(asyncio.SubprocessProtocol):
         transport = self._transport
         returncode = transport.get_returncode() if transport is not None else None
         self._connection._on_exit(-1 if returncode is None else returncode)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._connection._pipes_closed.set()
 
     def pause_writing(self) -> None:
         self._connection._pause()

@@ -169,6 +169,18 @@ class BatchConfig(ConfigModel):
     max_delay: Annotated[Duration, Field(ge=0)] = 0.0
 
 
+class PoolConfig(ConfigModel):
+    """Share `size` MCP sessions among the load's requests (over stdio each session is a
+    server process of its own; over HTTP an MCP session on the same URL). A request borrows a
+    session for its send and waits at most `wait_timeout` (default: the target's
+    request_timeout) for one; a session that met a transport error is recycled, and one idle
+    for `idle_timeout` is closed."""
+
+    size: Annotated[Integer, Field(ge=1)] = 4
+    wait_timeout: Annotated[Duration, Field(gt=0)] | None = None
+    idle_timeout: Annotated[Duration, Field(gt=0)] | None = None
+
+
 class ResilienceConfig(ConfigModel):
     """The primitives between the workload and a target's connection; each is opt-in."""
 
@@ -177,8 +189,11 @@ class ResilienceConfig(ConfigModel):
     retry: RetryConfig | None = None
     cache: CacheConfig | None = None
     batch: BatchConfig | None = None  # applied inside the stdio connection, not the requester
+    pool: PoolConfig | None = None  # applied by the target opener, under the requester
 
     @property
     def configured(self) -> bool:
+        """Whether a primitive of the requester chain (or batching) is configured; a pool
+        is the opener's and needs no requester of its own."""
         primitives = (self.breaker, self.rate_limit, self.retry, self.cache, self.batch)
         return any(p is not None for p in primitives)

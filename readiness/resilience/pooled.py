@@ -1,14 +1,20 @@
-"""The engine's Requester over a SessionPool: each request borrows a session for its send,
-and a session that met a transport error is recycled instead of being lent again."""
+"""Sessions shared through a SessionPool: the keeper that opens and closes them (each in a
+task of its own), and the engine's Requester over the pool — each request borrows a session
+for its send, and a session that met a transport error is recycled instead of lent again."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+import anyio
+import anyio.abc
+
 from readiness.clock import Clock, SystemClock
-from readiness.errors import TargetError
+from readiness.errors import TargetError, unwrapped_groups
 from readiness.metrics.histogram import LatencyHistogram
 from readiness.protocol.outcome import Outcome, Reply
 from readiness.resilience.errors import PoolTimeout
@@ -32,6 +38,122 @@ class PooledSession(Protocol):
 
 
 S = TypeVar("S", bound=PooledSession)
+
+# Closing a stdio session may wait out the server's exit, SIGTERM and SIGKILL in turn.
+CLOSE_TIMEOUT_S = 12.0
+
+
+class Channel(Sender, Protocol):
+    """An open session the pool can lend: it answers requests and can be closed."""
+
+    async def aclose(self) -> None: ...
+
+
+# Opens session number N; yields it with its server's pid (None: not known) until exit.
+Connector = Callable[[int], AbstractAsyncContextManager[tuple[Channel, int | None]]]
+
+
+class PooledConnection:
+    """One session of the pool. Sessions after the first are held open by a task of their own."""
+
+    __slots__ = ("closed", "conn", "kept", "number", "pid", "released", "uses")
+
+    def __init__(self, conn: Channel, pid: int | None, number: int, *, kept: bool) -> None:
+        self.conn = conn
+        self.pid = pid
+        self.number = number
+        self.uses = 0
+        self.kept = kept  # False: the first session, whose opener closes it too
+        self.released = anyio.Event()  # set to make its task close it
+        self.closed = anyio.Event()
+
+    def __repr__(self) -> str:
+        return f"<PooledConnection #{self.number} pid={self.pid} uses={self.uses}>"
+
+
+class SessionKeeper:
+    """Opens and closes the pool's sessions. A connection's task group must be entered and
+    left by one task, while the pool opens and closes sessions from whichever request asks,
+    so each session lives in a task of the keeper's task group."""
+
+    def __init__(
+        self, tg: anyio.abc.TaskGroup, first: Channel, first_pid: int | None, connect: Connector
+    ) -> None:
+        self._tg = tg
+        self._connect = connect
+        # The session already open (it carried the handshake) is the pool's first.
+        anchor = PooledConnection(first, first_pid, 1, kept=False)
+        anchor.uses = 1
+        self._first: PooledConnection | None = anchor
+        self._opened = 1
+        self._live: list[PooledConnection] = []
+
+    async def open(self) -> PooledConnection:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        self._opened += 1
+        session: PooledConnection = await self._tg.start(self._keep, self._opened)
+        return session
+
+    async def close(self, session: PooledConnection) -> None:
+        if not session.kept:
+            await session.conn.aclose()  # idempotent: its opener closes it again, harmlessly
+            return
+        session.released.set()
+        await session.closed.wait()
+
+    def release_all(self) -> None:
+        """Let every session's task close it now, all at once rather than one by one."""
+        for session in self._live:
+            session.released.set()
+
+    async def _keep(
+        self, number: int, *, task_status: anyio.abc.TaskStatus[PooledConnection]
+    ) -> None:
+        session: PooledConnection | None = None
+        try:
+            async with self._connect(number) as (conn, pid):
+                session = PooledConnection(conn, pid, number, kept=True)
+                self._live.append(session)
+                task_status.started(session)
+                await session.released.wait()
+        finally:
+            if session is not None:
+                self._live.remove(session)
+                session.closed.set()
+
+
+@asynccontextmanager
+async def open_session_pool(
+    first: Channel,
+    first_pid: int | None,
+    connect: Connector,
+    *,
+    size: int,
+    wait_timeout: float | None,
+    idle_timeout: float | None = None,
+) -> AsyncIterator[SessionPool[PooledConnection]]:
+    """A pool of up to `size` sessions, `first` among them and the others opened by
+    `connect`. Every session it opened is closed on exit, whatever happened."""
+    # The keepers' tasks never raise once started, so a group wraps only what the body raised.
+    with unwrapped_groups():
+        async with anyio.create_task_group() as tg:
+            keeper = SessionKeeper(tg, first, first_pid, connect)
+            pool = SessionPool(
+                keeper.open,
+                keeper.close,
+                max_size=size,
+                acquire_timeout=wait_timeout,
+                idle_timeout=idle_timeout,
+                close_timeout=CLOSE_TIMEOUT_S,
+            )
+            try:
+                yield pool
+            finally:
+                keeper.release_all()
+                await pool.aclose()  # each close is shielded, so this finishes when cancelled
+                tg.cancel_scope.cancel()  # a session still opening: its opener closes it
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from readiness.chaos.faults import (
     KillFault,
     Window,
 )
-from readiness.chaos.interposed import Interposer, open_interposed
+from readiness.chaos.interposed import Interposer
 from readiness.chaos.plan import FaultEvent
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester
 from readiness.engine.workload import Workload
@@ -49,6 +49,7 @@ from readiness.scenarios.base import (
     warm_up,
 )
 from readiness.scenarios.instruments import watch
+from readiness.target import open_target
 
 # Faults that take the whole channel down, whichever request triggers them.
 _CHANNEL_FAULTS = (KillFault, HangFault, DisconnectFault)
@@ -147,8 +148,9 @@ async def _run(ctx: ScenarioContext) -> ScenarioResult:
     label = ProgressLabel(scenario.name, scenario.kind, ctx.target.name, "load")
     logs = ctx.run_dir / "logs"
     seed = zlib.crc32(scenario.name.encode())  # reproducible draws, per scenario
-    interposed = open_interposed(ctx.target, faults, logs, scenario.name, seed=seed)
-    async with interposed as (session, chaos):
+    async with open_target(ctx.target, logs, scenario.name, faults=faults, seed=seed) as session:
+        chaos = session.interposer
+        assert chaos is not None
         ctx.on_connected(session)
         await preflight(session.conn, workload, ctx)
         await warm_up(ctx, session.conn, workload, plan, label)

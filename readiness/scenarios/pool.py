@@ -1,22 +1,18 @@
-"""The pool scenario: many virtual users share a few MCP sessions through a SessionPool. Every
-request must end within its wait and request timeouts; waits, reuse and recycling are measured."""
+"""The pool scenario: many virtual users share the few MCP sessions of their target's pool
+([targets.resilience.pool], opened by readiness.target). Every request must end within its
+wait and request timeouts; waits, reuse and recycling are measured."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
-
-import anyio
-import anyio.abc
 
 from readiness.config.scenario import LoadConfig
 from readiness.engine.load import ProgressLabel
-from readiness.errors import unwrapped_groups
 from readiness.metrics.summary import latency_summary
-from readiness.resilience.pool import PoolStatistics, SessionPool
-from readiness.resilience.pooled import PooledRequester
+from readiness.resilience.config import PoolConfig
+from readiness.resilience.pool import PoolStatistics
+from readiness.resilience.pooled import PooledConnection, PooledRequester
 from readiness.results import PoolResult, ScenarioResult
 from readiness.scenarios.base import (
     ScenarioContext,
@@ -32,148 +28,29 @@ from readiness.scenarios.base import (
     warm_up,
 )
 from readiness.scenarios.instruments import watch
-from readiness.target import TargetSession, connect_options, open_target
+from readiness.target import open_target
 
 if TYPE_CHECKING:
-    from readiness.config import ScenarioConfig
-    from readiness.protocol.connection import Connection
+    from readiness.config import ScenarioConfig, TargetConfig
 
 # Without a configured load: this many virtual users per pooled session, for this long.
 USERS_PER_SESSION = 10
 DEFAULT_DURATION_S = 10.0
-# Closing a stdio session may wait out the server's exit, SIGTERM and SIGKILL in turn.
-CLOSE_TIMEOUT_S = 12.0
-
-Connector = Callable[[int], AbstractAsyncContextManager[tuple["Connection", int | None]]]
 
 
-class PooledConnection:
-    """One MCP session of the pool: over stdio its own server process, over HTTP its own
-    Mcp-Session-Id. Sessions after the first are held open by a task of their own."""
-
-    __slots__ = ("closed", "conn", "kept", "number", "pid", "released", "uses")
-
-    def __init__(self, conn: Connection, pid: int | None, number: int, *, kept: bool) -> None:
-        self.conn = conn
-        self.pid = pid
-        self.number = number
-        self.uses = 0
-        self.kept = kept  # False: the scenario's first session, whose opener closes it too
-        self.released = anyio.Event()  # set to make its task close it
-        self.closed = anyio.Event()
-
-    def __repr__(self) -> str:
-        return f"<PooledConnection #{self.number} pid={self.pid} uses={self.uses}>"
+def pool_config(target: TargetConfig) -> PoolConfig:
+    """The target's pool, or by default a pool of PoolConfig's default size."""
+    configured = target.resilience.pool if target.resilience is not None else None
+    return configured or PoolConfig()
 
 
-class SessionKeeper:
-    """Opens and closes the pool's sessions. A connection's task group must be entered and
-    left by one task, while the pool opens and closes sessions from whichever virtual user
-    asks, so each session lives in a task of the keeper's task group."""
-
-    def __init__(self, tg: anyio.abc.TaskGroup, first: TargetSession, connect: Connector) -> None:
-        self._tg = tg
-        self._connect = connect
-        # The session the scenario opened to list tools is the pool's first.
-        anchor = PooledConnection(first.conn, first.pid, 1, kept=False)
-        anchor.uses = 1  # it carried the tool listing
-        self._first: PooledConnection | None = anchor
-        self._opened = 1
-        self._live: list[PooledConnection] = []
-
-    async def open(self) -> PooledConnection:
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
-        self._opened += 1
-        session: PooledConnection = await self._tg.start(self._keep, self._opened)
-        return session
-
-    async def close(self, session: PooledConnection) -> None:
-        if not session.kept:
-            await session.conn.aclose()  # idempotent: its opener closes it again, harmlessly
-            return
-        session.released.set()
-        await session.closed.wait()
-
-    def release_all(self) -> None:
-        """Let every session's task close it now, all at once rather than one by one."""
-        for session in self._live:
-            session.released.set()
-
-    async def _keep(
-        self, number: int, *, task_status: anyio.abc.TaskStatus[PooledConnection]
-    ) -> None:
-        session: PooledConnection | None = None
-        try:
-            async with self._connect(number) as (conn, pid):
-                session = PooledConnection(conn, pid, number, kept=True)
-                self._live.append(session)
-                task_status.started(session)
-                await session.released.wait()
-        finally:
-            if session is not None:
-                self._live.remove(session)
-                session.closed.set()
-
-
-def _connector(ctx: ScenarioContext, first: TargetSession) -> Connector:
-    """How to open one more session like `first`: a new server process over stdio, a new MCP
-    session on the same URL (and server process, if we started it) over HTTP."""
-    from readiness.protocol.client import open_connection
-    from readiness.protocol.connection import HttpParams
-
-    cfg = ctx.target
-
-    @asynccontextmanager
-    async def stdio(number: int) -> AsyncIterator[tuple[Connection, int | None]]:
-        label = f"{ctx.scenario.name}-session{number}"
-        async with open_target(cfg, ctx.run_dir / "logs", label) as session:
-            yield session.conn, session.pid
-
-    @asynccontextmanager
-    async def http(number: int) -> AsyncIterator[tuple[Connection, int | None]]:
-        assert cfg.url is not None
-        params = HttpParams(url=cfg.url, headers=dict(cfg.headers))
-        async with open_connection(params, connect_options(cfg)) as conn:
-            yield conn, first.pid
-
-    return stdio if cfg.transport == "stdio" else http
-
-
-@asynccontextmanager
-async def open_session_pool(
-    ctx: ScenarioContext, first: TargetSession, *, size: int, wait_timeout: float
-) -> AsyncIterator[SessionPool[PooledConnection]]:
-    """A pool of up to `size` sessions to the target, `first` among them. Every session it
-    opened is closed on exit, whatever happened."""
-    # The keepers' tasks never raise once started, so the group wraps only what the
-    # body raised: hand that back as it was.
-    with unwrapped_groups():
-        async with anyio.create_task_group() as tg:
-            keeper = SessionKeeper(tg, first, _connector(ctx, first))
-            pool = SessionPool(
-                keeper.open,
-                keeper.close,
-                max_size=size,
-                acquire_timeout=wait_timeout,
-                close_timeout=CLOSE_TIMEOUT_S,
-            )
-            try:
-                yield pool
-            finally:
-                keeper.release_all()
-                await pool.aclose()  # each close is shielded, so this finishes when cancelled
-                tg.cancel_scope.cancel()  # a session still opening: its opener closes it
-
-
-def pool_load(scenario: ScenarioConfig) -> LoadConfig:
-    """The scenario's load, or by default pool_size × 10 virtual users for 10 s."""
+def pool_load(scenario: ScenarioConfig, size: int) -> LoadConfig:
+    """The scenario's load, or by default 10 virtual users per pooled session for 10 s."""
     if scenario.load is not None:
         return scenario.load
     return LoadConfig(
         model="closed",
-        concurrency=scenario.pool_size * USERS_PER_SESSION,
+        concurrency=size * USERS_PER_SESSION,
         duration=DEFAULT_DURATION_S,
     )
 
@@ -184,34 +61,24 @@ def virtual_users(load: LoadConfig) -> int:
 
 async def run_pool(ctx: ScenarioContext) -> ScenarioResult:
     scenario, target = ctx.scenario, ctx.target
-    load = pool_load(scenario)
+    config = pool_config(target)
+    load = pool_load(scenario, config.size)
     plan = load_plan(load)
     workload = build_workload(ctx)
-    wait_timeout = scenario.pool_timeout or target.request_timeout
     started_at = now_iso()
     started = time.perf_counter()
     label = ProgressLabel(scenario.name, scenario.kind, target.name, "load")
-
-    def requester(pool: SessionPool[PooledConnection]) -> PooledRequester[PooledConnection]:
-        return PooledRequester(
-            pool,
-            wait_timeout=wait_timeout,
-            request_timeout=target.request_timeout,
-            open_timeout=target.connect_timeout,
-        )
-
-    async with open_target(target, ctx.run_dir / "logs", scenario.name) as first:
-        ctx.on_connected(first)
-        await preflight(first.conn, workload, ctx)
-        async with open_session_pool(
-            ctx, first, size=scenario.pool_size, wait_timeout=wait_timeout
-        ) as pool:
-            await warm_up(ctx, requester(pool), workload, plan, label)
-            before = pool.statistics()
-            pooled = requester(pool)
-            async with watch(first.pid) as instruments:
-                run = await drive(ctx, pooled, workload, plan, label)
-            after = pool.statistics()
+    async with open_target(target, ctx.run_dir / "logs", scenario.name, pool=config) as session:
+        ctx.on_connected(session)
+        pool = session.pool
+        assert pool is not None
+        await preflight(session.conn, workload, ctx)
+        await warm_up(ctx, pool.requester(), workload, plan, label)
+        before = pool.sessions.statistics()
+        pooled = pool.requester()  # its statistics are the measured load's alone
+        async with watch(session.pid) as instruments:
+            run = await drive(ctx, pooled, workload, plan, label)
+        after = pool.sessions.statistics()
     result = assemble(
         ctx,
         run.recording,
@@ -225,12 +92,12 @@ async def run_pool(ctx: ScenarioContext) -> ScenarioResult:
         server=instruments.server_resources(),
     )
     figures = pool_result(
-        scenario,
+        config.size,
         load,
         before,
         after,
         pooled,
-        wait_timeout=wait_timeout,
+        wait_timeout=pool.wait_timeout,
         request_timeout=target.request_timeout,
     )
     result["pool"] = figures
@@ -243,7 +110,7 @@ async def run_pool(ctx: ScenarioContext) -> ScenarioResult:
 
 
 def pool_result(
-    scenario: ScenarioConfig,
+    size: int,
     load: LoadConfig,
     before: PoolStatistics,
     after: PoolStatistics,
@@ -256,7 +123,7 @@ def pool_result(
     just after, and what the load's requester saw."""
     stats = pooled.statistics()
     return PoolResult(
-        pool_size=scenario.pool_size,
+        pool_size=size,
         virtual_users=virtual_users(load),
         open_at_start=before.idle + before.in_use,
         created=after.created - before.created,

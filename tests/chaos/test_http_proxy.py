@@ -16,8 +16,8 @@ import pytest
 from readiness.chaos.faults import parse_fault_spec
 from readiness.chaos.http_proxy import serve_proxy
 from readiness.chaos.plan import FaultPlan
-from readiness.chaos.upstream import UpstreamProcess
 from readiness.errors import ConfigError
+from readiness.process import ProcessSpec, ServerSupervisor
 from readiness.protocol.client import open_connection
 from readiness.protocol.connection import ConnectOptions, HttpParams
 from readiness.protocol.http import HttpConnection
@@ -35,7 +35,7 @@ def upstream() -> Iterator[str]:
 
 @asynccontextmanager
 async def proxied(
-    upstream_url: str, *specs: str, supervisor: UpstreamProcess | None = None
+    upstream_url: str, *specs: str, supervisor: ServerSupervisor | None = None
 ) -> AsyncIterator[tuple[str, FaultPlan]]:
     """Serve the proxy in-process; on exit it must have closed its listening socket."""
     plan = FaultPlan([parse_fault_spec(spec) for spec in specs], seed=1)
@@ -60,7 +60,7 @@ async def through_proxy(
     upstream_url: str,
     *specs: str,
     protocol: str = "auto",
-    supervisor: UpstreamProcess | None = None,
+    supervisor: ServerSupervisor | None = None,
 ) -> AsyncIterator[tuple[HttpConnection, FaultPlan]]:
     """Our client, connected through a proxy applying `specs`."""
     async with proxied(upstream_url, *specs, supervisor=supervisor) as (url, plan):
@@ -185,8 +185,8 @@ async def test_a_slow_stream_still_delivers_the_whole_reply(upstream: str) -> No
 
 async def test_a_kill_with_restart_takes_the_server_down_and_back() -> None:
     port = free_port()
-    command = [sys.executable, "-m", "readiness.demo", "--http", "--port", str(port)]
-    supervisor = UpstreamProcess(command, f"http://127.0.0.1:{port}/mcp")
+    spec = ProcessSpec(sys.executable, ("-m", "readiness.demo", "--http", "--port", str(port)))
+    supervisor = ServerSupervisor(spec, f"http://127.0.0.1:{port}/mcp")
     try:
         with anyio.fail_after(60):
             await supervisor.start()

@@ -274,3 +274,47 @@ def test_a_second_target_gets_its_own_resilience_table() -> None:
         parse(text)
     assert caught.value.key == 'targets[1] (name="other").resilience.cache.ttl'
     assert caught.value.line == 19
+
+
+POOLED = """\
+[[targets]]
+name = "demo"
+transport = "stdio"
+command = "python"
+
+[targets.resilience.pool]
+size = 3
+wait_timeout = "1s"
+idle_timeout = "30s"
+
+[[scenarios]]
+name = "plain"
+kind = "throughput"
+load = { concurrency = 6, requests = 60 }
+"""
+
+
+def test_a_pool_is_target_configuration_with_size_waits_and_idle_recycling() -> None:
+    pool = resilience_of(POOLED).pool
+    assert pool is not None
+    assert (pool.size, pool.wait_timeout, pool.idle_timeout) == (3, 1.0, 30.0)
+    assert not resilience_of(POOLED).configured  # no requester primitive of its own
+
+
+def test_the_pool_scenario_keys_that_moved_to_the_target_name_their_new_place() -> None:
+    text = POOLED.replace('kind = "throughput"', 'kind = "pool"\npool_size = 3')
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    message = str(caught.value)
+    assert "pool_size" in message
+    assert "[targets.resilience.pool]" in message
+    assert ":14:" in message  # the line of pool_size
+
+
+def test_a_recovery_scenario_against_a_pooled_target_is_refused() -> None:
+    text = POOLED.replace(
+        'kind = "throughput"\nload = { concurrency = 6, requests = 60 }',
+        'kind = "recovery"\nload = { model = "open", rate = 10, duration = "10s" }',
+    )
+    with pytest.raises(ConfigError, match="has a pool"):
+        parse(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ from readiness.resilience.pool import SessionPool
 from readiness.resilience.pooled import TIMEOUT_SLACK_S, PooledRequester
 from readiness.results import PoolResult, ScenarioResult, dump_json, load_results
 from readiness.runner import new_state, plan_pairs, run_suite
-from readiness.scenarios.pool import pool_load, run_pool
+from readiness.scenarios.pool import pool_config, pool_load, run_pool
+from readiness.scenarios.throughput import run_throughput
+from readiness.target import TargetSession
 from tests.resilience.timeline import run_until
 from tests.servers import demo_http_server
 from tests.suites import scenario_context
@@ -32,7 +35,16 @@ from tests.suites import scenario_context
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def stdio_target(*server_flags: str) -> str:
+def pool_table(size: int, wait: str | None = None) -> str:
+    wait_line = f'wait_timeout = "{wait}"' if wait is not None else ""
+    return f"""
+        [targets.resilience.pool]
+        size = {size}
+        {wait_line}
+        """
+
+
+def stdio_target(*server_flags: str, size: int, wait: str | None = None) -> str:
     args = ", ".join(f'"{a}"' for a in ["-m", "readiness.demo", *server_flags])
     return f"""
         [[targets]]
@@ -41,10 +53,11 @@ def stdio_target(*server_flags: str) -> str:
         command = "{sys.executable}"
         args = [{args}]
         cwd = "{ROOT}"
+        {pool_table(size, wait)}
         """
 
 
-def http_target(url: str, pid: int) -> str:
+def http_target(url: str, pid: int, *, size: int) -> str:
     # A dated protocol with sessions, so each pooled session has its own Mcp-Session-Id.
     return f"""
         [[targets]]
@@ -53,6 +66,7 @@ def http_target(url: str, pid: int) -> str:
         url = "{url}"
         protocol = "2025-11-25"
         pid = {pid}
+        {pool_table(size)}
         """
 
 
@@ -109,8 +123,8 @@ async def test_many_virtual_users_share_a_few_stdio_sessions_and_the_report_show
     tmp_path: Path,
 ) -> None:
     text = pool_suite(
-        stdio_target(),
-        "pool_size = 2\nload = { concurrency = 20, requests = 300 }",
+        stdio_target(size=2),
+        "load = { concurrency = 20, requests = 300 }",
     )
     suite = parse_suite(text, str(tmp_path / "suite.toml"))
     state = new_state(suite, tmp_path, ["readiness", "run"])
@@ -153,8 +167,8 @@ async def test_an_http_pool_opens_an_mcp_session_per_slot_and_reuses_them(
 ) -> None:
     with demo_http_server() as server:
         text = pool_suite(
-            http_target(server.url, server.pid),
-            "pool_size = 3\nload = { concurrency = 30, requests = 300 }",
+            http_target(server.url, server.pid, size=3),
+            "load = { concurrency = 30, requests = 300 }",
         )
         result = await run(tmp_path, text)
 
@@ -177,8 +191,8 @@ async def test_when_the_http_server_dies_its_sessions_are_recycled_and_reopening
 ) -> None:
     with demo_http_server(["--crash-after", "50"]) as server:
         text = pool_suite(
-            http_target(server.url, server.pid),
-            "pool_size = 3\nload = { concurrency = 12, requests = 200 }",
+            http_target(server.url, server.pid, size=3),
+            "load = { concurrency = 12, requests = 200 }",
         )
         result = await run(tmp_path, text)
 
@@ -198,8 +212,8 @@ async def test_a_pool_wait_shorter_than_a_slow_call_fails_requests_as_pool_wait_
     tmp_path: Path,
 ) -> None:
     text = pool_suite(
-        stdio_target("--latency", "fixed:50ms"),
-        'pool_size = 1\npool_timeout = "10ms"\nload = { concurrency = 10, requests = 100 }',
+        stdio_target("--latency", "fixed:50ms", size=1, wait="10ms"),
+        "load = { concurrency = 10, requests = 100 }",
     )
     result = await run(tmp_path, text)
 
@@ -227,15 +241,18 @@ async def test_a_session_whose_server_process_died_is_recycled_for_a_new_one(
 ) -> None:
     # Each pooled stdio session is its own process, and each exits on its 41st tool call.
     text = pool_suite(
-        stdio_target("--crash-after", "40"),
         # Waiting out a new process's start must not time out, however busy the machine.
-        'pool_size = 1\npool_timeout = "30s"\nload = { concurrency = 4, requests = 60 }',
+        stdio_target("--crash-after", "40", size=1, wait="30s"),
+        "load = { concurrency = 4, requests = 60 }",
     )
     result = await run(tmp_path, text)
 
     pool = result["pool"]
     assert pool["recycled"] == 1
-    assert pool["created"] == 2
+    # The first session was open before the load (it listed the tools); its replacement
+    # was created during it.
+    assert pool["open_at_start"] == 1
+    assert pool["created"] == 1
     totals = result["totals"]
     # A session carries one request at a time, so its death fails exactly that request.
     assert totals["errors"]["transport"] == 1
@@ -259,9 +276,7 @@ async def test_a_pool_scenario_cancelled_mid_load_leaves_no_server_process_behin
         if update.sent > 0:
             scope.cancel()
 
-    text = pool_suite(
-        stdio_target(), 'pool_size = 2\nload = { concurrency = 20, duration = "30s" }'
-    )
+    text = pool_suite(stdio_target(size=2), 'load = { concurrency = 20, duration = "30s" }')
     ctx = scenario_context(tmp_path, text, on_progress=cancel_once_sending)
     with anyio.fail_after(60):
         with scope:
@@ -274,8 +289,9 @@ async def test_a_pool_scenario_cancelled_mid_load_leaves_no_server_process_behin
 def test_without_a_load_a_pool_runs_ten_virtual_users_per_session_for_ten_seconds(
     tmp_path: Path,
 ) -> None:
-    text = pool_suite(stdio_target(), "pool_size = 3")
-    load = pool_load(parse_suite(text, str(tmp_path / "suite.toml")).scenarios[0])
+    text = pool_suite(stdio_target(size=3), "")
+    suite = parse_suite(text, str(tmp_path / "suite.toml"))
+    load = pool_load(suite.scenarios[0], pool_config(suite.targets[0]).size)
     assert (load.model, load.concurrency, load.duration) == ("closed", 30, 10.0)
 
 
@@ -396,8 +412,8 @@ async def test_a_pool_scenario_stopped_by_its_timeout_keeps_what_it_measured(
     tmp_path: Path,
 ) -> None:
     text = pool_suite(
-        stdio_target(),
-        'pool_size = 1\ntimeout = "3s"\nload = { concurrency = 10, duration = "60s" }',
+        stdio_target(size=1),
+        'timeout = "3s"\nload = { concurrency = 10, duration = "60s" }',
     )
     suite = parse_suite(text, str(tmp_path / "suite.toml"))
     state = new_state(suite, tmp_path, ["readiness", "run"])
@@ -409,4 +425,34 @@ async def test_a_pool_scenario_stopped_by_its_timeout_keeps_what_it_measured(
     assert result["stopped"] == "its timeout of 3 s passed"
     pool = result["pool"]
     assert pool["wait_ms"]["count"] == pool["created"] + pool["reused"]
+    assert demo_children() == []
+
+
+@pytest.mark.anyio
+async def test_a_pooled_target_serves_a_plain_throughput_scenario_through_its_pool(
+    tmp_path: Path,
+) -> None:
+    text = stdio_target(size=2) + textwrap.dedent(
+        """
+        [[scenarios]]
+        name = "plain"
+        kind = "throughput"
+        load = { concurrency = 8, requests = 200 }
+        """
+    )
+    sessions: list[TargetSession] = []
+    ctx = replace(scenario_context(tmp_path, text), on_connected=sessions.append)
+    with anyio.fail_after(60):
+        result = await run_throughput(ctx)
+
+    assert result["status"] == "passed", result["checks"]
+    assert result["totals"]["ok"] == 200
+    [session] = sessions
+    assert session.pool is not None
+    stats = session.pool.sessions.statistics()
+    # Eight users on two sessions: the second was opened (a server process of its own) and
+    # both were lent again and again.
+    assert stats.created == 2
+    assert stats.reused >= 200 - stats.created
+    assert (tmp_path / "logs" / "server-plain-session2.stderr.log").exists()
     assert demo_children() == []
