@@ -157,6 +157,12 @@ def _execute(
             typer.echo(trace, err=True)
     if state.fatal is not None:
         typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
+    if state.result["run"]["status"] == "inconclusive":
+        typer.echo(
+            "inconclusive: a scenario could not be judged (see its reason in the report);"
+            " that is not a pass",
+            err=True,
+        )
     typer.echo(f"report: {state.folder}")
     return _exit_code(state)
 
@@ -190,7 +196,7 @@ def _exit_code(state: RunState) -> ExitCode:
         return state.fatal.exit_code
     if status == "passed":
         return ExitCode.OK
-    return ExitCode.CHECKS_FAILED
+    return ExitCode.CHECKS_FAILED  # failed, or inconclusive: a check that could not be judged
 
 
 def _scenario_line(result: ScenarioResult) -> str:
