@@ -76,7 +76,7 @@ def next_rate(
     else:
         above = [rate for rate in ladder if rate > low]
         candidate = above[0] if above else 2 * low
-    candidate = round(min(candidate, ceiling), 3)
+    candidate = min(round(candidate, 3), ceiling)
     return candidate if candidate > low else None
 
 
