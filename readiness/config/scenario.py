@@ -164,7 +164,7 @@ class ScenarioConfig(ConfigModel):
     recovery_tolerance: Annotated[Fraction, Field(gt=0)] = 0.5
     recovery_window: Annotated[Duration, Field(gt=0)] = 2.0
     # overload: an open load ramped to capacity × overload_factor, held, then dropped back;
-    # without capacity, a short probe up `steps` (rates) finds it
+    # without capacity, a probe from `steps` (rates) up, doubling then bisecting, finds it
     capacity: Annotated[Rate, Field(gt=0)] | None = None
     # the highest rate the probe and the load ever offer
     max_rate: Annotated[Rate, Field(gt=0)] = OVERLOAD_MAX_RATE
