@@ -236,6 +236,12 @@ def overload_figures(
         reason = _reason(
             scenario, stats["steady"], offered["steady"], yardstick, back, measured, outcome
         )
+        if outcome != "overloaded" and probe.verdict.overloaded and not probe.configured:
+            reason += (
+                f"; the probe saw the server fall behind above {probe.capacity:,g}/s, yet it kept"
+                " up with the load: a probe step was likely disturbed (run again, or lengthen"
+                " step_duration)"
+            )
     elif probe.readings and probe.capacity is None:
         outcome, limit, reason = "not_overloaded", probe.verdict.generator_limit, ""
     else:
@@ -269,7 +275,9 @@ def overload_figures(
         offered=offered,
         dropped=dropped,
         recovery_time_s=(
-            None if back is None or shape is None else round(max(back - shape.drop_at_s, 0.0), 3)
+            round(max(back - shape.drop_at_s, 0.0), 3)
+            if overloaded and back is not None and shape is not None
+            else None
         ),
         recovered=(back is not None) if overloaded else None,
         alive=alive[0],

@@ -294,7 +294,7 @@ def test_a_server_the_probe_cannot_overload_within_max_rate_ends_inconclusive_an
     assert max(rates) <= 50.0
     assert o["capacity_rps"] is None
     assert o["max_sustainable_rate"] is None  # no limit was seen, so none is reported
-    assert o["recovered"] is None  # nothing to recover from
+    assert (o["recovered"], o["recovery_time_s"]) == (None, None)  # nothing to recover from
     assert o["low_rate"] is None  # the overload load did not run
     highest = o["highest_kept_up_rate"]
     assert highest == max(rate for rate, ok in zip(rates, o["probe_kept_up"], strict=True) if ok)
@@ -355,7 +355,7 @@ def test_a_configured_capacity_the_server_keeps_up_with_is_labelled_not_overload
     assert result["status"] == "inconclusive"
     assert o["max_sustainable_rate"] is None
     assert o["highest_kept_up_rate"] == 40.0
-    assert o["recovered"] is None
+    assert (o["recovered"], o["recovery_time_s"]) == (None, None)
     assert o["reason"].startswith(
         "not overloaded: the server kept up at 40/s, the highest rate offered;"
         " the generator limit was"
