@@ -184,7 +184,7 @@ def test_the_overload_figures_agree_with_the_per_second_record(overloaded: RunRe
     after = [s for s in range(6, len(kept)) if kept[s]]
     if o["recovered"]:
         assert o["recovery_time_s"] == after[0] - 6
-        assert o["reason"] == ""
+        assert "not recovered" not in o["reason"]
     else:
         assert after == []
         assert o["recovery_time_s"] is None
@@ -213,18 +213,22 @@ def test_the_markdown_and_html_reports_show_the_overload_figures(overloaded: Run
 def test_a_probe_raises_the_rate_until_the_server_does_not_keep_up_then_bisects(
     tmp_path: Path,
 ) -> None:
+    # Four times even the lowest rate offered is past the server's bound, so the load that
+    # follows overloads it however low a busy machine made the probe's reading.
     scenario = """
         steps = [20]
         step_duration = "1s"
+        overload_factor = 4
         ramp = "1s"
         hold = "1s"
         cooldown = "1s"
         recovery_window = "1s"
     """
+    assert 1.5 * SLOW_CAPACITY < 4 * 20
     result = only_scenario(run(tmp_path, overload_suite(SLOW_FLAGS, scenario)))
 
     o = result["overload"]
-    assert o["outcome"] == "overloaded"
+    assert o["outcome"] == "overloaded", (o["probe_kept_up"], o["seconds_p95_ms"])
     assert o["capacity_source"] == "probe"
     rates = [step["level"] for step in o["probe"]]
     kept = o["probe_kept_up"]
@@ -259,7 +263,7 @@ def test_a_probe_raises_the_rate_until_the_server_does_not_keep_up_then_bisects(
         assert o["capacity_reason"].startswith(
             f"{capacity:g}/s was the highest probe rate that kept up; at {failed:g}/s "
         )
-    assert (o["low_rate"], o["peak_rate"]) == (capacity / 2, capacity * 2)
+    assert (o["low_rate"], o["peak_rate"]) == (capacity / 2, capacity * 4)
     assert result["load"]["probe_steps"] == rates
     assert result["load"]["probe_step_duration"] == 1.0
     assert o["alive"]
