@@ -190,6 +190,12 @@ def _execute(
     score = state.result.get("score")
     if score is not None and score["value"] is not None:
         typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")
+    if state.result["run"]["status"] == "inconclusive":
+        typer.echo(
+            "inconclusive: a scenario could not be judged (see its reason in the report);"
+            " that is not a pass",
+            err=True,
+        )
     typer.echo(f"report: {state.folder}")
     return _exit_code(state)
 
@@ -244,7 +250,7 @@ def _exit_code(state: RunState) -> ExitCode:
         return state.fatal.exit_code
     if status == "passed":
         return ExitCode.OK
-    return ExitCode.CHECKS_FAILED
+    return ExitCode.CHECKS_FAILED  # failed, or inconclusive: a check that could not be judged
 
 
 def _scenario_line(result: ScenarioResult) -> str:

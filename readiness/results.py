@@ -15,8 +15,11 @@ from typing import Any, Literal, NotRequired, TypedDict
 # operator, limit, weight and critical flag. Files of version 1 still load.
 SCHEMA_VERSION = 2
 
-ScenarioStatus = Literal["passed", "failed", "error"]
-RunStatus = Literal["passed", "failed", "error", "interrupted"]
+# inconclusive: nothing failed, but the scenario could not be judged — a check had no value to
+# compare (e.g. no recovery where nothing was overloaded), or the scenario says it saw nothing of
+# what it tests. It is not a pass: the CLI exits 1 for it, as for a failed check.
+ScenarioStatus = Literal["passed", "failed", "inconclusive", "error"]
+RunStatus = Literal["passed", "failed", "inconclusive", "error", "interrupted"]
 
 
 class LatencySummary(TypedDict):
@@ -371,16 +374,26 @@ class ChaosResult(TypedDict):
     events: list[ChaosEvent]  # the outage timeline, in order
 
 
+# overloaded: some second of the ramp or hold (or a probe step) did not keep up, for the
+# server's sake; not_overloaded: the server kept up with everything offered within max_rate and
+# the generator's own limit; not_measured: stopped first.
+OverloadOutcome = Literal["overloaded", "not_overloaded", "not_measured"]
+
+
 class OverloadResult(TypedDict):
     """Filled by the overload scenario (readiness.scenarios.overload). Rates are per second,
     times are seconds since the overload load started, and each request belongs to the phase
     and the second it was due in (its intended start)."""
 
-    capacity_rps: float | None  # None: stopped before the probe found one
+    outcome: OverloadOutcome
+    max_rate: float  # no rate above this was offered
+    capacity_rps: float | None  # None: the probe found none (not overloaded, or stopped)
     capacity_source: Literal["configured", "probe"]
-    capacity_reason: str  # how the probe settled on it; "" when configured
+    capacity_reason: str  # how the probe settled on it, or why it found none; "" configured
     probe: list[ScalingStep]  # the probe's steps in order; empty when configured
     probe_kept_up: list[bool]  # per probe step
+    probe_generator: list[GeneratorStats]  # per probe step: the generator's own CPU and lag
+    generator_limit: str  # whether the generator reached its own limit, with its figures
     low_rate: float | None  # offered before the ramp and after the drop
     peak_rate: float | None  # offered at the top of the ramp and while held
     steady_s: float  # the opening period at low_rate: the yardstick for keeping up
@@ -389,15 +402,17 @@ class OverloadResult(TypedDict):
     cooldown_s: float
     drop_at_s: float | None  # when the load dropped back to low_rate
     max_in_flight: int | None  # arrivals beyond this many outstanding requests were dropped
-    max_sustainable_rate: float | None  # highest offered rate of a second that kept up
+    # the highest offered rate of a second before the drop that kept up; None unless overloaded
+    max_sustainable_rate: float | None
+    highest_kept_up_rate: float | None  # the same rate (or the probe's) whatever the outcome
     steady: PhaseStats
-    overloaded: PhaseStats  # while held above capacity
+    overloaded: PhaseStats  # while held at the peak rate (past capacity if outcome says so)
     after: PhaseStats  # after the drop
     offered: dict[str, int]  # requests due per phase: steady, overloaded, after
     dropped: dict[str, int]  # of those, never answered: dropped unsent, or cut off in flight
     recovery_time_s: float | None  # from the drop until back within tolerance
-    recovered: bool
-    alive: bool  # the server answered a request after the overload
+    recovered: bool | None  # None unless overloaded: nothing to recover from
+    alive: bool  # the server answered a request after the overload (or the probe)
     alive_detail: str
     reason: str  # why a figure is missing or limited; "" when there is nothing to add
     rule: str

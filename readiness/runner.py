@@ -248,6 +248,8 @@ def finish(state: RunState) -> Path:
         info["status"] = "error"
     elif any(s["status"] == "failed" for s in scenarios):
         info["status"] = "failed"
+    elif any(s["status"] == "inconclusive" for s in scenarios):
+        info["status"] = "inconclusive"
     else:
         info["status"] = "passed"
     return state.save()

@@ -3,6 +3,7 @@ with the checks that keep each kind's keys to that kind."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
@@ -129,10 +130,17 @@ ScenarioKind = Literal[
     "throughput", "scaling", "memory", "payload", "failure", "recovery", "overload", "pool"
 ]
 PayloadDirection = Literal["result", "argument", "both"]
-# overload without capacity probes these rates (per second), each for OVERLOAD_PROBE_STEP_S
-# unless step_duration is given, then opens with at least OVERLOAD_MIN_STEADY_S of steady load
-OVERLOAD_PROBE_RATES = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
+# overload without capacity probes from these rates (per second) up, each for
+# OVERLOAD_PROBE_STEP_S unless step_duration is given: past the last it doubles until a rate
+# does not keep up, then bisects until the rate that kept up and the one that did not are within
+# OVERLOAD_PROBE_RESOLUTION of each other; never above max_rate. The load then opens with at
+# least OVERLOAD_MIN_STEADY_S of steady load.
+OVERLOAD_PROBE_RATES = (50.0,)
 OVERLOAD_PROBE_STEP_S = 2.0
+OVERLOAD_PROBE_RESOLUTION = 0.25
+# Far above what one generator core drives against an MCP server (a few thousand calls/s), so
+# the generator's own limit normally stops the probe first; a ceiling for a server to protect.
+OVERLOAD_MAX_RATE = 10_000.0
 OVERLOAD_MIN_STEADY_S = 2.0
 # Kinds whose load is `load`, time-bounded for the chaos kinds (faults are placed in time).
 _NEEDS_LOAD = ("throughput", "memory", "failure", "recovery")
@@ -188,8 +196,10 @@ class ScenarioConfig(ConfigModel):
     recovery_tolerance: Annotated[Fraction, Field(gt=0)] = 0.5
     recovery_window: Annotated[Duration, Field(gt=0)] = 2.0
     # overload: an open load ramped to capacity × overload_factor, held, then dropped back;
-    # without capacity, a short probe up `steps` (rates) finds it
+    # without capacity, a probe from `steps` (rates) up, doubling then bisecting, finds it
     capacity: Annotated[Rate, Field(gt=0)] | None = None
+    # the highest rate the probe and the load ever offer
+    max_rate: Annotated[Rate, Field(gt=0)] = OVERLOAD_MAX_RATE
     overload_factor: Annotated[Fraction, Field(gt=1)] = 2.0
     ramp: Annotated[Duration, Field(gt=0)] = 5.0
     hold: Annotated[Duration, Field(gt=0)] = 5.0
@@ -219,6 +229,7 @@ class ScenarioConfig(ConfigModel):
         "recovery_tolerance": ("recovery", "overload"),
         "recovery_window": ("recovery", "overload"),
         "capacity": ("overload",),
+        "max_rate": ("overload",),
         "overload_factor": ("overload",),
         "ramp": ("overload",),
         "hold": ("overload",),
@@ -260,6 +271,7 @@ class ScenarioConfig(ConfigModel):
             if self.capacity is not None and self.steps:
                 raise invalid("give capacity or steps to probe for it, not both", "steps")
             self._check_steps()
+            self._check_max_rate()
         elif self.kind == "pool" and self.load is not None and self.load.model != "closed":
             raise invalid("a pool scenario runs virtual users: use the closed model", "load")
         if self.kind in ("failure", "recovery"):
@@ -316,6 +328,23 @@ class ScenarioConfig(ConfigModel):
         if self.warmup >= self.step_duration:
             raise invalid("warmup must be shorter than step_duration", "warmup")
 
+    def _check_max_rate(self) -> None:
+        """Every rate the scenario offers stays at or below max_rate."""
+        given = "max_rate" in self.model_fields_set
+        ceiling = f"max_rate ({self.max_rate:,g}/s{'' if given else ', the default'})"
+        if self.capacity is not None and self.capacity >= self.max_rate:
+            raise invalid(
+                f"capacity {self.capacity:,g}/s leaves no room to overload below {ceiling};"
+                " raise max_rate or lower capacity",
+                *(("max_rate",) if given else ("capacity",)),
+            )
+        for i, step in enumerate(self.steps):
+            if step > self.max_rate:
+                raise invalid(
+                    f"the probe step {step:,g}/s is above {ceiling}",
+                    *(("max_rate",) if given else ("steps", i)),
+                )
+
     def _check_windows(self) -> None:
         """Every window must fall inside the measured load, or the fault would never act."""
         assert self.load is not None
@@ -347,8 +376,19 @@ class ScenarioConfig(ConfigModel):
         return Window(third, math.inf)
 
     def probe_rates(self) -> tuple[float, ...]:
-        """overload without capacity: the rates its probe tries, per second."""
+        """overload without capacity: the rates its probe starts with, per second (it doubles
+        past the last while they keep up)."""
         return self.steps or OVERLOAD_PROBE_RATES
+
+    def probe_step_bound(self) -> int:
+        """overload without capacity: the most steps its probe can take — the rates given,
+        the doublings from the last up to max_rate, then the bisections down to the
+        resolution across the widest gap between a rate that kept up and the next."""
+        rates = [r for r in self.probe_rates() if r <= self.max_rate]
+        doublings = max(math.ceil(math.log2(self.max_rate / rates[-1]) - 1e-9), 0)
+        widest = max([2.0, *(b / a for a, b in itertools.pairwise(rates))])
+        bisections = max(math.ceil(math.log2((widest - 1) / OVERLOAD_PROBE_RESOLUTION) - 1e-9), 0)
+        return len(rates) + doublings + bisections
 
     def probe_step_s(self) -> float:
         """overload without capacity: how long each probe rate runs."""
@@ -363,7 +403,7 @@ class ScenarioConfig(ConfigModel):
         if self.kind == "overload":
             probe = 0.0
             if self.capacity is None:
-                probe = len(self.probe_rates()) * self.probe_step_s()
+                probe = self.probe_step_bound() * self.probe_step_s()
             steady = max(self.recovery_window, OVERLOAD_MIN_STEADY_S)
             return probe + steady + self.ramp + self.hold + self.cooldown
         return self.load.planned_duration() if self.load else None

@@ -29,6 +29,11 @@ _KNOB_HELP = {
     ),
     "max_blob_kb": ("N", "blob(kb) above N KiB returns a tool error"),
     "seed": ("N", "seed for the latency and error draws (default: random)"),
+    "max_concurrent": (
+        "N",
+        "at most N tool calls wait out their latency at once, the rest queue: with "
+        "fixed latency L the server serves at most N/L calls per second",
+    ),
 }
 
 

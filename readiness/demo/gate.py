@@ -1,6 +1,7 @@
 """The gate every demo tool call passes first: it counts the call, then applies the knobs.
 
-In order: crash (call N+1 of --crash-after N ends the process), leak, latency, injected error.
+In order: crash (call N+1 of --crash-after N ends the process), leak, latency (at most
+--max-concurrent calls at once), injected error.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class CallGate:
         self._delay_s = 0.0
         # Never freed on purpose: this is the --leak-kb-per-call leak.
         self._leaked: list[bytes] = []
+        self._slots = (
+            anyio.Semaphore(knobs.max_concurrent) if knobs.max_concurrent is not None else None
+        )
 
     async def enter(self, tool: str) -> None:
         """Count a tool call and apply the knobs; raises InjectedToolError for a failed call."""
@@ -66,14 +70,22 @@ class CallGate:
         if knobs.leak_kb_per_call:
             # Repetition allocates fresh bytes and writes every page, so RSS really grows.
             self._leaked.append(_LEAK_FILL * (knobs.leak_kb_per_call * 1024))
-        if knobs.latency is not None:
-            delay = knobs.latency.sample(self._rng)
-            if delay > 0:
-                self._delay_s += delay
-                await anyio.sleep(delay)
+        if self._slots is None:
+            await self._wait_latency()
+        else:
+            async with self._slots:
+                await self._wait_latency()
         if knobs.error_rate and self._rng.random() < knobs.error_rate:
             self._errors += 1
             raise InjectedToolError(f"injected failure (error rate {knobs.error_rate:g})")
+
+    async def _wait_latency(self) -> None:
+        latency = self.knobs.latency
+        if latency is not None:
+            delay = latency.sample(self._rng)
+            if delay > 0:
+                self._delay_s += delay
+                await anyio.sleep(delay)
 
     def statistics(self) -> GateStatistics:
         return GateStatistics(

@@ -49,6 +49,9 @@ class Knobs:
     crash_after: int | None = None
     max_blob_kb: int | None = None
     seed: int | None = None
+    # at most this many tool calls wait out their latency at once; the rest queue, so with
+    # fixed latency L the server serves at most max_concurrent / L calls per second
+    max_concurrent: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate <= 1.0:
@@ -59,6 +62,8 @@ class Knobs:
             raise ConfigError(f"crash-after {self.crash_after} is negative")
         if self.max_blob_kb is not None and self.max_blob_kb < 0:
             raise ConfigError(f"max blob size {self.max_blob_kb} KiB is negative")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ConfigError(f"max concurrent calls {self.max_concurrent} is below 1")
 
     def as_json(self) -> dict[str, str | float | int | None]:
         return {
@@ -68,6 +73,7 @@ class Knobs:
             "crash_after": self.crash_after,
             "max_blob_kb": self.max_blob_kb,
             "seed": self.seed,
+            "max_concurrent": self.max_concurrent,
         }
 
 
@@ -87,6 +93,7 @@ KNOB_SOURCES: Final = (
     KnobSource("crash_after", "--crash-after", "READINESS_DEMO_CRASH_AFTER"),
     KnobSource("max_blob_kb", "--max-blob-kb", "READINESS_DEMO_MAX_BLOB_KB"),
     KnobSource("seed", "--seed", "READINESS_DEMO_SEED"),
+    KnobSource("max_concurrent", "--max-concurrent", "READINESS_DEMO_MAX_CONCURRENT"),
 )
 
 
@@ -111,6 +118,7 @@ def resolve_knobs(flags: Mapping[str, str | None], environ: Mapping[str, str]) -
         crash_after=_knob(given.get("crash_after"), _count),
         max_blob_kb=_knob(given.get("max_blob_kb"), _count),
         seed=_knob(given.get("seed"), _integer),
+        max_concurrent=_knob(given.get("max_concurrent"), _count),
     )
 
 

@@ -348,7 +348,13 @@ def peak_sentence(scaling: ScalingSummary, model: str) -> str:
     return f"Peak throughput: {rate(scaling['peak_throughput_rps'])} req/s at {where}."
 
 
-STATUS_ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️", "interrupted": "⏹️"}
+STATUS_ICONS = {
+    "passed": "✅",
+    "failed": "❌",
+    "inconclusive": "❔",
+    "error": "⚠️",
+    "interrupted": "⏹️",
+}
 
 
 def status_icon(status: str) -> str:

@@ -381,8 +381,12 @@ def judge(
     scenario: ScenarioConfig,
     extra: Mapping[str, float | None] | None = None,
 ) -> ScenarioResult:
-    """Evaluate the scenario's thresholds and set its status."""
+    """Evaluate the scenario's thresholds and set its status: failed when a check failed on a
+    value it observed; else inconclusive when a check had no value to judge (it cannot pass)."""
     result["checks"] = evaluate_checks(result, scenario, extra)
-    if not all(c["passed"] for c in result["checks"]):
+    unmet = [c for c in result["checks"] if not c["passed"]]
+    if any(c["observed"] is not None for c in unmet):
         result["status"] = "failed"
+    elif unmet:
+        result["status"] = "inconclusive"
     return result

@@ -1,21 +1,22 @@
 """The overload scenario: an open load ramped past the target's capacity, held, then dropped
 back — the highest rate it sustained, how it fared overloaded, and whether it came back.
 
-The capacity is configured, or found by a short probe: a ladder of constant rates, each
-`step_duration` long when that is set (else 2 s), stopping at the first that does not keep up.
-Then one continuous open load runs at half the capacity for a steady period (the yardstick),
-ramps to capacity × overload_factor, holds, and drops back to half for the cooldown. Each
-request is judged by the second it was due in, so a backlog is charged to the second that
-caused it; the recorder's per-request trace gives those times exactly.
+The capacity is configured, or found by a probe (readiness.scenarios.overload_probe) that
+raises a constant rate until the server does not keep up, within max_rate and the generator's
+own limit. Then one continuous open load runs at half the capacity for a steady period (the
+yardstick), ramps to capacity × overload_factor (at most max_rate), holds, and drops back to
+half for the cooldown. Each request is judged by the second it was due in, so a backlog is
+charged to the second that caused it; the recorder's per-request trace gives those times
+exactly. When the server kept up with everything offered, the scenario says it was not
+overloaded and ends inconclusive: none of its overload figures can be read.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import anyio
 import numpy as np
@@ -25,10 +26,15 @@ from readiness.engine.load import LoadPlan, ProgressLabel, Requester
 from readiness.engine.schedule import constant
 from readiness.engine.workload import Workload
 from readiness.metrics.recorder import Recorder, Recording
-from readiness.metrics.summary import latency_summary, overall, recording_totals
 from readiness.metrics.trace import Trace, TracingRecorder
 from readiness.protocol.outcome import Outcome
-from readiness.results import OverloadResult, PhaseStats, ScalingStep, ScenarioResult
+from readiness.results import (
+    GeneratorStats,
+    OverloadOutcome,
+    OverloadResult,
+    PhaseStats,
+    ScenarioResult,
+)
 from readiness.scenarios.base import (
     ScenarioContext,
     assemble,
@@ -52,17 +58,20 @@ from readiness.scenarios.overload_figures import (
     by_due_second,
     in_flight_for,
     max_sustainable,
+    overloaded_seconds,
     p95_of,
     recovered_at,
     rule_text,
     scheduled,
 )
+from readiness.scenarios.overload_probe import Probe, probe_capacity, probe_plan
 from readiness.target import open_target
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig
 
 _NO_ANSWER = (Outcome.TIMEOUT, Outcome.TRANSPORT)
+_NO_SERVER = "the overload load's own generator figures; the server is watched for the scenario"
 
 
 async def run_overload(ctx: ScenarioContext) -> ScenarioResult:
@@ -70,9 +79,10 @@ async def run_overload(ctx: ScenarioContext) -> ScenarioResult:
     workload = build_workload(ctx)
     started_at = now_iso()
     started = time.perf_counter()
-    configured = scenario.capacity is not None
-    probe = Probe(scenario.capacity, "configured", "") if configured else None
+    capacity = scenario.capacity
+    probe = Probe.of_config(capacity) if capacity is not None else None
     measured: Measured | None = None
+    alive: tuple[bool, str] = (False, "not checked: the scenario was stopped")
     async with open_target(ctx.target, ctx.run_dir / "logs", scenario.name) as session:
         ctx.on_connected(session)
         await preflight(session.conn, workload, ctx)
@@ -81,132 +91,52 @@ async def run_overload(ctx: ScenarioContext) -> ScenarioResult:
                 probe = await probe_capacity(ctx, session.conn, workload)
             if probe.capacity is not None and not ctx.interrupt.is_set():
                 measured = await _measure(ctx, session.conn, workload, probe.capacity)
-    recording = measured.run_recording if measured else Recorder(len(workload.operations)).finish()
-    shape = measured.shape if measured else None
+            if not ctx.interrupt.is_set():
+                alive = await check_alive(session.conn, workload, ctx.target.request_timeout)
+    recording, plan = _shown_load(workload, probe, measured)
     result = assemble(
         ctx,
         recording,
         workload,
         started_at=started_at,
         duration_s=time.perf_counter() - started,
-        partial=measured is None or measured.partial,
-        load=_describe(scenario, probe, shape),
-        method=method_of(shape.plan() if shape else _placeholder_plan()),
-        generator=instruments.generator_stats(probe.sent + recording.sent),
+        partial=measured.partial if measured else ctx.interrupt.is_set() or not probe.readings,
+        load=_describe(scenario, probe, measured),
+        method=method_of(plan),
+        generator=instruments.generator_stats(probe.sent + (measured.sent if measured else 0)),
         server=instruments.server_resources(),
     )
-    figures = overload_figures(scenario, probe, measured)
+    figures = overload_figures(scenario, probe, measured, alive)
     result["overload"] = figures
-    return judge(
+    result = judge(
         result,
         scenario,
         extra={
             "max_sustainable_rate": figures["max_sustainable_rate"],
             "recovery_time": figures["recovery_time_s"],
-            "recovered": 1.0 if figures["recovered"] else 0.0,
+            "recovered": None if figures["recovered"] is None else float(figures["recovered"]),
             "alive": 1.0 if figures["alive"] else 0.0,
         },
     )
+    if figures["outcome"] != "overloaded" and result["status"] == "passed":
+        # Checks that held say nothing about overload when there was none to see.
+        result["status"] = "inconclusive"
+    return result
 
 
-# --- the probe -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Probe:
-    """Where the capacity came from: configured, or the probe's steps and its reading of them."""
-
-    capacity: float | None
-    source: Literal["configured", "probe"]
-    reason: str
-    steps: tuple[ScalingStep, ...] = ()
-    kept_up: tuple[bool, ...] = ()
-    sent: int = 0
-
-
-async def probe_capacity(ctx: ScenarioContext, conn: Requester, workload: Workload) -> Probe:
-    """Climb constant rates until one does not keep up; the last that did is the capacity."""
-    scenario = ctx.scenario
-    rates = list(scenario.probe_rates())
-    length = scenario.probe_step_s()
-    steps: list[ScalingStep] = []
-    kept: list[bool] = []
-    yardstick: Yardstick | None = None
-    sent = 0
-    stopped_by = ""
-    for index, rate in enumerate(rates):
-        if ctx.interrupt.is_set():
-            break
-        plan = _constant_plan(rate, length)
-        label = ProgressLabel(
-            scenario.name,
-            scenario.kind,
-            ctx.target.name,
-            f"probe {index + 1}/{len(rates)} (rate {rate:g}/s)",
-        )
-        if index == 0:
-            await warm_up(ctx, conn, workload, plan, label)
-        run = await drive(ctx, conn, workload, plan, label)
-        sent += run.recording.sent
-        if ctx.interrupt.is_set():
-            break  # a step cut short says nothing about the rate
-        offered = len(scheduled(plan))
-        step = _probe_step(index, rate, run.recording)
-        yardstick = yardstick or Yardstick(step["latency_ms"]["p95"], scenario.recovery_tolerance)
-        ok, p95 = step["totals"]["ok"], step["latency_ms"]["p95"]
-        steps.append(step)
-        kept.append(yardstick.kept_up(offered, ok, p95))
-        if not kept[-1]:
-            stopped_by = yardstick.why_not(offered, ok, p95)
-            break
-    capacity, reason = _capacity_from(rates, kept, stopped_by)
-    return Probe(capacity, "probe", reason, steps=tuple(steps), kept_up=tuple(kept), sent=sent)
-
-
-def _capacity_from(
-    rates: Sequence[float], kept: Sequence[bool], stopped_by: str
-) -> tuple[float | None, str]:
-    if not kept:
-        return None, "the probe was stopped before a step completed"
-    passed = [rate for rate, ok in zip(rates, kept, strict=False) if ok]
-    if not passed:
-        return rates[0], (
-            f"even the lowest probe rate, {rates[0]:g}/s, did not keep up ({stopped_by});"
-            " it is used as the capacity"
-        )
-    if len(kept) == len(rates) and all(kept):
-        return passed[-1], (
-            f"every probe step kept up, up to {passed[-1]:g}/s: the capacity is at least that"
-        )
-    failed = rates[len(kept) - 1]
-    return passed[-1], (
-        f"{passed[-1]:g}/s was the highest probe rate that kept up; at {failed:g}/s {stopped_by}"
-    )
-
-
-def _constant_plan(rate: float, length: float) -> LoadPlan:
-    return LoadPlan(
-        model="open",
-        level=constant(rate, length),
-        duration=length,
-        requests=None,
-        max_in_flight=in_flight_for(rate),
-        drop_when_full=True,
-    )
-
-
-def _probe_step(index: int, rate: float, rec: Recording) -> ScalingStep:
-    corrected, _, _ = overall(rec)
-    return ScalingStep(
-        index=index,
-        model="open",
-        level=rate,
-        duration_s=round(rec.window_s, 3),
-        totals=recording_totals(rec),
-        latency_ms=latency_summary(corrected),
-        efficiency=None,
-        histogram=corrected.encode(),
-    )
+def _shown_load(
+    workload: Workload, probe: Probe, measured: Measured | None
+) -> tuple[Recording, LoadPlan]:
+    """The load the scenario's headline figures describe: the overload load; without one, the
+    probe step at the highest rate the server kept up with."""
+    if measured is not None:
+        return measured.run_recording, measured.shape.plan()
+    top = probe.top_step()
+    if top is not None:
+        reading, recording = top
+        return recording, probe_plan(reading.rate, recording.window_s)
+    empty = LoadPlan(model="open", level=constant(1, 0), duration=0, requests=None)
+    return Recorder(len(workload.operations)).finish(), empty
 
 
 # --- the overload load -----------------------------------------------------------------------
@@ -219,8 +149,11 @@ class Measured:
     trace: Trace
     offsets: npt.NDArray[np.float64]
     partial: bool
-    alive: bool
-    alive_detail: str
+    generator: GeneratorStats  # over the overload load alone
+
+    @property
+    def sent(self) -> int:
+        return self.run_recording.sent
 
 
 async def _measure(
@@ -237,19 +170,15 @@ async def _measure(
     )
     await warm_up(ctx, conn, workload, plan, label)
     recorder = TracingRecorder(len(workload.operations))
-    run = await drive(ctx, conn, workload, plan, label, recorder=recorder)
-    if ctx.interrupt.is_set():
-        alive, detail = False, "not checked: the scenario was stopped"
-    else:
-        alive, detail = await check_alive(conn, workload, ctx.target.request_timeout)
+    async with watch(None, no_pid_reason=_NO_SERVER) as instruments:
+        run = await drive(ctx, conn, workload, plan, label, recorder=recorder)
     return Measured(
         shape=shape,
         run_recording=run.recording,
         trace=recorder.trace(),
         offsets=scheduled(plan),
         partial=run.partial,
-        alive=alive,
-        alive_detail=detail,
+        generator=instruments.generator_stats(run.recording.sent),
     )
 
 
@@ -272,7 +201,10 @@ async def check_alive(conn: Requester, workload: Workload, timeout: float) -> tu
 
 
 def overload_figures(
-    scenario: ScenarioConfig, probe: Probe, measured: Measured | None
+    scenario: ScenarioConfig,
+    probe: Probe,
+    measured: Measured | None,
+    alive: tuple[bool, str] = (False, "not checked: the scenario was stopped"),
 ) -> OverloadResult:
     tolerance = scenario.recovery_tolerance
     empty = phase_stats(Trace.empty(), np.zeros(0, dtype=np.bool_))
@@ -281,8 +213,8 @@ def overload_figures(
     dropped: dict[str, int] = {}
     seconds = Seconds([], [], [], [], [])
     back: int | None = None
-    reason = "the scenario was stopped before the overload load ran"
     shape = measured.shape if measured else None
+    outcome: OverloadOutcome
     if measured is not None:
         shape = measured.shape
         trace, offsets = measured.trace, measured.offsets
@@ -298,14 +230,35 @@ def overload_figures(
         steady_ok = (trace.due_s < shape.steady_s) & (trace.outcome == OK)
         yardstick = Yardstick(p95_of(trace.latency_ms[steady_ok]), tolerance)
         seconds = by_due_second(trace, offsets, shape, yardstick)
+        outcome = "overloaded" if overloaded_seconds(seconds, shape) else "not_overloaded"
         back = recovered_at(seconds, shape.drop_at_s, scenario.recovery_window)
-        reason = _reason(scenario, stats["steady"], offered["steady"], yardstick, back, measured)
+        limit = _load_generator_limit(scenario, measured)
+        reason = _reason(
+            scenario, stats["steady"], offered["steady"], yardstick, back, measured, outcome
+        )
+        if outcome != "overloaded" and probe.verdict.overloaded and not probe.configured:
+            reason += (
+                f"; the probe saw the server fall behind above {probe.capacity:,g}/s, yet it kept"
+                " up with the load: a probe step was likely disturbed (run again, or lengthen"
+                " step_duration)"
+            )
+    elif probe.readings and probe.capacity is None:
+        outcome, limit, reason = "not_overloaded", probe.verdict.generator_limit, ""
+    else:
+        outcome, limit = "not_measured", probe.verdict.generator_limit
+        reason = "the scenario was stopped before the overload load ran"
+    overloaded = outcome == "overloaded"
+    kept_up = max_sustainable(seconds, shape.drop_at_s) if shape else probe.verdict.highest_kept_up
     return OverloadResult(
+        outcome=outcome,
+        max_rate=scenario.max_rate,
         capacity_rps=probe.capacity,
-        capacity_source=probe.source,
-        capacity_reason=probe.reason,
+        capacity_source="configured" if probe.configured else "probe",
+        capacity_reason=probe.verdict.reason,
         probe=list(probe.steps),
-        probe_kept_up=list(probe.kept_up),
+        probe_kept_up=[r.kept_up for r in probe.readings],
+        probe_generator=list(probe.generator),
+        generator_limit=limit,
         low_rate=None if shape is None else round(shape.low, 3),
         peak_rate=None if shape is None else round(shape.peak, 3),
         steady_s=max(scenario.recovery_window, MIN_STEADY_S),
@@ -314,24 +267,45 @@ def overload_figures(
         cooldown_s=scenario.cooldown,
         drop_at_s=None if shape is None else round(shape.drop_at_s, 3),
         max_in_flight=None if shape is None else in_flight_for(shape.peak),
-        max_sustainable_rate=None if shape is None else max_sustainable(seconds, shape.drop_at_s),
+        max_sustainable_rate=kept_up if overloaded else None,
+        highest_kept_up_rate=kept_up,
         steady=stats["steady"],
         overloaded=stats["overloaded"],
         after=stats["after"],
         offered=offered,
         dropped=dropped,
         recovery_time_s=(
-            None if back is None or shape is None else round(max(back - shape.drop_at_s, 0.0), 3)
+            round(max(back - shape.drop_at_s, 0.0), 3)
+            if overloaded and back is not None and shape is not None
+            else None
         ),
-        recovered=back is not None,
-        alive=measured.alive if measured else False,
-        alive_detail=measured.alive_detail if measured else "not checked: the load did not run",
+        recovered=(back is not None) if overloaded else None,
+        alive=alive[0],
+        alive_detail=alive[1],
         reason=reason,
         rule=rule_text(tolerance, scenario.recovery_window),
         seconds_offered=seconds.offered,
         seconds_ok=seconds.ok,
         seconds_p95_ms=seconds.p95_ms,
         seconds_kept_up=seconds.kept_up,
+    )
+
+
+def _load_generator_limit(scenario: ScenarioConfig, measured: Measured) -> str:
+    generator = measured.generator
+    if generator["saturated"]:
+        return f"the generator limit was reached during the load ({generator['saturation_reason']})"
+    lag = generator["p99_loop_lag_ms"]
+    shown = "—" if lag is None else f"{lag:.0f} ms"
+    capped = (
+        f"; max_rate ({scenario.max_rate:,g}/s) capped the peak, raise it to push further"
+        if measured.shape.peak >= scenario.max_rate
+        else ""
+    )
+    return (
+        f"the generator limit was not reached: over the load the generator used"
+        f" {generator['cpu_percent']:.0f}% of a core and its event loop ran {shown} late at p99"
+        f"{capped}"
     )
 
 
@@ -342,9 +316,20 @@ def _reason(
     yardstick: Yardstick,
     back: int | None,
     measured: Measured,
+    outcome: OverloadOutcome,
 ) -> str:
     notes: list[str] = []
     shape = measured.shape
+    if outcome != "overloaded":
+        notes.append(
+            f"not overloaded: the server kept up at {shape.peak:,g}/s, the highest rate offered;"
+            f" {_load_generator_limit(scenario, measured)}"
+        )
+    elif measured.generator["saturated"]:
+        notes.append(
+            "the generator was itself saturated during the load"
+            f" ({measured.generator['saturation_reason']}): part of the shortfall may be its own"
+        )
     if yardstick.p95_ms is None:
         notes.append("no request due in the steady period succeeded, so no second could keep up")
     elif steady["ok"] < KEEP_UP * offered:
@@ -352,7 +337,7 @@ def _reason(
             f"the steady period itself did not keep up ({steady['ok']:,} of {offered:,}"
             " requests succeeded): the capacity may be set too high"
         )
-    if back is None:
+    if back is None and outcome == "overloaded":
         window = max(math.ceil(scenario.recovery_window - 1e-9), 1)
         notes.append(
             f"not recovered: no {window} s in a row kept up between the drop at"
@@ -367,28 +352,32 @@ def _reason(
     return "; ".join(notes)
 
 
-def _describe(scenario: ScenarioConfig, probe: Probe, shape: Shape | None) -> dict[str, object]:
+def _describe(
+    scenario: ScenarioConfig, probe: Probe, measured: Measured | None
+) -> dict[str, object]:
     """The load as run, in the report's "Load:" line."""
     load: dict[str, object] = {"model": "open", "arrivals": "constant"}
-    if probe.source == "probe":
-        load["probe_steps"] = list(scenario.probe_rates())
+    if not probe.configured:
+        load["probe_steps"] = [r.rate for r in probe.readings]
         load["probe_step_duration"] = scenario.probe_step_s()
+    load["max_rate"] = scenario.max_rate
     if probe.capacity is not None:
         load["capacity"] = probe.capacity
-    load["overload_factor"] = scenario.overload_factor
-    if shape is not None:
-        load |= {
-            "low_rate": round(shape.low, 3),
-            "peak_rate": round(shape.peak, 3),
-            "steady": shape.steady_s,
-            "ramp": shape.ramp_s,
-            "hold": shape.hold_s,
-            "cooldown": shape.cooldown_s,
-            "max_in_flight": in_flight_for(shape.peak),
-            "on_max_in_flight": "drop",
-        }
+    if measured is None:
+        top = probe.top_step()
+        if top is not None:
+            load["shown"] = f"the probe step at {top[0].rate:,g}/s, the highest that kept up"
+        return load
+    shape = measured.shape
+    load |= {
+        "overload_factor": scenario.overload_factor,
+        "low_rate": round(shape.low, 3),
+        "peak_rate": round(shape.peak, 3),
+        "steady": shape.steady_s,
+        "ramp": shape.ramp_s,
+        "hold": shape.hold_s,
+        "cooldown": shape.cooldown_s,
+        "max_in_flight": in_flight_for(shape.peak),
+        "on_max_in_flight": "drop",
+    }
     return load
-
-
-def _placeholder_plan() -> LoadPlan:
-    return LoadPlan(model="open", level=constant(1, 0), duration=0, requests=None)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from readiness.config.scenario import OVERLOAD_MIN_STEADY_S
+from readiness.config.scenario import OVERLOAD_MIN_STEADY_S, OVERLOAD_PROBE_RESOLUTION
 from readiness.engine.load import LoadPlan
 from readiness.engine.schedule import Ramp, arrival_offsets
 from readiness.metrics.trace import Trace, percentiles_ms
@@ -49,7 +49,7 @@ class Shape:
     def of(cls, scenario: ScenarioConfig, capacity: float) -> Shape:
         return cls(
             low=capacity * LOW_FRACTION,
-            peak=capacity * scenario.overload_factor,
+            peak=min(capacity * scenario.overload_factor, scenario.max_rate),
             steady_s=max(scenario.recovery_window, MIN_STEADY_S),
             ramp_s=scenario.ramp,
             hold_s=scenario.hold,
@@ -155,7 +155,12 @@ def rule_text(tolerance: float, window_s: float) -> str:
         f" {math.ceil(window_s):g} s in a row after the drop kept up, and the recovery time"
         " runs from the drop to the start of that run; requests count in the second they"
         " were due, and those dropped at max_in_flight count as not served; the probe judges"
-        " each step the same way against its first step's p95"
+        " each step the same way against its first step's p95, doubles the rate while steps"
+        " keep up, then bisects between the highest rate that kept up and the lowest that did"
+        f" not until they are within {OVERLOAD_PROBE_RESOLUTION:.0%}, never above max_rate;"
+        " a step in which the generator itself was saturated is not held against the server"
+        " and caps the rates tried; the server was overloaded only if a second of the ramp or"
+        " hold (or a probe step) did not keep up"
     )
 
 
@@ -204,6 +209,16 @@ def max_sustainable(seconds: Seconds, drop_at_s: float) -> float | None:
     before = range(min(math.floor(drop_at_s), len(seconds.rate)))
     rates = [seconds.rate[s] for s in before if seconds.kept_up[s]]
     return round(max(rates), 2) if rates else None
+
+
+def overloaded_seconds(seconds: Seconds, shape: Shape) -> list[int]:
+    """The seconds of the ramp and the hold (after the steady period, before the drop) that did
+    not keep up: none means the server was never overloaded."""
+    first, end = (
+        math.ceil(shape.steady_s - 1e-9),
+        min(math.floor(shape.drop_at_s), len(seconds.kept_up)),
+    )
+    return [s for s in range(first, end) if not seconds.kept_up[s]]
 
 
 def recovered_at(seconds: Seconds, drop_at_s: float, window_s: float) -> int | None:

@@ -1,10 +1,15 @@
 """The overload scenario against the real demo server: a load ramped well past what the server
 can serve shows it overloaded, its figures agree with each other and with the per-second
-record, a probe finds the capacity, a server that dies is reported dead, and the report shows
-the figures."""
+record, a probe raises the rate until the server does not keep up, a server that keeps up with
+everything offered ends inconclusive and says why, a server that dies is reported dead, and the
+report shows the figures. The demo's capacity comes from its configuration: with fixed latency
+L and at most N calls served at once it cannot serve more than N / L calls per second, so every
+"cannot keep up" below is derived from configured values, not this machine's speed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -12,8 +17,11 @@ from pathlib import Path
 import anyio
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from readiness.config import parse_suite
+from readiness.config.scenario import OVERLOAD_PROBE_RESOLUTION
 from readiness.errors import ConfigError
 from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
@@ -25,12 +33,23 @@ from readiness.scenarios.overload_figures import (
     recovered_at,
     scheduled,
 )
+from readiness.scenarios.overload_probe import Reading, next_rate, read_probe
 from tests.suites import run_all
 
 ROOT = Path(__file__).resolve().parents[2]
-# With 5 ms of added latency the demo server serves 200–450 calls/s on 2 cores, so 600/s
-# is well past it and 50/s is well within it.
-SLOW_DEMO = ["--latency", "fixed:5ms"]
+
+
+def bounded_demo(latency_ms: int, max_concurrent: int) -> tuple[list[str], float]:
+    """Demo flags for a server that serves at most max_concurrent / latency calls per second,
+    and that bound."""
+    flags = ["--latency", f"fixed:{latency_ms}ms", "--max-concurrent", str(max_concurrent)]
+    return flags, max_concurrent * 1000.0 / latency_ms
+
+
+# At most 200 calls/s: 300/s is half as much again, 25/s and 50/s are well within.
+FAST_FLAGS, FAST_CAPACITY = bounded_demo(10, 2)
+# At most 50 calls/s, for the probe: few requests per step.
+SLOW_FLAGS, SLOW_CAPACITY = bounded_demo(20, 1)
 
 
 def overload_suite(server_flags: list[str], scenario: str) -> str:
@@ -68,17 +87,43 @@ def run(folder: Path, text: str) -> RunResult:
     return load_results(folder / "results.json")
 
 
+def run_cli(folder: Path, text: str) -> tuple[subprocess.CompletedProcess[str], RunResult]:
+    """Run the suite with `python -m readiness.cli run`, for its exit code and output."""
+    suite = folder / "suite.toml"
+    suite.write_text(text)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "readiness.cli",
+            "run",
+            "-c",
+            str(suite),
+            "--out",
+            str(folder / "out"),
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    return proc, load_results(folder / "out" / "results.json")
+
+
 @pytest.fixture(scope="module")
 def overloaded(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     scenario = """
         capacity = "100/s"
-        overload_factor = 6
+        overload_factor = 3
         ramp = "2s"
         hold = "2s"
         cooldown = "3s"
         recovery_window = "1s"
     """
-    return run(tmp_path_factory.mktemp("overload"), overload_suite(SLOW_DEMO, scenario))
+    return run(tmp_path_factory.mktemp("overload"), overload_suite(FAST_FLAGS, scenario))
 
 
 def only_scenario(result: RunResult) -> ScenarioResult:
@@ -93,12 +138,14 @@ def test_a_load_past_capacity_shows_the_server_overloaded_then_alive(
     scenario = only_scenario(overloaded)
     o = scenario["overload"]
     assert (o["capacity_rps"], o["capacity_source"]) == (100.0, "configured")
-    assert (o["low_rate"], o["peak_rate"], o["drop_at_s"]) == (50.0, 600.0, 6.0)
-    assert o["max_in_flight"] == 600
+    assert (o["low_rate"], o["peak_rate"], o["drop_at_s"]) == (50.0, 300.0, 6.0)
+    assert o["peak_rate"] > FAST_CAPACITY
+    assert o["max_in_flight"] == 300
+    assert o["outcome"] == "overloaded"
     assert o["alive"], o["alive_detail"]
     assert "answered (ok)" in o["alive_detail"]
 
-    # The server cannot serve 600/s: no second of the hold kept up, and overloaded requests
+    # The server cannot serve 300/s: no second of the hold kept up, and overloaded requests
     # waited far longer than steady ones (or were never answered).
     kept = o["seconds_kept_up"]
     assert kept[4:6] == [False, False]
@@ -107,7 +154,8 @@ def test_a_load_past_capacity_shows_the_server_overloaded_then_alive(
     assert over["p99_ms"] is not None
     assert over["p99_ms"] > steady["p99_ms"]
     assert o["max_sustainable_rate"] is not None
-    assert o["max_sustainable_rate"] < 600.0
+    assert o["max_sustainable_rate"] <= FAST_CAPACITY
+    assert o["highest_kept_up_rate"] == o["max_sustainable_rate"]
     assert [c["expression"] for c in scenario["checks"]] == ["alive == true", "recovered == true"]
     assert scenario["checks"][0]["passed"]
 
@@ -122,7 +170,7 @@ def test_the_overload_figures_agree_with_the_per_second_record(overloaded: RunRe
     totals = scenario["totals"]
     assert sum(offered) == totals["sent"] + totals["dropped"]
     assert offered[:2] == [50, 50]
-    assert abs(o["offered"]["overloaded"] - 1200) <= 1
+    assert abs(o["offered"]["overloaded"] - 600) <= 1
     assert o["offered"]["after"] == 150
     over = o["overloaded"]
     assert over["completed"] + o["dropped"]["overloaded"] == o["offered"]["overloaded"]
@@ -136,7 +184,7 @@ def test_the_overload_figures_agree_with_the_per_second_record(overloaded: RunRe
     after = [s for s in range(6, len(kept)) if kept[s]]
     if o["recovered"]:
         assert o["recovery_time_s"] == after[0] - 6
-        assert o["reason"] == ""
+        assert "not recovered" not in o["reason"]
     else:
         assert after == []
         assert o["recovery_time_s"] is None
@@ -148,7 +196,7 @@ def test_the_markdown_and_html_reports_show_the_overload_figures(overloaded: Run
     markdown = render_markdown(overloaded)
     section = markdown[markdown.index("### Overload") :]
     assert "| Capacity | 100.0/s (configured) |" in section
-    assert "| Peak offered rate | 600.0/s |" in section
+    assert "| Peak offered rate | 300.0/s |" in section
     assert f"| Maximum sustainable rate | {o['max_sustainable_rate']:.1f}/s |" in section
     assert f"| Requests due while overloaded | {o['offered']['overloaded']:,} |" in section
     assert "| Server alive afterwards | yes (" in section
@@ -159,34 +207,171 @@ def test_the_markdown_and_html_reports_show_the_overload_figures(overloaded: Run
     )
     html = render_html(overloaded)
     assert "<h3>Overload</h3>" in html
-    assert '<td>Peak offered rate</td><td class="num">600.0/s</td>' in html
+    assert '<td>Peak offered rate</td><td class="num">300.0/s</td>' in html
 
 
-def test_a_probe_finds_the_capacity_and_stops_at_the_first_rate_that_does_not_keep_up(
+def test_a_probe_raises_the_rate_until_the_server_does_not_keep_up_then_bisects(
     tmp_path: Path,
 ) -> None:
+    # Four times even the lowest rate offered is past the server's bound, so the load that
+    # follows overloads it however low a busy machine made the probe's reading.
     scenario = """
-        steps = [50, 600, 1200]
+        steps = [20]
         step_duration = "1s"
+        overload_factor = 4
         ramp = "1s"
         hold = "1s"
         cooldown = "1s"
         recovery_window = "1s"
     """
-    result = only_scenario(run(tmp_path, overload_suite(SLOW_DEMO, scenario)))
+    assert 1.5 * SLOW_CAPACITY < 4 * 20
+    result = only_scenario(run(tmp_path, overload_suite(SLOW_FLAGS, scenario)))
 
     o = result["overload"]
-    assert (o["capacity_rps"], o["capacity_source"]) == (50.0, "probe")
-    assert [step["level"] for step in o["probe"]] == [50.0, 600.0]
-    assert o["probe_kept_up"] == [True, False]
-    assert o["capacity_reason"].startswith(
-        "50/s was the highest probe rate that kept up; at 600/s "
+    assert o["outcome"] == "overloaded", (o["probe_kept_up"], o["seconds_p95_ms"])
+    assert o["capacity_source"] == "probe"
+    rates = [step["level"] for step in o["probe"]]
+    kept = o["probe_kept_up"]
+    saturated = [g["saturated"] for g in o["probe_generator"]]
+    readings = [
+        Reading(rate, ok, saturated=sat)
+        for rate, ok, sat in zip(rates, kept, saturated, strict=True)
+    ]
+    # Each rate is the one the probe's rule picks after the steps before it, and the rule had
+    # nothing more to try when the probe stopped.
+    for i, rate in enumerate(rates):
+        assert next_rate(readings[:i], [20.0], o["max_rate"]) == rate
+    assert next_rate(readings, [20.0], o["max_rate"]) is None
+    assert (
+        len(rates)
+        <= parse_suite(overload_suite(SLOW_FLAGS, scenario), "suite.toml")
+        .scenarios[0]
+        .probe_step_bound()
     )
-    assert o["probe"][0]["totals"]["ok"] == 50
-    assert (o["low_rate"], o["peak_rate"]) == (25.0, 100.0)
-    assert result["load"]["probe_steps"] == [50.0, 600.0, 1200.0]
+
+    # A server bounded at 50 calls/s cannot keep up with a rate well past it: the found
+    # capacity is at most that bound, and the first rate that did not keep up is within the
+    # probe's resolution of it.
+    assert all(not ok for rate, ok in zip(rates, kept, strict=True) if rate >= 1.2 * SLOW_CAPACITY)
+    capacity = o["capacity_rps"]
+    assert capacity is not None
+    assert capacity <= SLOW_CAPACITY
+    failed = min(rate for rate, ok in zip(rates, kept, strict=True) if not ok)
+    if any(kept):
+        assert capacity == max(rate for rate, ok in zip(rates, kept, strict=True) if ok)
+        assert failed <= capacity * (1 + OVERLOAD_PROBE_RESOLUTION)
+        assert o["capacity_reason"].startswith(
+            f"{capacity:g}/s was the highest probe rate that kept up; at {failed:g}/s "
+        )
+    assert (o["low_rate"], o["peak_rate"]) == (capacity / 2, capacity * 4)
+    assert result["load"]["probe_steps"] == rates
     assert result["load"]["probe_step_duration"] == 1.0
     assert o["alive"]
+
+
+def test_a_server_the_probe_cannot_overload_within_max_rate_ends_inconclusive_and_says_why(
+    tmp_path: Path,
+) -> None:
+    # max_rate is a quarter of what the server can serve: nothing offered can overload it. A
+    # wide tolerance keeps a stall of this busy machine from passing for an overload.
+    scenario = """
+        steps = [25]
+        step_duration = "1s"
+        max_rate = "50/s"
+        recovery_tolerance = "2000%"
+    """
+    text = overload_suite(FAST_FLAGS, scenario)
+    proc, run_result = run_cli(tmp_path, text)
+    result = only_scenario(run_result)
+
+    assert FAST_CAPACITY > 50.0
+    assert proc.returncode == 1, proc.stderr  # inconclusive is not a pass
+    assert "INCONCLUSIVE" in proc.stdout
+    assert "inconclusive: a scenario could not be judged" in proc.stderr
+    assert run_result["run"]["status"] == "inconclusive"
+    assert result["status"] == "inconclusive"
+
+    o = result["overload"]
+    assert o["outcome"] == "not_overloaded"
+    assert o["max_rate"] == 50.0
+    rates = [step["level"] for step in o["probe"]]
+    assert max(rates) <= 50.0
+    assert o["capacity_rps"] is None
+    assert o["max_sustainable_rate"] is None  # no limit was seen, so none is reported
+    assert (o["recovered"], o["recovery_time_s"]) == (None, None)  # nothing to recover from
+    assert o["low_rate"] is None  # the overload load did not run
+    highest = o["highest_kept_up_rate"]
+    assert highest == max(rate for rate, ok in zip(rates, o["probe_kept_up"], strict=True) if ok)
+    reason = o["capacity_reason"]
+    assert reason.startswith(f"not overloaded: the server kept up at {highest:g}/s, the highest")
+    if not any(g["saturated"] for g in o["probe_generator"]):
+        assert rates == [25.0, 50.0]
+        assert reason.startswith(
+            "not overloaded: the server kept up at 50/s, the highest rate offered;"
+            " the generator limit was not reached: at 50/s the generator used "
+        )
+        assert reason.endswith("; max_rate (50/s) stopped the probe, raise it to push further")
+    else:
+        assert "the generator limit was reached at " in reason
+    assert o["generator_limit"] in reason
+    assert o["alive"], o["alive_detail"]
+
+    # The checks that need an overload have no value and are not judged; alive still is.
+    by_metric = {c["metric"]: c for c in result["checks"]}
+    assert (by_metric["alive"]["observed"], by_metric["alive"]["passed"]) == (1.0, True)
+    assert (by_metric["recovered"]["observed"], by_metric["recovered"]["passed"]) == (None, False)
+    # The headline figures are the probe step at the highest rate the server kept up with.
+    assert result["totals"]["sent"] == o["probe"][rates.index(highest)]["totals"]["sent"]
+
+    markdown = render_markdown(run_result)
+    section = markdown[markdown.index("### Overload") :]
+    assert "**Not overloaded: the overload figures cannot be read" in section
+    assert "The overload load did not run" in section
+    assert "Maximum sustainable rate" not in section
+    assert "while overloaded" not in section
+    assert "| `recovered == true` | — | ❔ NOT JUDGED |" in markdown
+    assert "❔ **INCONCLUSIVE**" in markdown
+    html = render_html(run_result)
+    assert "Not overloaded: the overload figures cannot be read" in html
+    assert "Maximum sustainable rate" not in html
+
+
+def test_a_configured_capacity_the_server_keeps_up_with_is_labelled_not_overloaded(
+    tmp_path: Path,
+) -> None:
+    # A peak of 40/s against a server that serves up to 200/s; a wide tolerance keeps a stall
+    # of this busy machine from passing for an overload.
+    scenario = """
+        capacity = "20/s"
+        ramp = "1s"
+        hold = "1s"
+        cooldown = "1s"
+        recovery_window = "1s"
+        recovery_tolerance = "2000%"
+    """
+    run_result = run(tmp_path, overload_suite(FAST_FLAGS, scenario))
+    result = only_scenario(run_result)
+
+    o = result["overload"]
+    assert o["peak_rate"] == 40.0
+    assert o["peak_rate"] < FAST_CAPACITY
+    assert o["outcome"] == "not_overloaded", o["seconds_p95_ms"]
+    assert result["status"] == "inconclusive"
+    assert o["max_sustainable_rate"] is None
+    assert o["highest_kept_up_rate"] == 40.0
+    assert (o["recovered"], o["recovery_time_s"]) == (None, None)
+    assert o["reason"].startswith(
+        "not overloaded: the server kept up at 40/s, the highest rate offered;"
+        " the generator limit was"
+    )
+    markdown = render_markdown(run_result)
+    section = markdown[markdown.index("### Overload") :]
+    assert "| Highest rate offered (kept up: not overloaded) | 40.0/s |" in section
+    assert "| Highest rate kept up (a lower bound, not a limit) | 40.0/s |" in section
+    assert "| Latency at the peak, p50 / p99 (ms) |" in section
+    assert "| Recovered after the drop | — (nothing to recover from) |" in section
+    assert "while overloaded" not in section
+    assert "Maximum sustainable rate" not in section
 
 
 def test_a_server_that_dies_under_overload_is_reported_dead_and_not_recovered(
@@ -253,3 +438,152 @@ def test_recovery_needs_a_whole_window_of_seconds_that_kept_up_after_the_drop() 
     assert recovered_at(seconds, drop_at_s=2.5, window_s=2.0) == 3  # whole seconds only
     assert max_sustainable(seconds, drop_at_s=5.0) == 40.0
     assert max_sustainable(seconds, drop_at_s=4.0) == 30.0
+
+
+# --- the probe's rule, on readings made up from a server that keeps up to a threshold ---------
+
+
+def probe_against(
+    threshold: float,
+    ladder: list[float],
+    max_rate: float,
+    generator_limit: float = float("inf"),
+) -> list[Reading]:
+    """The probe's steps against a server that keeps up with any rate up to `threshold` and a
+    generator saturated from `generator_limit` on (where it also falls behind)."""
+    readings: list[Reading] = []
+    while (rate := next_rate(readings, ladder, max_rate)) is not None:
+        saturated = rate >= generator_limit
+        readings.append(Reading(rate, rate <= threshold and not saturated, saturated=saturated))
+        assert len(readings) < 50
+    return readings
+
+
+def test_the_probe_doubles_until_a_rate_does_not_keep_up_then_bisects_to_the_resolution() -> None:
+    readings = probe_against(700, [100], max_rate=10_000)
+    assert [r.rate for r in readings] == [100, 200, 400, 800, 600, 700]
+    verdict = read_probe(readings, 10_000)
+    assert (verdict.capacity, verdict.overloaded, verdict.highest_kept_up) == (700, True, 700)
+    assert verdict.reason.startswith("700/s was the highest probe rate that kept up; at 800/s")
+
+
+def test_the_probe_climbs_a_given_ladder_before_doubling_past_its_last_rate() -> None:
+    readings = probe_against(5_000, [100, 300, 1_000], max_rate=10_000)
+    assert [r.rate for r in readings] == [100, 300, 1_000, 2_000, 4_000, 8_000, 6_000, 5_000]
+
+
+def test_the_probe_never_offers_more_than_max_rate_and_then_says_it_was_not_overloaded() -> None:
+    readings = probe_against(float("inf"), [100], max_rate=1_000)
+    assert [r.rate for r in readings] == [100, 200, 400, 800, 1_000]
+    verdict = read_probe(readings, 1_000)
+    assert (verdict.capacity, verdict.overloaded, verdict.highest_kept_up) == (None, False, 1_000)
+    assert verdict.reason.startswith(
+        "not overloaded: the server kept up at 1,000/s, the highest rate offered;"
+        " the generator limit was not reached: at 1,000/s the generator used 0% of a core"
+    )
+    assert verdict.reason.endswith("max_rate (1,000/s) stopped the probe, raise it to push further")
+
+
+def test_a_step_the_generator_could_not_drive_caps_the_probe_and_is_not_held_against_it() -> None:
+    readings = probe_against(float("inf"), [100], max_rate=10_000, generator_limit=1_500)
+    assert [r.rate for r in readings] == [100, 200, 400, 800, 1_600, 1_200, 1_400]
+    verdict = read_probe(readings, 10_000)
+    assert (verdict.capacity, verdict.overloaded, verdict.highest_kept_up) == (None, False, 1_400)
+    assert verdict.reason.startswith(
+        "not overloaded: the server kept up at 1,400/s, the highest rate the generator could"
+        " offer (at 1,600/s it could not); the generator limit was reached at 1,600/s"
+    )
+
+
+def test_a_server_that_fails_below_the_generator_limit_is_overloaded_whatever_the_generator() -> (
+    None
+):
+    readings = probe_against(1_000, [100], max_rate=10_000, generator_limit=1_500)
+    verdict = read_probe(readings, 10_000)
+    assert verdict.overloaded
+    assert verdict.capacity is not None
+    assert verdict.capacity <= 1_000
+
+
+def test_a_saturated_step_that_kept_up_is_the_last_the_probe_offers() -> None:
+    readings = [Reading(100, True), Reading(200, True, saturated=True, saturation="CPU 95%")]
+    assert next_rate(readings, [100], 10_000) is None
+    verdict = read_probe(readings, 10_000)
+    assert not verdict.overloaded
+    assert verdict.generator_limit == "the generator limit was reached at 200/s (CPU 95%)"
+
+
+def test_when_even_the_first_rate_does_not_keep_up_it_is_the_capacity() -> None:
+    readings = [Reading(100, False, why="50 of 100 requests due (50.0%) succeeded")]
+    assert next_rate(readings, [100], 10_000) is None
+    verdict = read_probe(readings, 10_000)
+    assert (verdict.capacity, verdict.overloaded) == (100, True)
+    assert verdict.reason.startswith("even the lowest probe rate, 100/s, did not keep up (50 of")
+
+
+def test_a_probe_stopped_before_any_step_found_nothing() -> None:
+    verdict = read_probe([], 10_000)
+    assert (verdict.capacity, verdict.overloaded) == (None, False)
+    assert next_rate([], [20_000], 10_000) == 10_000
+
+
+@given(
+    threshold=st.floats(min_value=1, max_value=20_000),
+    start=st.floats(min_value=1, max_value=1_000),
+    max_rate=st.floats(min_value=1_000, max_value=10_000),
+)
+def test_the_probe_brackets_the_threshold_within_its_step_bound(
+    threshold: float, start: float, max_rate: float
+) -> None:
+    readings = probe_against(threshold, [start], max_rate)
+    verdict = read_probe(readings, max_rate)
+    rates = [r.rate for r in readings]
+    assert max(rates) <= max_rate
+    text = overload_suite([], f"steps = [{start!r}]\nmax_rate = {max_rate!r}\n")
+    bound = parse_suite(text, "suite.toml").scenarios[0].probe_step_bound()
+    assert len(readings) <= bound
+    if threshold >= max_rate:
+        assert not verdict.overloaded
+        assert verdict.highest_kept_up == max_rate
+    elif threshold < start:
+        assert (verdict.capacity, verdict.overloaded) == (start, True)
+    else:
+        assert verdict.overloaded
+        assert verdict.capacity is not None
+        failed = min(r.rate for r in readings if not r.kept_up)
+        assert verdict.capacity <= threshold < failed
+        assert failed <= verdict.capacity * (1 + OVERLOAD_PROBE_RESOLUTION) + 1e-9
+
+
+# --- max_rate in the configuration -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keys", "key", "message"),
+    [
+        ('steps = [100, 400]\nmax_rate = "200/s"', "max_rate", "the probe step 400/s is above"),
+        ('capacity = "500/s"\nmax_rate = "500/s"', "max_rate", "capacity 500/s leaves no room"),
+        ('capacity = "20000/s"', "capacity", "max_rate (10,000/s, the default)"),
+        ('max_rate = "0/s"', "max_rate", ""),
+    ],
+)
+def test_a_max_rate_below_what_the_scenario_offers_is_refused_naming_the_key_and_line(
+    tmp_path: Path, keys: str, key: str, message: str
+) -> None:
+    text = overload_suite([], keys + "\n")
+    wanted = next(line for line in keys.splitlines() if line.startswith(key))
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(text, str(tmp_path / "suite.toml"))
+    error = caught.value
+    assert error.key == f'scenarios[0] (name="overload").{key}'
+    assert error.line == 1 + text.splitlines().index(wanted)
+    assert message in error.message
+
+
+def test_max_rate_applies_to_overload_scenarios_only(tmp_path: Path) -> None:
+    text = overload_suite([], "").replace('kind = "overload"', 'kind = "throughput"')
+    text += 'load = { concurrency = 1, requests = 1 }\nmax_rate = "100/s"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_suite(text, str(tmp_path / "suite.toml"))
+    assert caught.value.key == 'scenarios[0] (name="overload").max_rate'
+    assert 'applies to kind = "overload" only' in caught.value.message
