@@ -315,7 +315,7 @@ def xy_chart(
             out.append(
                 f'<rect x="{x0:.1f}" y="{top:.1f}" width="{x1 - x0:.1f}" '
                 f'height="{bottom - top:.1f}" class="band c{band.color}" '
-                f'fill="{color(band.color)}" fill-opacity="0.12">'
+                f'fill="{color(band.color)}" fill-opacity="0.1">'
                 f"<title>{text(band.name)}</title></rect>"
             )
     out.extend(_grid_and_ticks(sx, scales, x_labels, left, right, top, bottom, width))
@@ -405,7 +405,7 @@ def _series_marks(s: Series, sx: _Scale, sy: _Scale, bottom: float, columns: int
             base = f"V{bottom:.1f}H{thinned[0][0]:.1f}Z"
             out.append(
                 f'<path d="{d}{base}" class="area c{s.color}" fill="{c}" '
-                f'fill-opacity="0.15" stroke="none"/>'
+                f'fill-opacity="0.13" stroke="none"/>'
             )
         if len(thinned) > 1 and s.style != "dots":
             out.append(
@@ -529,7 +529,8 @@ def bar_chart(
         names: dict[str, int] = {}
         for bar in bars:
             for seg in bar.segments:
-                names.setdefault(seg.name, seg.color)
+                if seg.value > 0:  # a part no bar has would only clutter the legend
+                    names.setdefault(seg.name, seg.color)
         keys = [_Key(name, slot, "solid") for name, slot in names.items()]
     label_w = min(max((_text_width(b.label) for b in bars), default=0) + 12, width * 0.4)
     note_w = min(max((_text_width(b.note) for b in bars), default=0) + 10, width * 0.3)

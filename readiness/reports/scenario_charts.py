@@ -155,6 +155,8 @@ def percentile_spectrum(s: ScenarioResult) -> str:
         )
     top = max(p[0] for line in series for p in line.points)
     ticks = [(n, label) for n, label in SPECTRUM_DECADES if n <= top * 1.0001]
+    if top / ticks[-1][0] >= 2:
+        ticks.append((top, "max"))
     values = [v for line in series for _, v in line.points]
     log_y = _wide_range(values, 20)
     return xy_chart(
