@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from readiness.metrics.histogram import LatencyHistogram
 from readiness.reports import charts, scenario_charts
@@ -141,3 +143,33 @@ def test_score_chart_leaves_unassessed_categories_without_a_bar() -> None:
     bars = [m for m in marks(svg) if m.tag == SVG + "rect"]
     assert len(bars) == 5  # six categories, one not assessed
     assert "not assessed" in "".join(parse(svg).itertext())
+
+
+values = st.one_of(
+    st.none(),
+    st.floats(min_value=-1e9, max_value=1e9, allow_nan=False),
+    st.sampled_from([0.0, 1e-9, float("nan"), float("inf")]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ys=st.lists(values, max_size=60),
+    log=st.booleans(),
+    style=st.sampled_from(["line", "step", "area", "step_area", "dots"]),
+    xs_step=st.floats(min_value=1e-3, max_value=1e4),
+)
+def test_any_series_draws_well_formed_svg_with_finite_coordinates(
+    ys: list[float | None], log: bool, style: charts.Style, xs_step: float
+) -> None:
+    points = [(i * xs_step, y) for i, y in enumerate(ys)]
+    svg = charts.xy_chart(
+        "any",
+        Axis("x"),
+        Axis("y", log=log),
+        [Series("s", points, style=style)],
+        y2=Axis("y2"),
+        markers=[Marker(xs_step, "m")],
+    )
+    parse(svg)
+    assert not re.search(r"nan|inf", svg, re.IGNORECASE)

@@ -243,3 +243,10 @@ def test_names_from_servers_and_configs_render_as_text(hostile: str) -> None:
     assert "<img" not in page
     assert "<b>" not in page
     assert page.count("&lt;") >= 50  # the names are there, as text
+
+
+def test_deduction_figures_take_the_checks_unit_when_they_are_numbers() -> None:
+    score = sample_score()
+    score["deductions"][0].update(observed=0.971, required=0.99, unit="ratio")
+    page = render_html(load_sample(), score)
+    assert '<td class="num">97.10%</td><td class="num">99.00%</td>' in page
