@@ -311,7 +311,8 @@ def xy_chart(
     )
     for band in bands:
         x0, x1 = sx(max(band.start, sx.low)), sx(min(band.end, sx.high))
-        if x1 > x0:
+        if x1 >= x0 and band.end > band.start:
+            x1 = max(x1, x0 + 1.5)  # a few milliseconds still show
             out.append(
                 f'<rect x="{x0:.1f}" y="{top:.1f}" width="{x1 - x0:.1f}" '
                 f'height="{bottom - top:.1f}" class="band c{band.color}" '

@@ -8,6 +8,7 @@ Percentile spectra are re-derived from the stored histograms, never from stored 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -297,18 +298,38 @@ EVENT_WORDS = {
 }
 
 
-def _breaker_bands(timeline: Sequence[TimelinePoint]) -> list[Band]:
-    bands: list[Band] = []
+BREAKER_NAMES = {"open": "breaker open", "half_open": "breaker half-open"}
+BREAKER_COLORS = {"open": PURPLE, "half_open": AMBER}
+_TRANSITION = re.compile(r"^\s*(closed|open|half_open)\s*→\s*(closed|open|half_open)\b")
+
+
+def _breaker_bands(s: ScenarioResult) -> list[Band]:
+    """When the breaker was open or half-open: from its transitions in the chaos events (to
+    the millisecond), else from its state at the end of each second of the timeline."""
+    timeline = s["timeline"]
+    end = float(timeline[-1]["t_s"] + 1) if timeline else 0.0
+    chaos = s.get("chaos")
+    events = [e for e in (chaos["events"] if chaos else []) if e["what"] == "breaker"]
+    moves = [(e["t_s"], _TRANSITION.match(e["detail"])) for e in events]
+    if events and all(m is not None for _, m in moves):
+        bands = []
+        for i, (start, move) in enumerate(moves):
+            state = move.group(2) if move else "closed"
+            if state in BREAKER_NAMES:
+                until = moves[i + 1][0] if i + 1 < len(moves) else max(end, start)
+                bands.append(Band(start, until, BREAKER_NAMES[state], BREAKER_COLORS[state]))
+        return bands
+    bands = []
     for point in timeline:
-        state = point.get("breaker")
-        if state not in ("open", "half_open"):
+        state = point.get("breaker", "closed")
+        if state not in BREAKER_NAMES:
             continue
-        name = "breaker open" if state == "open" else "breaker half-open"
-        start = float(point["t_s"])
-        if bands and bands[-1].name == name and bands[-1].end == start:
-            bands[-1] = Band(bands[-1].start, start + 1, name, bands[-1].color)
+        second = float(point["t_s"])
+        name = BREAKER_NAMES[state]
+        if bands and bands[-1].name == name and bands[-1].end == second:
+            bands[-1] = Band(bands[-1].start, second + 1, name, bands[-1].color)
         else:
-            bands.append(Band(start, start + 1, name, AMBER if state == "half_open" else PURPLE))
+            bands.append(Band(second, second + 1, name, BREAKER_COLORS[state]))
     return bands
 
 
@@ -344,7 +365,7 @@ def requests_per_second(s: ScenarioResult) -> str:
         for e in (chaos["events"] if chaos else [])
         if e["what"] in EVENT_WORDS
     ]
-    bands = _fault_bands(s) + _breaker_bands(timeline)
+    bands = _fault_bands(s) + _breaker_bands(s)
     if chaos and chaos.get("outage"):
         title = "Outage timeline"
     elif chaos:

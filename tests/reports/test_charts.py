@@ -173,3 +173,18 @@ def test_any_series_draws_well_formed_svg_with_finite_coordinates(
     )
     parse(svg)
     assert not re.search(r"nan|inf", svg, re.IGNORECASE)
+
+
+def test_outage_timeline_shows_the_events_and_when_the_breaker_was_open() -> None:
+    scenario = next(s for s in load_all_kinds()["scenarios"] if s["name"] == "kill-and-restart")
+    svg = scenario_charts.requests_per_second(scenario)
+    root = parse(svg)
+    labels = [t.text for t in root.iter(SVG + "text") if t.get("class") == "marker-label"]
+    assert labels == ["fault", "detected", "restored", "first success", "recovered"]
+    bands = [
+        b.findtext(SVG + "title")
+        for b in root.iter(SVG + "rect")
+        if "band" in (b.get("class") or "")
+    ]
+    # the outage 4.0 → 7.0 s; from the chaos events: open 6.108 → 7.108, half-open → 7.123
+    assert bands == ["outage (fault until recovered)", "breaker open", "breaker half-open"]
