@@ -69,9 +69,11 @@ INSPECT = """(() => {
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every scenario kind from real runs, scored, with a hostile server and tool name."""
+    """Every scenario kind from real runs, scored, with hostile and overlong names."""
     result = load_all_kinds()
     result["targets"][0]["server_info"]["name"] = HOSTILE_SERVER
+    result["targets"][0]["server_info"]["version"] = "1.0.0+build." + "0123456789abcdef" * 8
+    result["run"]["name"] = "a-long-run-name-without-spaces-" * 4  # must wrap, not overflow
     result["scenarios"][0]["operations"][0]["name"] = HOSTILE_TOOL
     result["scenarios"][3]["chaos"]["operations"][0]["name"] = HOSTILE_TOOL
     path = tmp_path_factory.mktemp("browser") / "report.html"
