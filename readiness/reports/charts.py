@@ -138,9 +138,10 @@ def _extent(values: Sequence[float], axis: Axis) -> tuple[float, float]:
         present = [v for v in values if v > 0]
         low = axis.low or (min(present) if present else 1.0)
         high = axis.high or (max(present) if present else 10.0)
+        low, high = max(low, 1e-300), min(max(high, low), 1e300)  # log10 stays finite
         if high / low < 3:  # too narrow for a log axis to show anything: widen to decades
-            low = 10 ** math.floor(math.log10(low))
-            high = 10 ** math.ceil(math.log10(high * 1.0001))
+            low = 10.0 ** math.floor(math.log10(low))
+            high = 10.0 ** math.ceil(math.log10(high * 1.0001))
         return low, high
     low = axis.low if axis.low is not None else min([0.0, *values])
     high = axis.high if axis.high is not None else max([0.0, *values])
@@ -151,6 +152,8 @@ def _extent(values: Sequence[float], axis: Axis) -> tuple[float, float]:
 
 def _nice_step(span: float, count: int) -> float:
     raw = span / max(count, 1)
+    if not raw > 1e-300:  # a span too small to divide (denormals): one unit will do
+        return 1.0
     power = 10 ** math.floor(math.log10(raw))
     return float(next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw))
 
@@ -166,6 +169,8 @@ def _ticks(low: float, high: float, axis: Axis, count: int) -> tuple[float, floa
     step = _nice_step(high - low, count)
     start = math.floor(low / step) * step if axis.low is None else low
     end = math.ceil(high / step - 1e-9) * step if axis.high is None else high
+    if end <= start:
+        end = start + step
     ticks = []
     k = math.ceil(start / step - 1e-9)
     while k * step <= end + step * 1e-9:

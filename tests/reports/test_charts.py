@@ -152,25 +152,39 @@ values = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     ys=st.lists(values, max_size=60),
     log=st.booleans(),
+    log_x=st.booleans(),
     style=st.sampled_from(["line", "step", "area", "step_area", "dots"]),
-    xs_step=st.floats(min_value=1e-3, max_value=1e4),
+    xs_step=st.floats(min_value=5e-324, max_value=1e4),
 )
 def test_any_series_draws_well_formed_svg_with_finite_coordinates(
-    ys: list[float | None], log: bool, style: charts.Style, xs_step: float
+    ys: list[float | None], log: bool, log_x: bool, style: charts.Style, xs_step: float
 ) -> None:
     points = [(i * xs_step, y) for i, y in enumerate(ys)]
     svg = charts.xy_chart(
         "any",
-        Axis("x"),
+        Axis("x", log=log_x),
         Axis("y", log=log),
         [Series("s", points, style=style)],
         y2=Axis("y2"),
         markers=[Marker(xs_step, "m")],
+        bands=[Band(0.0, xs_step, "b")],
     )
+    parse(svg)
+    assert not re.search(r"nan|inf", svg, re.IGNORECASE)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.floats(min_value=0, max_value=1e12), max_size=4), max_size=8))
+def test_any_bars_draw_well_formed_svg_with_finite_coordinates(rows: list[list[float]]) -> None:
+    bars = [
+        Bar(f"row {i}", [Segment(f"s{j}", v, j + 1) for j, v in enumerate(row)], "note")
+        for i, row in enumerate(rows)
+    ]
+    svg = charts.bar_chart("any", Axis("count"), bars)
     parse(svg)
     assert not re.search(r"nan|inf", svg, re.IGNORECASE)
 
