@@ -13,10 +13,32 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Literal
+
+from readiness.reports.chart_scales import Axis, Scale, extent, number, tick_values
+
+__all__ = [
+    "PALETTE",
+    "WIDTH",
+    "Axis",
+    "Band",
+    "Bar",
+    "Marker",
+    "Point",
+    "Segment",
+    "Series",
+    "Span",
+    "Style",
+    "bar_chart",
+    "color",
+    "decimate",
+    "number",
+    "text",
+    "xy_chart",
+]
 
 WIDTH = 600
 FONT = 12  # px in the SVG's own units
@@ -35,7 +57,6 @@ PALETTE = (
 
 Style = Literal["line", "step", "area", "step_area", "dots"]
 Point = tuple[float, float | None]
-Format = Callable[[float], str]
 
 
 @dataclass(frozen=True)
@@ -80,18 +101,6 @@ class Band:
     color: int = 7
 
 
-@dataclass(frozen=True)
-class Axis:
-    """`label` names the quantity and its unit. `ticks` overrides the computed ones."""
-
-    label: str
-    log: bool = False
-    low: float | None = None
-    high: float | None = None
-    ticks: Sequence[tuple[float, str]] | None = None
-    format: Format | None = None
-
-
 def text(value: object) -> str:
     """Escaped for SVG text and attribute values alike."""
     return escape(str(value), quote=True)
@@ -99,84 +108,6 @@ def text(value: object) -> str:
 
 def color(slot: int) -> str:
     return PALETTE[(slot - 1) % len(PALETTE)]
-
-
-def number(value: float) -> str:
-    """A tick label: short, no trailing zeros, thousands grouped."""
-    magnitude = abs(value)
-    if magnitude >= 1e6:
-        return f"{value / 1e6:g}M"
-    if magnitude >= 1e4:
-        return f"{value / 1e3:g}k"
-    if magnitude >= 100 or value == int(value):
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
-# -- scales and ticks -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Scale:
-    low: float
-    high: float
-    start: float  # pixel of `low`
-    end: float  # pixel of `high`
-    log: bool
-
-    def __call__(self, value: float) -> float:
-        if self.log:
-            value = math.log10(max(value, self.low))
-            low, high = math.log10(self.low), math.log10(self.high)
-        else:
-            low, high = self.low, self.high
-        return self.start + (value - low) / (high - low) * (self.end - self.start)
-
-
-def _extent(values: Sequence[float], axis: Axis) -> tuple[float, float]:
-    if axis.log:
-        present = [v for v in values if v > 0]
-        low = axis.low or (min(present) if present else 1.0)
-        high = axis.high or (max(present) if present else 10.0)
-        low, high = max(low, 1e-300), min(max(high, low), 1e300)  # log10 stays finite
-        if high / low < 3:  # too narrow for a log axis to show anything: widen to decades
-            low = 10.0 ** math.floor(math.log10(low))
-            high = 10.0 ** math.ceil(math.log10(high * 1.0001))
-        return low, high
-    low = axis.low if axis.low is not None else min([0.0, *values])
-    high = axis.high if axis.high is not None else max([0.0, *values])
-    if high <= low:
-        high = low + 1
-    return low, high
-
-
-def _nice_step(span: float, count: int) -> float:
-    raw = span / max(count, 1)
-    if not raw > 1e-300:  # a span too small to divide (denormals): one unit will do
-        return 1.0
-    power = 10 ** math.floor(math.log10(raw))
-    return float(next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw))
-
-
-def _ticks(low: float, high: float, axis: Axis, count: int) -> tuple[float, float, list[float]]:
-    """Tick values, with the extent widened to the outer ticks on a linear axis."""
-    if axis.log:
-        first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-        every = max(1, math.ceil((last - first) / count))
-        steps = (1, 2, 5) if last - first <= 2 else (1,)
-        ticks = [m * 10.0**k for k in range(first, last + 1, every) for m in steps]
-        return low, high, [t for t in ticks if low * 0.999 <= t <= high * 1.001]
-    step = _nice_step(high - low, count)
-    start = math.floor(low / step) * step if axis.low is None else low
-    end = math.ceil(high / step - 1e-9) * step if axis.high is None else high
-    if end <= start:
-        end = start + step
-    ticks = []
-    k = math.ceil(start / step - 1e-9)
-    while k * step <= end + step * 1e-9:
-        ticks.append(k * step)
-        k += 1
-    return start, end, ticks
 
 
 # -- decimation -----------------------------------------------------------------------------
@@ -291,23 +222,22 @@ def xy_chart(
     top = 10 + legend_h + 8 + LINE_H * (max(rows, default=-1) + 1)
     bottom = height - 44.0
 
-    scales: dict[str, tuple[_Scale, list[tuple[float, str]]]] = {}
+    scales: dict[str, tuple[Scale, list[tuple[float, str]]]] = {}
     for side, axis in (("left", y), ("right", y2)):
         if axis is None:
             continue
         values = [v for s in series if s.axis == side for _, v in s.points if v is not None]
         values += [v for s in spans if s.axis == side for _, lo, hi in s.points for v in (lo, hi)]
         values = [v for v in values if math.isfinite(v)]
-        lo, hi = _extent(values, axis)
+        lo, hi = extent(values, axis)
         count = max(3, int((bottom - top) / 50))
-        lo, hi, ticks = _ticks(lo, hi, axis, count)
+        lo, hi, ticks = tick_values(lo, hi, axis, count)
         labels = (
             list(axis.ticks)
             if axis.ticks is not None
             else [(v, (axis.format or number)(v)) for v in ticks]
         )
-        scales[side] = (_Scale(lo, hi, bottom, top, axis.log), labels)
-    scales["left"][0]
+        scales[side] = (Scale(lo, hi, bottom, top, axis.log), labels)
 
     out = [_open_svg(title, width, height), *legend]
     out.append(
@@ -324,11 +254,11 @@ def xy_chart(
                 f'fill="{color(band.color)}" fill-opacity="0.1">'
                 f"<title>{text(band.name)}</title></rect>"
             )
-    out.extend(_grid_and_ticks(sx, scales, x_labels, left, right, top, bottom, width))
+    out.extend(_grid_andtick_values(sx, scales, x_labels, left, right, top, bottom, width))
     out.append(_axis_labels(x, y, y2, left, right, top, bottom, width, height))
     columns = int(width - left - right)
     for span in spans:
-        scale = scales[span.axis][0]
+        scale = scales.get(span.axis, scales["left"])[0]
         upper = [(sx(px), scale(hi)) for px, _, hi in span.points]
         lower = [(sx(px), scale(lo)) for px, lo, _ in reversed(span.points)]
         if upper:
@@ -338,7 +268,7 @@ def xy_chart(
                 f'fill-opacity="0.2" stroke="none"/>'
             )
     for s in series:
-        out.extend(_series_marks(s, sx, scales[s.axis][0], bottom, columns))
+        out.extend(_series_marks(s, sx, scales.get(s.axis, scales["left"])[0], bottom, columns))
     for m, row in zip(markers, rows, strict=True):
         mx = sx(m.x)
         ty = top - 6 - LINE_H * row
@@ -366,22 +296,22 @@ def _x_scale(
     bands: Sequence[Band],
     start: float,
     end: float,
-) -> tuple[_Scale, list[tuple[float, str]]]:
+) -> tuple[Scale, list[tuple[float, str]]]:
     xs = [p[0] for s in series for p in s.points] + [p[0] for s in spans for p in s.points]
     xs += [m.x for m in markers] + [v for b in bands for v in (b.start, b.end)]
     xs = [v for v in xs if math.isfinite(v)] or [0.0, 1.0]
-    low, high = _extent(xs, x)
+    low, high = extent(xs, x)
     if not x.log and x.low is None:
         # Time and counts start at zero unless the data sits far from it.
         low = 0.0 if min(xs) >= 0 and min(xs) <= 0.1 * max(xs) else min(xs)
         high = max(high, low + 1e-9)
     if x.ticks is not None:
-        return _Scale(low, high, start, end, x.log), list(x.ticks)
-    low, high, ticks = _ticks(low, high, x, max(2, int((end - start) / 90)))
-    return _Scale(low, high, start, end, x.log), [(v, (x.format or number)(v)) for v in ticks]
+        return Scale(low, high, start, end, x.log), list(x.ticks)
+    low, high, ticks = tick_values(low, high, x, max(2, int((end - start) / 90)))
+    return Scale(low, high, start, end, x.log), [(v, (x.format or number)(v)) for v in ticks]
 
 
-def _marker_rows(markers: Sequence[Marker], sx: _Scale) -> list[int]:
+def _marker_rows(markers: Sequence[Marker], sx: Scale) -> list[int]:
     """A row for each marker's label (0 nearest the plot) so neighbours never overlap."""
     ends: list[float] = []
     rows = [0] * len(markers)
@@ -395,7 +325,7 @@ def _marker_rows(markers: Sequence[Marker], sx: _Scale) -> list[int]:
     return rows
 
 
-def _series_marks(s: Series, sx: _Scale, sy: _Scale, bottom: float, columns: int) -> list[str]:
+def _series_marks(s: Series, sx: Scale, sy: Scale, bottom: float, columns: int) -> list[str]:
     c = color(s.color)
     dash = ' stroke-dasharray="6 4"' if s.dashed else ""
     out: list[str] = []
@@ -428,9 +358,9 @@ def _series_marks(s: Series, sx: _Scale, sy: _Scale, bottom: float, columns: int
     return out
 
 
-def _grid_and_ticks(
-    sx: _Scale,
-    scales: dict[str, tuple[_Scale, list[tuple[float, str]]]],
+def _grid_andtick_values(
+    sx: Scale,
+    scales: dict[str, tuple[Scale, list[tuple[float, str]]]],
     x_labels: Sequence[tuple[float, str]],
     left: float,
     right: float,
@@ -547,9 +477,9 @@ def bar_chart(
     bottom = top + row_h * len(bars)
     height = bottom + 40
     totals = [sum(s.value for s in b.segments) for b in bars]
-    low, high = _extent(totals, axis)
-    low, high, ticks = _ticks(low, high, axis, max(2, int((width - left - right) / 80)))
-    sx = _Scale(low, high, left, width - right, axis.log)
+    low, high = extent(totals, axis)
+    low, high, ticks = tick_values(low, high, axis, max(2, int((width - left - right) / 80)))
+    sx = Scale(low, high, left, width - right, axis.log)
     labels = (
         list(axis.ticks)
         if axis.ticks is not None
@@ -557,7 +487,7 @@ def bar_chart(
     )
 
     out = [_open_svg(title, width, height), *legend_parts, '<g class="plot">']
-    out.extend(_grid_and_ticks(sx, {}, labels, left, right, top, bottom, width))
+    out.extend(_grid_andtick_values(sx, {}, labels, left, right, top, bottom, width))
     out.append(
         f'<text x="{(left + width - right) / 2:.1f}" y="{height - 8:.1f}" '
         f'text-anchor="middle" class="axis-label">{text(axis.label)}</text>'
