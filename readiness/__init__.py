@@ -5,7 +5,6 @@ from readiness.errors import (
     ExitCode,
     ProtocolError,
     ReadinessError,
-    RunInterrupted,
     TargetError,
     TargetStartFailed,
     TargetUnreachable,
@@ -17,14 +16,14 @@ __version__ = "0.1.0"
 # stays light: readiness.config (load_suite, find_suite), readiness.runner (run_suite),
 # readiness.protocol.client (open_connection, McpClient), readiness.engine.load (run_load),
 # readiness.metrics.histogram (LatencyHistogram), readiness.results (RunResult, load_results),
-# readiness.reports.markdown / .html (render_markdown, render_html).
+# readiness.scoring (score_run, attach_scores), readiness.reports.markdown / .html / .junit
+# (render_markdown, render_html, render_junit), readiness.reports.writer (write_reports).
 
 __all__ = [
     "ConfigError",
     "ExitCode",
     "ProtocolError",
     "ReadinessError",
-    "RunInterrupted",
     "TargetError",
     "TargetStartFailed",
     "TargetUnreachable",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -19,7 +20,7 @@ from readiness.errors import ConfigError, ExitCode, ReadinessError
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
-    from readiness.results import ScenarioResult
+    from readiness.results import RunResult, ScenarioResult
     from readiness.runner import RunState
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich costs more start-up than typer itself
 )
 
 
@@ -64,6 +66,30 @@ def _run_folder(out: Path | None, name: str) -> Path:
     return Path("reports") / f"{stamp}-{safe}"
 
 
+class FailOn(StrEnum):
+    conditional = "conditional"
+    not_ready = "not_ready"
+
+
+FailUnder = Annotated[
+    float | None,
+    typer.Option(
+        "--fail-under",
+        min=0,
+        max=100,
+        help="Exit 1 when the score is below N (0–100). With this or --fail-on, the score"
+        " gates the exit code instead of every single check.",
+    ),
+]
+FailOnOption = Annotated[
+    FailOn | None,
+    typer.Option(
+        "--fail-on",
+        help="Exit 1 when the status is this or worse (ready < conditional < not_ready).",
+    ),
+]
+
+
 @app.command()
 def run(
     config: Annotated[
@@ -88,9 +114,11 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No live display; a line per scenario.")
     ] = False,
+    fail_under: FailUnder = None,
+    fail_on: FailOnOption = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    """Run the scenarios of a suite and write results.json, report.md and report.html."""
+    """Run the scenarios of a suite; write results.json, report.md, report.html, junit.xml."""
     from readiness.config import find_suite
     from readiness.runner import new_state, plan_pairs
 
@@ -105,6 +133,8 @@ def run(
     except OSError as exc:
         _fail(ConfigError(f"cannot write the report folder: {exc}", file=str(folder)), debug)
     code = _execute(suite, state, pairs, quiet=quiet, debug=debug)
+    if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
+        code = _score_gate(state.result, fail_under, fail_on)
     raise typer.Exit(int(code))
 
 
@@ -157,6 +187,9 @@ def _execute(
             typer.echo(trace, err=True)
     if state.fatal is not None:
         typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
+    score = state.result.get("score")
+    if score is not None and score["value"] is not None:
+        typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")
     typer.echo(f"report: {state.folder}")
     return _exit_code(state)
 
@@ -174,12 +207,33 @@ async def _watch_interrupts(state: RunState) -> None:
 
 
 def _write_reports(state: RunState) -> None:
-    from readiness.reports.html import render_html
-    from readiness.reports.markdown import render_markdown
-    from readiness.results import write_atomic
+    from readiness.reports.writer import write_reports
+    from readiness.results import as_stored
 
-    write_atomic(state.folder / "report.md", render_markdown(state.result).encode())
-    write_atomic(state.folder / "report.html", render_html(state.result).encode())
+    stored = as_stored(state.result)
+    write_reports(stored, state.folder)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        from readiness.reports.markdown import render_summary
+
+        try:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(render_summary(stored) + "\n")
+        except OSError as exc:
+            typer.echo(f"cannot append to GITHUB_STEP_SUMMARY ({summary_file}): {exc}", err=True)
+
+
+def _score_gate(result: RunResult, fail_under: float | None, fail_on: FailOn | None) -> ExitCode:
+    """Exit 1 when the score is below --fail-under or the status is --fail-on or worse."""
+    from readiness.scoring import score_of, status_at_least
+
+    score = score_of(result)
+    value = score["value"]
+    if fail_under is not None and (value is None or value < fail_under):
+        return ExitCode.CHECKS_FAILED
+    if fail_on is not None and status_at_least(score["status"], fail_on.value):
+        return ExitCode.CHECKS_FAILED
+    return ExitCode.OK
 
 
 def _exit_code(state: RunState) -> ExitCode:
@@ -194,6 +248,8 @@ def _exit_code(state: RunState) -> ExitCode:
 
 
 def _scenario_line(result: ScenarioResult) -> str:
+    from readiness.reports.format import percent
+
     totals = result["totals"]
     rate = totals["success_rate"]
     p99 = result["latency_ms"]["p99"]
@@ -203,7 +259,7 @@ def _scenario_line(result: ScenarioResult) -> str:
         f"{result['status'].upper():6}",
         f"{result['name']} → {result['target']}",
         f"sent {totals['sent']}",
-        f"ok {'—' if rate is None else f'{rate * 100:.2f}%'}",
+        f"ok {percent(rate)}",
         f"{totals['throughput_rps']:.0f} req/s",
         f"p99 {'—' if p99 is None else f'{p99:.1f} ms'}",
         f"checks {passed}/{len(checks)}",
@@ -213,6 +269,91 @@ def _scenario_line(result: ScenarioResult) -> str:
     if result["error"]:
         parts.append(f"error: {result['error'].splitlines()[0]}")
     return "  ".join(parts)
+
+
+@app.command()
+def report(
+    path: Annotated[Path, typer.Argument(help="A results.json, or the run folder holding it.")],
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma-separated: md, html, junit.")
+    ] = "md,html,junit",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write. Default: the folder of results.json."),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "-c",
+            "--config",
+            help="Score again with this file's [scoring] (a suite, or [scoring] alone)."
+            " Default: the [scoring] stored in results.json.",
+        ),
+    ] = None,
+    fail_under: FailUnder = None,
+    fail_on: FailOnOption = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Render a past run again from its results.json: report.md, report.html, junit.xml."""
+    try:
+        result, folder = _rescored(path, config, out)
+        from readiness.reports.writer import parse_formats, write_reports
+
+        chosen = parse_formats(formats)
+        written = write_reports(result, folder, chosen)
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    except OSError as exc:
+        _fail(ConfigError(f"cannot write the reports: {exc}", file=str(out or path)), debug)
+    for written_path in written:
+        typer.echo(f"wrote {written_path}")
+    score = result.get("score")
+    if score is not None and score["value"] is not None:
+        typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")
+    code = ExitCode.OK
+    if (fail_under, fail_on) != (None, None):
+        code = _score_gate(result, fail_under, fail_on)
+    raise typer.Exit(int(code))
+
+
+def _rescored(path: Path, config: str | None, out: Path | None) -> tuple[RunResult, Path]:
+    """The stored run scored again (with its own [scoring], or --config's), and where its
+    reports go. With --out elsewhere, results.json goes there too, with the score used."""
+    from pydantic import ValidationError
+
+    from readiness.config.scoring import load_scoring
+    from readiness.results import as_stored, load_results, write_results
+    from readiness.scoring import attach_scores, config_of
+
+    source = path / "results.json" if path.is_dir() else path
+    result = load_results(source)
+    folder = out if out is not None else source.parent
+    elsewhere = folder.resolve() != source.parent.resolve()
+    if config is not None and not elsewhere:
+        raise ConfigError(
+            "scoring a run again with another [scoring] needs --out DIR (another folder),"
+            " or its reports would disagree with its results.json",
+            key="--config",
+        )
+    if config is not None:
+        scoring = load_scoring(config)
+    elif "score" in result:
+        try:
+            scoring = config_of(result["score"]["config"])
+        except (ValidationError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"the stored [scoring] is not valid ({str(exc).splitlines()[0]})",
+                file=str(source),
+            ) from None
+    else:
+        from readiness.config.scoring import ScoringConfig
+
+        scoring = ScoringConfig()
+    attach_scores(result, scoring)
+    result = as_stored(result)
+    if elsewhere:
+        write_results(result, folder)
+    return result, folder
 
 
 @app.command(

@@ -5,12 +5,15 @@ ReadinessError
 ├── TargetError            the server could not be reached or started   → exit 3
 │   ├── TargetStartFailed  the command is missing or exited during start-up
 │   └── TargetUnreachable  nothing answers at the URL, or the handshake failed
-├── ProtocolError          the server broke the MCP/JSON-RPC contract
-└── RunInterrupted         the user stopped the run (Ctrl-C)              → exit 130
+└── ProtocolError          the server broke the MCP/JSON-RPC contract
+
+An interrupted run (Ctrl-C) is no error: the run ends early, keeps what it measured, exits 130.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 
 
@@ -86,7 +89,25 @@ class ProtocolError(ReadinessError):
     exit_code = ExitCode.TARGET_UNREACHABLE
 
 
-class RunInterrupted(ReadinessError):
-    """The user interrupted the run; partial results were kept."""
+def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside nested single-member groups, else the group itself."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return inner
 
-    exit_code = ExitCode.INTERRUPTED
+
+@contextmanager
+def unwrapped_groups() -> Iterator[None]:
+    """Raise what a task group wrapped as itself when it is alone; several stay a group.
+
+    A task group wraps even a lone error from its body in an ExceptionGroup. Around a group
+    whose own tasks never raise, this hands callers the error they would expect to catch.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        inner = sole_exception(group)
+        if inner is group:
+            raise
+        raise inner from None

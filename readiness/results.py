@@ -11,7 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
-SCHEMA_VERSION = 1
+# 2: a top-level score (and targets[].score with several targets); checks carry their
+# operator, limit, weight and critical flag. Files of version 1 still load.
+SCHEMA_VERSION = 2
 
 ScenarioStatus = Literal["passed", "failed", "error"]
 RunStatus = Literal["passed", "failed", "error", "interrupted"]
@@ -42,7 +44,7 @@ class Totals(TypedDict):
     ok: int
     errors: ErrorCounts
     rpc_error_codes: dict[str, int]  # JSON-RPC error code → count
-    rejected: int  # refused by our own breaker/limiter; never sent, not a server failure
+    rejected: int  # refused by our own circuit breaker; never sent, not a server failure
     late: int  # open model: could not start on time (max_in_flight reached)
     dropped: int  # open model: not sent at all because max_in_flight was reached
     cancelled: int  # still in flight when the scenario deadline expired
@@ -60,7 +62,9 @@ class OperationResult(TypedDict):
 
 
 class TimelinePoint(TypedDict):
-    t_s: int  # second since the scenario's load started
+    # Second since the scenario's load started. A scaling ladder's steps are separate loads
+    # (each after its own warm-up), laid end to end: `step` says whose second it is.
+    t_s: int
     sent: int
     ok: int
     errors: ErrorCounts
@@ -70,8 +74,9 @@ class TimelinePoint(TypedDict):
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
-    rejected: NotRequired[int]  # refused by our breaker or limiter (when one is configured)
+    rejected: NotRequired[int]  # refused by our circuit breaker (when one is configured)
     breaker: NotRequired[str]  # breaker state at the end of the second: closed|open|half_open
+    step: NotRequired[int]  # the scaling step (ScalingStep.index) this second belongs to
 
 
 class ScalingStep(TypedDict):
@@ -203,6 +208,10 @@ class CheckResult(TypedDict):
     unit: str
     observed: float | None
     passed: bool
+    op: NotRequired[str]  # <, <=, >, >=, ==, != (absent in schema 1: read from expression)
+    limit: NotRequired[float]  # in the metric's SI unit, like observed
+    critical: NotRequired[bool]  # a failure keeps the run from "ready"
+    weight: NotRequired[float]  # its share of its category, relative to the other checks
 
 
 class Method(TypedDict):
@@ -290,7 +299,7 @@ class PhaseStats(TypedDict):
     completed: int
     ok: int
     errors: int  # server failures: timeout, transport, rpc_error, tool_error
-    rejected: int  # refused by our own breaker or limiter
+    rejected: int  # refused by our own circuit breaker
     success_rate: float | None  # ok / (completed − rejected)
     p50_ms: float | None  # corrected latency of the ok requests
     p99_ms: float | None
@@ -310,6 +319,7 @@ class InjectedFault(TypedDict):
     window: str  # when it acted, seconds since the measured load started ("5s..10s")
     matched: int | None  # requests its selectors matched (None: the interposer's count is lost)
     injected: int  # times it fired, from the event record
+    fires: str  # how often it may fire: "once", "first 3", "every 3s", "10% of matches", …
 
 
 class ChaosEvent(TypedDict):
@@ -329,6 +339,9 @@ class Outage(TypedDict):
     time_to_detect_s: float | None  # these three count from the injection
     time_to_first_success_s: float | None
     recovery_time_s: float | None
+    # from the restore (or, with none, the injection) to the first success: what the
+    # time_to_first_success check judges — how soon the client got through once it could
+    time_to_first_success_since_restore_s: float | None
     recovered: bool
     failed_during_outage: int  # failed requests due between injection and first success
     rule: str  # what "recovered" meant, in words
@@ -351,7 +364,7 @@ class ChaosResult(TypedDict):
     unaffected_p99_growth: float | None  # during p99 / steady p99 − 1, unaffected operations
     breaker_opened: int | None  # None: no breaker configured
     rejected_during: int
-    rejection_p99_ms: float | None  # send to refusal, p99, when our breaker/limiter refused
+    rejection_p99_ms: float | None  # send to refusal, p99, when our circuit breaker refused
     retries: int | None  # None: no retry configured
     lost: int  # sent − (ok + errors + rejected): requests that never got an outcome
     outage: Outage | None  # recovery scenarios only
@@ -455,6 +468,69 @@ class TargetInfo(TypedDict):
     protocol: str  # as configured
     protocol_version: str | None  # as negotiated
     server_info: dict[str, Any]
+    score: NotRequired[Score]  # this target's own score, when the run has several targets
+
+
+ScoreStatus = Literal["ready", "conditional", "not_ready"]
+
+
+class ScoredCheck(TypedDict):
+    """One check as the score sees it; a deduction is a ScoredCheck that lost points."""
+
+    scenario: str
+    target: str
+    check: str  # the expression, e.g. "p99 < 300ms"
+    category: str
+    passed: bool
+    critical: bool
+    weight: float
+    credit: float  # share of its points kept, 0..1
+    points: float  # points of the 0–100 score it lost
+    observed: str  # as shown: "412 ms", "—" when not measured
+    required: str  # as shown: "< 300 ms"
+    reason: str  # passed | failed | not measured | scenario ended in error
+    metric: str
+    unit: str
+    op: str
+    observed_value: float | None  # SI units, as in the scenario's checks
+    limit: float | None
+
+
+class CategoryScore(TypedDict):
+    name: str  # performance, scalability, stability, fault_tolerance, recovery, security
+    label: str  # "Fault tolerance"
+    weight: float  # as configured
+    share: float  # of the score, 0..1: weight over the assessed categories' weights (0 if not)
+    assessed: bool
+    value: float | None  # 0–100; None when not assessed
+    scenarios: list[str]  # "target.scenario" of the scenarios that count here
+    checks: list[ScoredCheck]
+
+
+class ScoringSettings(TypedDict):
+    """[scoring] as used, so `readiness report` can score the run again the same way."""
+
+    weights: dict[str, float]
+    ready: float
+    conditional: float
+    categories: dict[str, str]
+
+
+class Score(TypedDict):
+    value: float | None  # 0–100 (one decimal, never rounded up to 100); None: nothing assessed
+    status: ScoreStatus
+    label: str  # READY | CONDITIONALLY READY | NOT READY
+    rule: str  # how the value and status were reached, in words
+    checks_total: int
+    checks_passed: int
+    scenarios_total: int
+    scenarios_passed: int
+    critical_failed: list[str]  # "scenario: check" of failed critical checks
+    categories: list[CategoryScore]
+    deductions: list[ScoredCheck]  # largest first
+    limitations: list[str]  # from failed, errored and unassessed checks, in order of weight
+    warnings: list[str]  # e.g. the generator, not the server, was the bottleneck
+    config: ScoringSettings
 
 
 class Environment(TypedDict):
@@ -489,6 +565,7 @@ class RunResult(TypedDict):
     targets: list[TargetInfo]
     scenarios: list[ScenarioResult]
     summary: RunSummary
+    score: NotRequired[Score]
 
 
 def summarize(scenarios: list[ScenarioResult]) -> RunSummary:
@@ -522,25 +599,75 @@ def dump_json(result: RunResult) -> bytes:
     return orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
 
 
+def as_stored(result: RunResult) -> RunResult:
+    """The result as results.json holds it (tuples as lists, …): what every report renders
+    from, so a report written now and one rendered from the file later are the same bytes."""
+    import orjson
+
+    stored: RunResult = orjson.loads(dump_json(result))
+    return stored
+
+
 def write_results(result: RunResult, folder: Path) -> Path:
     path = folder / "results.json"
     write_atomic(path, dump_json(result))
     return path
 
 
+_TOP_KEYS = {
+    "run": dict,
+    "environment": dict,
+    "targets": list,
+    "scenarios": list,
+    "summary": dict,
+}
+_SCENARIO_KEYS = ("name", "kind", "target", "status", "checks", "totals", "latency_ms")
+
+
 def load_results(path: Path) -> RunResult:
+    """Read a results.json (`path` is the file or its folder); a file that is missing, not
+    JSON, of a newer schema or not a readiness result raises ConfigError naming the file."""
     import orjson
 
     from readiness.errors import ConfigError
 
+    if path.is_dir():
+        path = path / "results.json"
     try:
         data = orjson.loads(path.read_bytes())
     except FileNotFoundError:
-        raise ConfigError("no such results file", file=str(path)) from None
+        raise ConfigError("no such file", file=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("a folder, not a results file", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
     except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc}", file=str(path)) from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        raise ConfigError(f"not valid JSON ({exc})", file=str(path)) from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if type(version) is not int or not isinstance(data, dict):
+        raise ConfigError("not a readiness results file (no schema_version)", file=str(path))
+    if version > SCHEMA_VERSION:
         raise ConfigError(
-            f"not a readiness results file of schema version {SCHEMA_VERSION}", file=str(path)
+            f"schema version {version} is newer than this readiness reads ({SCHEMA_VERSION});"
+            " upgrade readiness to render it",
+            file=str(path),
+        )
+    problem = _shape_problem(data)
+    if problem or version < 1:
+        raise ConfigError(
+            f"not a readiness results file ({problem or 'bad schema_version'})", file=str(path)
         )
     return data  # type: ignore[return-value]
+
+
+def _shape_problem(data: dict[str, Any]) -> str:
+    for key, kind in _TOP_KEYS.items():
+        if not isinstance(data.get(key), kind):
+            return f"no {key} {'list' if kind is list else 'table'}"
+    for i, scenario in enumerate(data["scenarios"]):
+        if not isinstance(scenario, dict):
+            return f"scenarios[{i}] is not a table"
+        for key in _SCENARIO_KEYS:
+            if key not in scenario:
+                return f"scenarios[{i}] has no {key}"
+    return ""

@@ -17,8 +17,10 @@ import anyio
 from readiness import __version__
 from readiness.engine.progress import ProgressSink, ignore_progress
 from readiness.environment import capture_environment
-from readiness.errors import ConfigError, ReadinessError
+from readiness.errors import ConfigError, ReadinessError, unwrapped_groups
 from readiness.results import (
+    SCHEMA_VERSION,
+    CheckResult,
     LatencySummary,
     RunInfo,
     RunResult,
@@ -28,11 +30,12 @@ from readiness.results import (
     summarize,
     write_results,
 )
-from readiness.scenarios.base import ScenarioContext, describe_load, now_iso
+from readiness.scenarios.base import ScenarioContext, describe_load, now_iso, thresholds_of
 from readiness.scenarios.instruments import unmeasured_server
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
+    from readiness.config.scoring import ScoringConfig
     from readiness.target import TargetSession
 
 ScenarioRunner = Callable[[ScenarioContext], Awaitable[ScenarioResult]]
@@ -65,12 +68,16 @@ class RunState:
 
     result: RunResult
     folder: Path
+    scoring: ScoringConfig
     interrupt: anyio.Event = field(default_factory=anyio.Event)
     fatal: ReadinessError | None = None
     internal_errors: list[str] = field(default_factory=list)
 
     def save(self) -> Path:
+        from readiness.scoring import attach_scores
+
         self.result["summary"] = summarize(self.result["scenarios"])
+        attach_scores(self.result, self.scoring)
         return write_results(self.result, self.folder)
 
 
@@ -127,14 +134,14 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         for t in suite.targets
     ]
     result = RunResult(
-        schema_version=1,
+        schema_version=SCHEMA_VERSION,
         run=info,
         environment=capture_environment(),
         targets=targets,
         scenarios=[],
         summary=summarize([]),
     )
-    return RunState(result=result, folder=folder)
+    return RunState(result=result, folder=folder, scoring=suite.scoring)
 
 
 async def run_suite(
@@ -205,23 +212,19 @@ async def _bounded(
         timed_out = True
         stop.set()
 
-    failure: Exception | None = None
     result: ScenarioResult | None = None
     # A scenario stuck where it cannot see `stop` (starting its server, say) is cut off.
     hard = math.inf if timeout is None else timeout + ctx.scenario.grace + OVERRUN_MARGIN_S
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(follow_interrupt)
-        if timeout is not None:
-            tg.start_soon(expire, timeout)
-        try:
-            with anyio.move_on_after(hard) as cut_off:
-                result = await scenario_runner(ctx.scenario.kind)(ctx)
-        except Exception as exc:  # raised as itself, not inside this group's ExceptionGroup
-            failure = exc
-        finally:
-            tg.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    with unwrapped_groups():  # the watchers never raise: a failure is the scenario's own
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow_interrupt)
+            if timeout is not None:
+                tg.start_soon(expire, timeout)
+            try:
+                with anyio.move_on_after(hard) as cut_off:
+                    result = await scenario_runner(ctx.scenario.kind)(ctx)
+            finally:
+                tg.cancel_scope.cancel()
     if cut_off.cancelled_caught:
         raise _Overran(
             f"its timeout of {timeout:g} s passed and it did not stop within"
@@ -307,6 +310,21 @@ def error_result(
             "saturation_reason": "",
         },
         server=unmeasured_server("the scenario did not run"),
-        checks=[],
+        # Its checks could not be judged: each counts as failed, not measured.
+        checks=[
+            CheckResult(
+                name=f"{scenario.name}: {t.expression}",
+                expression=t.expression,
+                metric=t.metric,
+                unit=t.unit,
+                observed=None,
+                passed=False,
+                op=t.op,
+                limit=t.value,
+                critical=t.critical,
+                weight=t.weight,
+            )
+            for t in thresholds_of(scenario)
+        ],
         histograms={"corrected": "", "uncorrected": "", "failures": "", "operations": {}},
     )

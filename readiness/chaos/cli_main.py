@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 from readiness.chaos.faults import AnyFault, load_faults_toml, parse_fault_spec
-from readiness.chaos.relay import serve_stdio
-from readiness.errors import ConfigError, ExitCode, ReadinessError
+from readiness.chaos.relay import run_relay, serve_stdio
+from readiness.errors import ConfigError, ExitCode, unwrapped_groups
 
 PROG = "readiness proxy"
 DEFAULT_LISTEN = "127.0.0.1:0"
@@ -31,13 +31,16 @@ DEFAULT_LISTEN = "127.0.0.1:0"
 _EPILOG = """\
 fault specs: TYPE:key=value,… with TYPE one of latency, error, drop, disconnect, kill, hang,
 malformed, slow_stream, session_loss. Every fault takes the selectors method, tool,
-probability, first, every and during ("10s..20s" after the proxy starts). Examples:
+probability, first, every (a count, or a duration: every=3s) and during ("10s..20s" after
+the proxy starts). Outage faults (kill, disconnect, session_loss, hang) fire once unless given
+first, every or probability; the others fire on every request they match. Examples:
   --fault error:tool=search,probability=0.1          JSON-RPC -32603 on 10% of search calls
   --fault error:kind=http,status=503,every=10        HTTP 503 on every 10th request
   --fault latency:latency=200ms,jitter=50ms
   --fault 'latency:distribution="lognormal:median=3ms,p99=40ms"'
-  --fault kill:first=1,restart_after=2s,during=5s..  needs -- COMMAND (the proxy owns it)
-  --fault hang:duration=3s,first=1
+  --fault kill:restart_after=2s,during=5s..          one kill; needs -- COMMAND (the proxy owns it)
+  --fault kill:every=10s,restart_after=2s            a kill every 10 s
+  --fault hang:duration=3s
 A faults file holds the same as [[faults]] tables: type = "error", tool = "search", ….
 """
 
@@ -78,33 +81,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Run the proxy until interrupted (HTTP) or until either side goes (stdio)."""
+    """Run the proxy until interrupted (HTTP) or until either side goes (stdio); the only
+    function here that prints or picks the exit status (through `run_relay`)."""
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # --help, or a usage error argparse already printed
         return exc.code if isinstance(exc.code, int) else int(ExitCode.USAGE)
+
+    def announce(url: str, upstream: str) -> None:
+        print(f"{PROG} listening on {url} -> {upstream}", file=sys.stderr, flush=True)
+
+    return run_relay(PROG, partial(_serve, args, announce=announce))
+
+
+def _serve(
+    args: argparse.Namespace,
+    log: Callable[[str], None],
+    *,
+    announce: Callable[[str, str], None],
+) -> int:
     command: list[str] = args.command
     if command[:1] == ["--"]:
         command = command[1:]
-    try:
-        faults = _faults(args.faults_file, args.fault)
-        if args.upstream is None:
-            if not command:
-                raise ConfigError(
-                    "give --upstream URL (HTTP) or -- COMMAND (stdio); see --help", key="usage"
-                )
-            if args.listen is not None or args.allow_remote:
-                raise ConfigError(
-                    "a stdio relay speaks on its own stdin/stdout and listens nowhere;"
-                    " --listen applies with --upstream",
-                    key="--listen",
-                )
-        host, port = _listen(args.listen or DEFAULT_LISTEN)
-    except ConfigError as exc:
-        return _fail(exc)
+    faults = _faults(args.faults_file, args.fault)
     if args.upstream is None:
-        return serve_stdio(command, faults, events_path=args.events, seed=args.seed, prog=PROG)
+        if not command:
+            raise ConfigError(
+                "give --upstream URL (HTTP) or -- COMMAND (stdio); see --help", key="usage"
+            )
+        if args.listen is not None or args.allow_remote:
+            raise ConfigError(
+                "a stdio relay speaks on its own stdin/stdout and listens nowhere;"
+                " --listen applies with --upstream",
+                key="--listen",
+            )
+    host, port = _listen(args.listen or DEFAULT_LISTEN)
+    if args.upstream is None:
+        return serve_stdio(command, faults, on_log=log, events_path=args.events, seed=args.seed)
     return _serve_http(
         args.upstream,
         command,
@@ -114,6 +128,8 @@ def main(argv: Sequence[str]) -> int:
         allow_remote=args.allow_remote,
         events_path=args.events,
         seed=args.seed,
+        log=log,
+        announce=announce,
     )
 
 
@@ -158,6 +174,8 @@ def _serve_http(
     allow_remote: bool,
     events_path: str | None,
     seed: int | None,
+    log: Callable[[str], None],
+    announce: Callable[[str, str], None],
 ) -> int:
     import anyio
 
@@ -165,19 +183,14 @@ def _serve_http(
     from readiness.chaos.plan import EventLog, FaultPlan
     from readiness.chaos.upstream import UpstreamProcess
 
+    check_upstream(upstream)
     try:
-        check_upstream(upstream)
         events = EventLog(events_path) if events_path is not None else None
-    except ConfigError as exc:
-        return _fail(exc)
     except OSError as exc:
-        return _fail(ConfigError(f"cannot write it: {exc.strerror or exc}", file=events_path))
+        raise ConfigError(f"cannot write it: {exc.strerror or exc}", file=events_path) from None
     plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None)
     supervisor = UpstreamProcess(command, upstream) if command else None
     interrupted = False
-
-    def log(message: str) -> None:
-        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
     async def run() -> None:
         nonlocal interrupted
@@ -198,7 +211,7 @@ def _serve_http(
                             on_log=log,
                         )
                     )
-                    print(f"{PROG} listening on {url} -> {upstream}", file=sys.stderr, flush=True)
+                    announce(url, upstream)
                     async for _ in signals:
                         interrupted = True
                         break
@@ -208,36 +221,14 @@ def _serve_http(
                         await supervisor.aclose()  # shielded inside
 
     try:
-        anyio.run(run)
+        with unwrapped_groups():  # what the proxy raised, as itself
+            anyio.run(run)
     except KeyboardInterrupt:
         interrupted = True
-    except BaseExceptionGroup as group:
-        error = _readiness_error(group)
-        if error is None:
-            raise
-        return _fail(error)
-    except ReadinessError as exc:
-        return _fail(exc)
     finally:
         if events is not None:
             events.close()
     return int(ExitCode.INTERRUPTED) if interrupted else int(ExitCode.OK)
-
-
-def _readiness_error(group: BaseExceptionGroup[BaseException]) -> ReadinessError | None:
-    for exc in group.exceptions:
-        if isinstance(exc, ReadinessError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = _readiness_error(exc)
-            if found is not None:
-                return found
-    return None
-
-
-def _fail(exc: ReadinessError) -> int:
-    print(f"{PROG}: error: {exc}", file=sys.stderr)
-    return int(exc.exit_code)
 
 
 if __name__ == "__main__":

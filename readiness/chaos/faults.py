@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     PrivateAttr,
     TypeAdapter,
     ValidationError,
@@ -27,10 +28,10 @@ from pydantic import (
 
 from readiness.config import errors as config_errors
 from readiness.config.errors import did_you_mean
+from readiness.config.latency import Latency, parse_latency
 from readiness.config.types import Duration, invalid, lenient
 from readiness.config.types import Percentage as Probability
 from readiness.config.units import format_duration, parse_duration
-from readiness.demo.knobs import Latency, parse_latency
 from readiness.errors import ConfigError
 
 Transport = Literal["stdio", "http"]
@@ -39,6 +40,52 @@ DURATION_FIELDS = frozenset({"latency", "jitter", "restart_after", "duration", "
 
 
 Count = Annotated[int, Field(ge=1, strict=True)]
+
+
+# --- how often a fault fires ---------------------------------------------------------------
+
+EVERY_HINT = 'a whole number of matches (every = 3: every third) or a duration (every = "3s")'
+
+
+@dataclass(frozen=True)
+class Interval:
+    """`every = "3s"`: fire on a match, then on none until 3 s have passed since it fired."""
+
+    seconds: float
+
+    def __str__(self) -> str:
+        return format_duration(self.seconds)
+
+
+def parse_every(value: object) -> int | Interval:
+    """A whole number of matches (at least 1), or a duration string (an Interval)."""
+    if isinstance(value, Interval):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"every counts matches from 1, got {value}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected an integer or a duration: {EVERY_HINT}; got {value!r}")
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(f"expected {EVERY_HINT}, got {value!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"every must be above zero, got {value!r}")
+    return Interval(seconds)
+
+
+def _every_json(value: int | Interval) -> int | str:
+    return str(value) if isinstance(value, Interval) else value
+
+
+# One validator for both forms, so an error names the key, not a branch of a union.
+Every = Annotated[
+    int | Interval,
+    PlainValidator(lenient(parse_every)),
+    PlainSerializer(_every_json),
+]
 
 
 # --- the time window -----------------------------------------------------------------------
@@ -90,11 +137,14 @@ WindowField = Annotated[
 
 
 class _Fault(BaseModel):
-    """What every fault shares: which requests it selects.
+    """What every fault shares: which requests it selects, and how often it fires on them.
 
-    A request is selected when it matches `method` and `tool` (a tools/call name) and arrives
-    inside `during`; of those, the fault fires on the first `first`, on every `every`-th, and
-    with `probability` — all that are given must agree.
+    A request is matched when it matches `method` and `tool` (a tools/call name) and arrives
+    inside `during`; of those, the fault fires on the first `first`, on every `every`-th (or,
+    with a duration, at most once per `every`), and with `probability` — all that are given must
+    agree. An outage fault (kill, disconnect, session_loss, hang) given none of the three fires
+    once per window: "kill, restart after 2 s" means one kill, not a kill of every server that
+    comes back. Per-message faults fire on every match.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -102,13 +152,36 @@ class _Fault(BaseModel):
     type: str
     method: str | None = None
     tool: str | None = None
-    probability: Annotated[Probability, Field(ge=0, le=1)] = 1.0
+    probability: Annotated[Probability, Field(ge=0, le=1)] | None = None  # None: every match
     first: Count | None = None
-    every: Count | None = None
+    every: Every | None = None
     during: WindowField | None = None
 
     # Where this fault can be applied; see `unsupported`.
     transports: ClassVar[tuple[Transport, ...]] = ("stdio", "http")
+    # Takes the whole channel down rather than one message: fires once unless told otherwise.
+    outage: ClassVar[bool] = False
+
+    @property
+    def fires_once(self) -> bool:
+        """True for an outage fault given no `first`, `every` or `probability`."""
+        given = (self.first, self.every, self.probability)
+        return self.outage and all(selector is None for selector in given)
+
+    def fires(self) -> str:
+        """How often it fires, in words: "once", "first 3", "every 3s", "10% of matches", …"""
+        if self.fires_once:
+            return "once"
+        parts: list[str] = []
+        if self.first is not None:
+            parts.append(f"first {self.first}")
+        if isinstance(self.every, Interval):
+            parts.append(f"every {self.every}")
+        elif self.every is not None and self.every > 1:
+            parts.append(f"every {_ordinal(self.every)} match")
+        if self.probability is not None:
+            parts.append(f"{self.probability * 100:.3g}% of matches")
+        return ", ".join(parts) if parts else "every match"
 
     @model_validator(mode="after")
     def _selection(self) -> _Fault:
@@ -156,8 +229,8 @@ class LatencyFault(_Fault):
                 raise invalid("jitter applies to a fixed latency only", "jitter")
             try:
                 self._sampler = parse_latency(self.distribution)
-            except ConfigError as exc:
-                raise invalid(exc.message, "distribution") from None
+            except ValueError as exc:
+                raise invalid(str(exc), "distribution") from None
         return self
 
     def sample(self, rng: random.Random) -> float:
@@ -213,6 +286,7 @@ class DisconnectFault(_Fault):
     over HTTP, the TCP connection carrying the request."""
 
     type: Literal["disconnect"] = "disconnect"
+    outage: ClassVar[bool] = True
 
 
 class KillFault(_Fault):
@@ -220,6 +294,7 @@ class KillFault(_Fault):
     after that delay, as a supervisor would. Needs an interposer that owns the process."""
 
     type: Literal["kill"] = "kill"
+    outage: ClassVar[bool] = True
     restart_after: Annotated[Duration, Field(ge=0)] | None = None
 
 
@@ -228,6 +303,7 @@ class HangFault(_Fault):
     then deliver what was held, late."""
 
     type: Literal["hang"] = "hang"
+    outage: ClassVar[bool] = True
     duration: Annotated[Duration, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
@@ -268,6 +344,7 @@ class SessionLossFault(_Fault):
     session upstream, as a server that lost it would have."""
 
     type: Literal["session_loss"] = "session_loss"
+    outage: ClassVar[bool] = True
     transports: ClassVar[tuple[Transport, ...]] = ("http",)
 
 
@@ -505,6 +582,11 @@ def _spec_scalar(text: str) -> object:
         except ValueError:
             pass
     return text
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _spec_value(value: object) -> str:

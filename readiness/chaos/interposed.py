@@ -5,6 +5,7 @@ readiness starts it, so a kill fault can restart it). Closing it removes every f
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -157,8 +158,15 @@ async def open_interposed(
         assert cfg.command is not None
         events_path = Path(f"{stem}.faults.jsonl")
         await anyio.Path(events_path).unlink(missing_ok=True)
+        marker = secrets.token_hex(16)  # the relay's errors for a dead server carry it
         command, args = relay_command(
-            faults, str(events_path), cfg.command, cfg.args, seed=seed, wait_for_clock=True
+            faults,
+            str(events_path),
+            cfg.command,
+            cfg.args,
+            seed=seed,
+            wait_for_clock=True,
+            transport_marker=marker,
         )
         params = StdioParams(
             command=command,
@@ -166,6 +174,7 @@ async def open_interposed(
             env=dict(cfg.env),
             cwd=cfg.cwd,
             stderr_path=f"{stem}.stderr.log",
+            transport_marker=marker,
         )
         async with open_connection(params, options) as conn:
             control = _RelayControl(conn, events_path, len(faults))

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import orjson
 
 from readiness.chaos.faults import ErrorFault
+from readiness.protocol.jsonrpc import TRANSPORT_MARKER_KEY
 
 RequestId = str | int | float | None
 
@@ -59,6 +60,21 @@ def error_reply(fault: ErrorFault, request_id: RequestId) -> bytes:
         result = {"content": [{"type": "text", "text": fault.message}], "isError": True}
         return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
     error = {"code": fault.code, "message": fault.message}
+    return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+
+# The JSON-RPC error the relay answers for a server that is gone (the implementation-defined
+# "server error" range); readiness tells it from a server's own by the marker in its data.
+SERVER_GONE = -32000
+
+
+def server_gone_reply(request_id: RequestId, message: str, marker: str | None) -> bytes:
+    """The relay's answer to a request its server will never answer (no newline): marked in
+    `error.data` with the client's secret, so readiness counts it as a transport error."""
+    data: dict[str, object] = {"reason": "server exited"}
+    if marker is not None:
+        data[TRANSPORT_MARKER_KEY] = marker
+    error = {"code": SERVER_GONE, "message": message, "data": data}
     return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "error": error})
 
 

@@ -13,7 +13,7 @@ from typing import IO, Literal
 
 import orjson
 
-from readiness.chaos.faults import AnyFault, LatencyFault
+from readiness.chaos.faults import AnyFault, Interval, LatencyFault
 from readiness.chaos.messages import RequestId
 
 Phase = Literal["inject", "end"]
@@ -89,8 +89,10 @@ class FaultPlan:
     """Decides per request which fault applies: faults are tried in order and the first that
     fires wins. Each fault counts the requests its selectors match (method, tool, window)
     whether or not an earlier fault took them, so `first = 3` means the first three matching
-    requests, whatever else is configured. Each fault draws from its own random stream, derived
-    from `seed`, so one fault's draws never shift another's.
+    requests, whatever else is configured. An outage fault with no `first`, `every` or
+    `probability` fires once (see `_Fault.fires_once`); `every = "3s"` fires again once 3 s
+    have passed since it last fired. Each fault draws from its own random stream, derived from
+    `seed`, so one fault's draws never shift another's.
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class FaultPlan:
         self._rngs = [random.Random(f"{self.seed}/{i}") for i in range(len(self.faults))]
         self._matched = [0] * len(self.faults)
         self._injected = [0] * len(self.faults)
+        self._last_fired: list[float | None] = [None] * len(self.faults)
         self._events: list[FaultEvent] = []
         self._events_not_kept = 0
         self._start = monotonic()
@@ -152,18 +155,27 @@ class FaultPlan:
             self._matched[i] += 1
             if chosen is not None:
                 continue
+            if fault.fires_once and self._injected[i]:
+                continue
             count = self._matched[i]
             if fault.first is not None and count > fault.first:
                 continue
-            if fault.every is not None and count % fault.every:
+            every = fault.every
+            if isinstance(every, Interval):
+                last = self._last_fired[i]
+                if last is not None and now - last < every.seconds:
+                    continue
+            elif every is not None and count % every:
                 continue
             rng = self._rngs[i]
-            if fault.probability < 1.0 and rng.random() >= fault.probability:
+            probability = fault.probability
+            if probability is not None and probability < 1.0 and rng.random() >= probability:
                 continue
             delay = fault.sample(rng) if isinstance(fault, LatencyFault) else 0.0
             chosen = Injection(i, fault, delay)
         if chosen is not None:
             self._injected[chosen.index] += 1
+            self._last_fired[chosen.index] = now
             self._record(chosen.index, now, method, tool, request_id, "inject")
         return chosen
 

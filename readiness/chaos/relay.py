@@ -6,64 +6,72 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from readiness.chaos.faults import AnyFault, check_faults, faults_from_json
-from readiness.errors import ConfigError, ExitCode
+from readiness.errors import ConfigError, ExitCode, ReadinessError, TargetStartFailed
 
 PROG = "python -m readiness.chaos.relay"
-START_FAILED = 127  # what a shell reports for a command it could not run
 
 
 def serve_stdio(
     command: Sequence[str],
     faults: Sequence[AnyFault],
     *,
+    on_log: Callable[[str], None],
     events_path: str | None = None,
     seed: int | None = None,
-    prog: str = PROG,
     armed: bool = True,
+    transport_marker: str | None = None,
 ) -> int:
     """Run `command` behind the relay on this process's stdin/stdout until either side goes;
-    returns the exit status (the server's own when it exited by itself)."""
+    returns the exit status (the server's own when it exited by itself). Raises ConfigError
+    for bad input and TargetStartFailed when the command cannot be started."""
     import anyio
 
     from readiness.chaos.pipes import claim_stdio
     from readiness.chaos.plan import EventLog, FaultPlan
     from readiness.chaos.stdio_relay import StdioRelay
 
-    def log(message: str) -> None:
-        print(f"{prog}: {message}", file=sys.stderr, flush=True)
-
-    try:
-        check_faults(faults, "stdio", owns_process=True)
-    except ConfigError as exc:
-        log(f"error: {exc}")
-        return int(ExitCode.USAGE)
+    check_faults(faults, "stdio", owns_process=True)
     if not command:
-        log("error: give the server command after --, e.g. -- python -m readiness.demo")
-        return int(ExitCode.USAGE)
+        raise ConfigError("give the server command after --, e.g. -- python -m readiness.demo")
     try:
         events = EventLog(events_path) if events_path is not None else None
     except OSError as exc:
-        log(f"error: cannot write the events file {events_path}: {exc.strerror or exc}")
-        return int(ExitCode.USAGE)
+        raise ConfigError(
+            f"cannot write the events file: {exc.strerror or exc}", file=events_path
+        ) from None
     plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None, armed=armed)
-    relay = StdioRelay(command[0], command[1:], plan, on_log=log)
+    relay = StdioRelay(
+        command[0], command[1:], plan, on_log=on_log, transport_marker=transport_marker
+    )
     client_in, client_out = claim_stdio()
     try:
         return anyio.run(relay.run, client_in, client_out)
     except OSError as exc:
-        log(f"error: could not start {command[0]}: {exc.strerror or exc}")
-        return START_FAILED
-    except ConfigError as exc:
-        log(f"error: {exc}")
-        return int(ExitCode.USAGE)
-    except KeyboardInterrupt:
-        return int(ExitCode.INTERRUPTED)
+        raise TargetStartFailed(
+            command[0], f"could not start {command[0]}: {exc.strerror or exc}"
+        ) from None
     finally:
         if events is not None:
             events.close()
+
+
+def run_relay(prog: str, serve: Callable[[Callable[[str], None]], int]) -> int:
+    """What a relay's `main` does around `serve`: its log and errors on stderr as
+    `Name: message`, and the exit status (the CLI's codes for our own errors)."""
+
+    def log(message: str) -> None:
+        print(f"{prog}: {message}", file=sys.stderr, flush=True)
+
+    try:
+        return serve(log)
+    except ReadinessError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
 
 
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -90,18 +98,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="inject nothing until the client sends a readiness/chaos/start_clock request",
     )
+    parser.add_argument(
+        "--transport-marker",
+        help="mark the errors answered for a server that is gone with this secret"
+        " (error.data), so the client that started the relay counts them as transport errors",
+    )
     try:
         args = parser.parse_args(options)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else int(ExitCode.USAGE)
-    try:
-        faults = faults_from_json(args.faults_json)
-    except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return int(ExitCode.USAGE)
-    return serve_stdio(
-        command, faults, events_path=args.events, seed=args.seed, armed=not args.wait_for_clock
-    )
+
+    def serve(log: Callable[[str], None]) -> int:
+        return serve_stdio(
+            command,
+            faults_from_json(args.faults_json),
+            on_log=log,
+            events_path=args.events,
+            seed=args.seed,
+            armed=not args.wait_for_clock,
+            transport_marker=args.transport_marker,
+        )
+
+    return run_relay(PROG, serve)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ and the server it starts as its child, applying a FaultPlan to each request on t
 
 Request-side faults act before forwarding (error answers in the server's place; drop swallows
 the request; kill, hang and disconnect act on the whole channel); reply-side faults act on the
-server's reply to that request (latency delays it, malformed replaces it). While a killed server
-restarts, requests wait in a bounded queue and reach it once it has been re-initialised.
+server's reply to that request (latency delays it, malformed replaces it). When a kill takes the
+server down, every request it had not answered, and every request that arrives until it has been
+restarted and re-initialised, is answered at once with an error marked as the relay's (see
+messages.server_gone_reply): the client sees the outage when it happens, as over HTTP.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from readiness.chaos.messages import (
     error_reply,
     inspect_message,
     malformed_reply,
+    reply_id,
+    server_gone_reply,
 )
 from readiness.chaos.pipes import (
     LineBuffer,
@@ -71,13 +75,18 @@ def relay_command(
     seed: int | None = None,
     *,
     wait_for_clock: bool = False,
+    transport_marker: str | None = None,
 ) -> tuple[str, tuple[str, ...]]:
     """The (command, args) that run `command args…` behind a relay applying `faults`: give
     them to StdioParams, and the client tests the server through the faults. With
-    `wait_for_clock` nothing is injected until the client sends a CLOCK_METHOD request."""
+    `wait_for_clock` nothing is injected until the client sends a CLOCK_METHOD request; with
+    `transport_marker` (also given to StdioParams), the errors the relay answers for a server
+    that is gone count as transport errors."""
     options = ["-m", "readiness.chaos.relay", "--faults-json", faults_to_json(faults)]
     if wait_for_clock:
         options.append("--wait-for-clock")
+    if transport_marker is not None:
+        options += ["--transport-marker", transport_marker]
     if events_path is not None:
         options += ["--events", events_path]
     if seed is not None:
@@ -102,6 +111,7 @@ class StdioRelay:
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         on_log: Callable[[str], None] | None = None,
+        transport_marker: str | None = None,
     ) -> None:
         self.command = command
         self.args = tuple(args)
@@ -110,6 +120,13 @@ class StdioRelay:
         self._cwd = cwd
         self._log = on_log or (lambda message: None)
         self._passthrough = not plan.faults
+        self._marker = transport_marker
+        # Requests the server was sent and has not answered, kept only when a kill may take it
+        # down while the relay lives on: they are answered for it when it goes.
+        self._track = any(
+            isinstance(f, KillFault) and f.restart_after is not None for f in plan.faults
+        )
+        self._unanswered: dict[RequestId, None] = {}  # in the order they were sent
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._child: ServerProcess | None = None
@@ -304,11 +321,24 @@ class StdioRelay:
         elif info.method in (CLOCK_METHOD, STATS_METHOD):
             self._control(info.method, info.request_id)
             return
+        if self._down:
+            self._server_gone_reply(info.request_id, "the server is down (killed by a fault)")
+            return
         injection = self.plan.decide(info.method, info.tool, info.request_id)
         if injection is None:
-            self._forward(line)
+            self._send_request(info.request_id, line)
         else:
             self._apply(injection, info.request_id, line)
+
+    def _send_request(self, request_id: RequestId, line: bytes) -> None:
+        if self._track:
+            self._unanswered[request_id] = None
+        self._forward(line)
+
+    def _server_gone_reply(self, request_id: RequestId, why: str) -> None:
+        if self._restart_pending:
+            why += "; the relay is restarting it"
+        self._to_client(server_gone_reply(request_id, why, self._marker) + b"\n")
 
     def _control(self, method: str, request_id: RequestId) -> None:
         if method == CLOCK_METHOD:
@@ -329,10 +359,10 @@ class StdioRelay:
         fault = injection.fault
         if isinstance(fault, LatencyFault):
             self._delays[request_id] = injection.delay
-            self._forward(line)
+            self._send_request(request_id, line)
         elif isinstance(fault, MalformedFault):
             self._replace[request_id] = fault
-            self._forward(line)
+            self._send_request(request_id, line)
         elif isinstance(fault, ErrorFault):
             self._to_client(error_reply(fault, request_id) + b"\n")
         elif isinstance(fault, DropFault):
@@ -340,12 +370,12 @@ class StdioRelay:
         elif isinstance(fault, DisconnectFault):
             self._disconnect()
         elif isinstance(fault, KillFault):
-            self._kill(injection.index, fault)
+            self._kill(injection.index, fault, request_id)
         elif isinstance(fault, HangFault):
             self._start_hang(injection.index, fault)
-            self._forward(line)
+            self._send_request(request_id, line)
         else:  # HTTP-only faults are refused before a relay starts
-            self._forward(line)
+            self._send_request(request_id, line)
 
     def _forward(self, data: bytes) -> None:
         if self._hang is not None:
@@ -375,7 +405,7 @@ class StdioRelay:
         block = child.lines.feed(data)
         if not block:
             return
-        if not (self._delays or self._replace or self._init_id is not None):
+        if not (self._delays or self._replace or self._unanswered or self._init_id is not None):
             self._to_client(block)
             return
         for line in split_lines(block):
@@ -387,9 +417,7 @@ class StdioRelay:
         except _JSONDecodeError:
             self._to_client(line)
             return
-        request_id = (
-            message.get("id") if type(message) is dict and "method" not in message else None
-        )
+        request_id = reply_id(message)  # None too for an id no request of ours can have
         if request_id is None:
             self._to_client(line)
             return
@@ -397,6 +425,7 @@ class StdioRelay:
             if self._init_done is not None:
                 self._init_done.set()
             return
+        self._unanswered.pop(request_id, None)
         malformed = self._replace.pop(request_id, None)
         delay = self._delays.pop(request_id, None)
         if malformed is not None:
@@ -454,10 +483,11 @@ class StdioRelay:
         code = child.returncode if child.returncode is not None else 0
         self._finish(code if code >= 0 else 128 - code)
 
-    def _kill(self, index: int, fault: KillFault) -> None:
+    def _kill(self, index: int, fault: KillFault, request_id: RequestId) -> None:
         child = self._child
-        if child is None or self._down:
-            return  # already down: nothing left to kill
+        if child is None or self._down:  # already down: nothing left to kill
+            self._server_gone_reply(request_id, "the server is down (killed by a fault)")
+            return
         child.killed = True
         child.signal_group(signal.SIGKILL)
         self._down = True
@@ -466,11 +496,18 @@ class StdioRelay:
         self._replace.clear()
         self._resume_client()
         if fault.restart_after is None:
+            # The relay goes as the server went; the client hears it from its pipes.
             self._restart_pending = False
             if child.returncode is not None:
                 self._finish(KILLED_EXIT)
             return
+        # The relay lives on, so the client hears of the lost requests from it, now rather
+        # than at its timeout. The request that fired the kill is one of them.
         self._restart_pending = True
+        unanswered, self._unanswered = self._unanswered, {}
+        unanswered[request_id] = None
+        for lost in unanswered:
+            self._server_gone_reply(lost, "the server exited (killed by a fault)")
         assert self._task_group is not None
         self._task_group.start_soon(self._restart, index, fault.restart_after)
 

@@ -4,6 +4,7 @@ with the checks that keep each kind's keys to that kind."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -24,14 +25,41 @@ from readiness.config.types import Ratio as Fraction
 from readiness.config.workload import WorkloadConfig
 from readiness.errors import ConfigError
 
+_THRESHOLD_KEYS = ("check", "critical", "weight")
+
 
 def _threshold(value: object) -> Threshold:
+    """A threshold string, or a table `{ check = "p99 < 300ms", critical = true, weight = 2 }`."""
     if isinstance(value, Threshold):
         return value
+    if isinstance(value, dict):
+        return _threshold_table(value)
     try:
         return parse_threshold(value)  # type: ignore[arg-type]  # it reports non-strings itself
     except ConfigError as exc:
         raise invalid(exc.message) from None
+
+
+def _threshold_table(table: dict[str, object]) -> Threshold:
+    for key in table:
+        if key not in _THRESHOLD_KEYS:
+            raise invalid(
+                f"unknown key {key!r} in a threshold table;"
+                f" it may hold {', '.join(_THRESHOLD_KEYS)}"
+            )
+    if "check" not in table:
+        raise invalid('a threshold table needs check, e.g. { check = "p99 < 300ms" }')
+    critical = table.get("critical", False)
+    if not isinstance(critical, bool):
+        raise invalid(f"critical is true or false, not {critical!r}")
+    weight = table.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < math.inf:
+        raise invalid(f"weight is a number above 0, not {weight!r}")
+    try:
+        parsed = parse_threshold(table["check"])  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise invalid(exc.message) from None
+    return replace(parsed, critical=critical, weight=float(weight))
 
 
 class Stage(ConfigModel):

@@ -17,6 +17,7 @@ from readiness.chaos.faults import unsupported
 from readiness.config import errors as config_errors
 from readiness.config.errors import did_you_mean
 from readiness.config.scenario import ScenarioConfig
+from readiness.config.scoring import ScoringConfig
 from readiness.config.target import TargetConfig
 from readiness.config.types import ConfigModel, Name, invalid
 from readiness.config.workload import WorkloadConfig
@@ -43,6 +44,7 @@ class Suite(ConfigModel):
     targets: Annotated[tuple[TargetConfig, ...], Field(min_length=1)]
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     scenarios: Annotated[tuple[ScenarioConfig, ...], Field(min_length=1)]
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     source: str = "<memory>"  # the file it came from; not a key of the file
 
     @model_validator(mode="after")
@@ -68,7 +70,33 @@ class Suite(ConfigModel):
                         raise invalid(
                             f"target {target.name!r}: {reason}", "scenarios", i, "faults", j, "type"
                         )
+        self._scored_names()
         return self
+
+    def _scored_names(self) -> None:
+        """Every [scoring.categories] key names a scenario, or a check as "scenario: check"."""
+        by_name = {s.name: s for s in self.scenarios}
+        for key in self.scoring.categories:
+            name, _, expression = key.partition(": ")
+            scenario = by_name.get(name)
+            if scenario is None:
+                raise invalid(
+                    f"no scenario is named {name!r}{did_you_mean(name, by_name)}"
+                    ' (a key is a scenario name, or a check as "scenario: expression")',
+                    "scoring",
+                    "categories",
+                    key,
+                )
+            # A scenario with no thresholds of its own is judged by its kind's defaults.
+            written = [t.expression for t in scenario.thresholds]
+            if expression and written and expression not in written:
+                raise invalid(
+                    f"scenario {name!r} has no check {expression!r}"
+                    f"{did_you_mean(expression, written)} (its checks: {', '.join(written)})",
+                    "scoring",
+                    "categories",
+                    key,
+                )
 
     def target(self, name: str) -> TargetConfig:
         for target in self.targets:

@@ -67,7 +67,9 @@ METRICS: dict[str, Metric] = {
     "breaker_opened": Metric("count", "times the circuit breaker opened"),
     # recovery (and overload) scenarios
     "time_to_detect": Metric("seconds", "from the fault's injection to the first failure"),
-    "time_to_first_success": Metric("seconds", "from restore to the first successful request"),
+    "time_to_first_success": Metric(
+        "seconds", "from restore (the injection if none) to the first successful request"
+    ),
     "recovery_time": Metric("seconds", "from restore (or load drop) until back to steady state"),
     "recovered": Metric("bool", "throughput and p95 came back to the steady state"),
     "failed_during_outage": Metric("count", "requests that failed between injection and restore"),
@@ -111,13 +113,17 @@ _EXAMPLE = '"p99 < 500ms", "success_rate >= 99%" or "throughput > 100/s"'
 
 @dataclass(frozen=True)
 class Threshold:
-    """A parsed check: `metric op value`, with value in the metric's SI unit."""
+    """A parsed check: `metric op value`, with value in the metric's SI unit. A critical check
+    that fails keeps the run from the ready status whatever its score; `weight` is its share
+    of its category's score relative to the category's other checks."""
 
     expression: str
     metric: str
     op: Op
     value: float
     unit: Unit
+    critical: bool = False
+    weight: float = 1.0
 
     def evaluate(self, observed: float) -> bool:
         """True when the observed figure satisfies the threshold; NaN never does."""

@@ -9,10 +9,10 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from readiness.demo.knobs import KNOB_SOURCES, Knobs, resolve_knobs
-from readiness.errors import ConfigError
+from readiness.errors import ConfigError, ExitCode, ReadinessError
 
 _KNOB_HELP = {
     "latency": (
@@ -78,12 +78,27 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
-    """Run the demo server until stdin closes (stdio) or it is signalled (HTTP)."""
+    """Run the demo server until stdin closes (stdio) or it is signalled (HTTP); the only
+    function here that prints or picks the exit status."""
     parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else int(ExitCode.USAGE)
+
+    def announce(url: str) -> None:
+        print(f"readiness-demo listening on {url}", file=sys.stderr, flush=True)
+
+    try:
+        return _serve(args, announce)
+    except ReadinessError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+
+
+def _serve(args: argparse.Namespace, announce: Callable[[str], None]) -> int:
     if not args.http:
         misplaced = [
             flag
@@ -98,31 +113,25 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         ]
         if misplaced:
             verb = "applies" if len(misplaced) == 1 else "apply"
-            return _fail(parser, f"{', '.join(misplaced)} {verb} only with --http")
+            raise ConfigError(f"{', '.join(misplaced)} {verb} only with --http")
     host = args.host or "127.0.0.1"
     port = 8000 if args.port is None else args.port
-    try:
-        knobs = resolve_knobs({s.name: getattr(args, s.name) for s in KNOB_SOURCES}, os.environ)
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"{port} is not a TCP port (0..65535)", key="--port")
-        if args.http:
-            from readiness.loopback import require_loopback
+    knobs = resolve_knobs({s.name: getattr(args, s.name) for s in KNOB_SOURCES}, os.environ)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{port} is not a TCP port (0..65535)", key="--port")
+    if args.http:
+        from readiness.loopback import require_loopback
 
-            require_loopback(host, allow_remote=args.allow_remote, key="--host")
-    except ConfigError as exc:
-        return _fail(parser, str(exc))
+        require_loopback(host, allow_remote=args.allow_remote, key="--host")
 
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
         format="readiness-demo %(levelname)s %(name)s: %(message)s",
     )
-    try:
-        if args.http:
-            return _serve_http(parser, knobs, host, port, args.stateless, args.json_response)
-        return _serve_stdio(knobs)
-    except KeyboardInterrupt:
-        return 130
+    if args.http:
+        return _serve_http(knobs, host, port, args.stateless, args.json_response, announce)
+    return _serve_stdio(knobs)
 
 
 def _serve_stdio(knobs: Knobs) -> int:
@@ -135,12 +144,12 @@ def _serve_stdio(knobs: Knobs) -> int:
 
 
 def _serve_http(
-    parser: argparse.ArgumentParser,
     knobs: Knobs,
     host: str,
     port: int,
     stateless: bool,
     json_response: bool,
+    announce: Callable[[str], None],
 ) -> int:
     import anyio
 
@@ -150,11 +159,9 @@ def _serve_http(
     try:
         sock = bind_socket(host, port)
     except OSError as exc:
-        return _fail(parser, f"cannot listen on {host}:{port}: {exc.strerror or exc}", code=1)
-
-    def announce(url: str) -> None:
-        print(f"readiness-demo listening on {url}", file=sys.stderr, flush=True)
-
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="--port"
+        ) from None
     with sock:
         anyio.run(
             lambda: serve_http(
@@ -166,11 +173,6 @@ def _serve_http(
             )
         )
     return 0
-
-
-def _fail(parser: argparse.ArgumentParser, message: str, *, code: int = 2) -> int:
-    print(f"{parser.prog}: error: {message}", file=sys.stderr)
-    return code
 
 
 if __name__ == "__main__":

@@ -6,135 +6,34 @@ Each knob comes from a command-line flag or a READINESS_DEMO_* variable; the fla
 from __future__ import annotations
 
 import math
-import random
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
+from readiness.config import latency as distributions
+from readiness.config.latency import FixedLatency, Latency, LognormalLatency, UniformLatency
 from readiness.errors import ConfigError
+
+__all__ = [
+    "KNOB_SOURCES",
+    "FixedLatency",
+    "Knobs",
+    "Latency",
+    "LognormalLatency",
+    "UniformLatency",
+    "parse_latency",
+    "resolve_knobs",
+]
 
 _T = TypeVar("_T")
 
-# z-score of the 99th percentile of a standard normal: p99 = median * exp(Z99 * sigma).
-Z99: Final = 2.3263
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s)\s*")
-_UNIT_SECONDS: Final = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
-_DURATION_HINT: Final = "a duration such as 500us, 2ms or 1.5s"
-_LATENCY_HINT: Final = (
-    "expected fixed:2ms, uniform:1ms..5ms or lognormal:median=3ms,p99=40ms "
-    "(durations in us, ms or s)"
-)
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in `text` (`500us`, `2ms`, `1.5s`); a unit is required."""
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        raise ConfigError(f"{text.strip()!r} is not {_DURATION_HINT}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def format_duration(seconds: float) -> str:
-    if seconds >= 1.0:
-        return f"{seconds:g}s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:g}ms"
-    return f"{seconds * 1e6:g}us"
-
-
-@dataclass(frozen=True)
-class FixedLatency:
-    """Every call waits exactly `seconds`."""
-
-    seconds: float
-
-    def sample(self, rng: random.Random) -> float:
-        return self.seconds
-
-    def __str__(self) -> str:
-        return f"fixed:{format_duration(self.seconds)}"
-
-
-@dataclass(frozen=True)
-class UniformLatency:
-    """Each call waits a uniformly drawn time in [low, high]."""
-
-    low: float
-    high: float
-
-    def sample(self, rng: random.Random) -> float:
-        return rng.uniform(self.low, self.high)
-
-    def __str__(self) -> str:
-        return f"uniform:{format_duration(self.low)}..{format_duration(self.high)}"
-
-
-@dataclass(frozen=True)
-class LognormalLatency:
-    """A long-tailed wait: log-normal with the given median and 99th percentile."""
-
-    median: float
-    p99: float
-
-    @property
-    def sigma(self) -> float:
-        return math.log(self.p99 / self.median) / Z99
-
-    def sample(self, rng: random.Random) -> float:
-        return rng.lognormvariate(math.log(self.median), self.sigma)
-
-    def __str__(self) -> str:
-        return f"lognormal:median={format_duration(self.median)},p99={format_duration(self.p99)}"
-
-
-Latency = FixedLatency | UniformLatency | LognormalLatency
-
 
 def parse_latency(spec: str) -> Latency:
-    """Parse `fixed:2ms`, `uniform:1ms..5ms` or `lognormal:median=3ms,p99=40ms`."""
-    kind, sep, rest = spec.strip().partition(":")
-    if not sep:
-        raise ConfigError(f"{spec.strip()!r} is not a latency spec; {_LATENCY_HINT}")
+    """A `--latency` distribution (readiness.config.latency's grammar), as a ConfigError."""
     try:
-        if kind == "fixed":
-            return FixedLatency(parse_duration(rest))
-        if kind == "uniform":
-            return _parse_uniform(rest)
-        if kind == "lognormal":
-            return _parse_lognormal(rest)
-    except ConfigError as exc:
-        raise ConfigError(f"{spec.strip()!r}: {exc.message}; {_LATENCY_HINT}") from None
-    raise ConfigError(f"{spec.strip()!r}: unknown latency kind {kind!r}; {_LATENCY_HINT}")
-
-
-def _parse_uniform(rest: str) -> UniformLatency:
-    low_text, sep, high_text = rest.partition("..")
-    if not sep:
-        raise ConfigError("uniform needs LOW..HIGH")
-    low, high = parse_duration(low_text), parse_duration(high_text)
-    if low > high:
-        raise ConfigError("uniform LOW is greater than HIGH")
-    return UniformLatency(low, high)
-
-
-def _parse_lognormal(rest: str) -> LognormalLatency:
-    fields: dict[str, float] = {}
-    for part in rest.split(","):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key not in ("median", "p99") or key in fields:
-            raise ConfigError("lognormal needs median=DURATION,p99=DURATION")
-        fields[key] = parse_duration(value)
-    if set(fields) != {"median", "p99"}:
-        raise ConfigError("lognormal needs median=DURATION,p99=DURATION")
-    median, p99 = fields["median"], fields["p99"]
-    if median <= 0:
-        raise ConfigError("lognormal median must be above zero")
-    if p99 < median:
-        raise ConfigError("lognormal p99 must not be below the median")
-    return LognormalLatency(median, p99)
+        return distributions.parse_latency(spec)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,18 @@ else (discovering tools before a run, conformance checks).
 from __future__ import annotations
 
 import shlex
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, overload
 
 import anyio
 
-from readiness.errors import ProtocolError, TargetStartFailed, TargetUnreachable
+from readiness.errors import (
+    ProtocolError,
+    TargetStartFailed,
+    TargetUnreachable,
+    unwrapped_groups,
+)
 from readiness.protocol.connection import (
     MODERN_VERSIONS,
     Connection,
@@ -81,7 +86,9 @@ async def _open_connection(
         async with _open_http(params, options, target) as http_connection:
             yield http_connection
         return
-    try:
+    # The sweeper and the batcher never raise, so the group only wraps what the caller's
+    # body or the start-up raised: hand that back as it was.
+    with unwrapped_groups():
         async with anyio.create_task_group() as task_group:
             connection = StdioConnection(params, options)
             try:
@@ -93,12 +100,6 @@ async def _open_connection(
             finally:
                 await connection.aclose()
                 task_group.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # The sweeper and the batcher never raise, so the group only wraps what the caller's
-        # body or the start-up raised: hand that back as it was.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
 
 
 async def _negotiate_stdio(
@@ -203,8 +204,13 @@ class McpClient:
             raise RequestFailed("ping", None, f"ping does not exist in protocol {version}")
         self._ok("ping", await self.connection.request("ping"))
 
-    async def _list(self, method: str, key: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    async def pages(self, method: str, key: str) -> AsyncGenerator[list[dict[str, Any]]]:
+        """Each page of a paginated list (`tools/list`, "tools"), in order.
+
+        Raises RequestFailed when the server fails a page (with its `reply`), or, with no
+        reply, when a page has no list, the server repeats a cursor, or pages on past
+        MAX_PAGES: a client that followed it would never stop.
+        """
         cursor: str | None = None
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -213,14 +219,17 @@ class McpClient:
             page = result.get(key)
             if not isinstance(page, list):
                 raise RequestFailed(method, None, f"result has no {key!r} list")
-            items.extend(page)
+            yield [item for item in page if isinstance(item, dict)]
             cursor = result.get("nextCursor")
             if not cursor:
-                return items
+                return
             if cursor in seen:
                 raise RequestFailed(method, None, f"server repeated cursor {cursor!r}")
             seen.add(cursor)
         raise RequestFailed(method, None, f"more than {MAX_PAGES} pages")
+
+    async def _list(self, method: str, key: str) -> list[dict[str, Any]]:
+        return [item async for page in self.pages(method, key) for item in page]
 
     @staticmethod
     def _ok(method: str, reply: Reply) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import orjson
 from readiness.errors import TargetError
 from readiness.protocol.connection import ConnectOptions, HttpParams
 from readiness.protocol.jsonrpc import Framer, TableStatistics, answer_server_request, classify
-from readiness.protocol.outcome import Outcome, Reply
+from readiness.protocol.outcome import Outcome, OversizedReply, Reply
 from readiness.protocol.session import Negotiated, handshake
 from readiness.protocol.sse import SseParser
 
@@ -376,7 +376,7 @@ class HttpConnection:
     def _too_big(self, resp: aiohttp.ClientResponse) -> Reply:
         self.oversized += 1
         resp.close()  # drop the connection rather than read the rest
-        return Reply(_TRANSPORT, None, None, f"reply exceeds {self._max_reply} bytes")
+        return OversizedReply(self._max_reply)
 
     # -- headers and sessions ---------------------------------------------------------------
 

@@ -21,6 +21,10 @@ from readiness.protocol.outcome import Outcome, Reply
 
 METHOD_NOT_FOUND = -32601
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+# The key of `error.data` by which an interposer in the channel (readiness's stdio relay) marks
+# an error it answered because the server was gone. Its value is a secret the client gave that
+# interposer, so a server's own error can never pass for one: see RequestTable.
+TRANSPORT_MARKER_KEY = "io.readiness/transport-error"
 
 _dumps = orjson.dumps
 _monotonic = time.monotonic
@@ -156,10 +160,15 @@ class RequestTable:
     """
 
     def __init__(
-        self, *, tick: float = 0.05, on_timeout: Callable[[int], None] | None = None
+        self,
+        *,
+        tick: float = 0.05,
+        on_timeout: Callable[[int], None] | None = None,
+        transport_marker: str | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._on_timeout = on_timeout
+        self._transport_marker = transport_marker  # see TRANSPORT_MARKER_KEY
         self._rate = 1.0 / tick
         self._tick = tick
         self._next_id = 1
@@ -249,8 +258,18 @@ class RequestTable:
                 self.malformed += 1
                 future.set_result(malformed("malformed JSON-RPC response: jsonrpc is not '2.0'"))
             else:
-                future.set_result(classify(message))
+                reply = classify(message)
+                if reply.error is not None and self._transport_marker is not None:
+                    reply = self._unmask(reply)
+                future.set_result(reply)
         return None
+
+    def _unmask(self, reply: Reply) -> Reply:
+        """An error our interposer answered for a server that was gone is a transport error."""
+        data = reply.error.get("data") if reply.error is not None else None
+        if type(data) is dict and data.get(TRANSPORT_MARKER_KEY) == self._transport_marker:
+            return Reply(_TRANSPORT, None, None, reply.detail)
+        return reply
 
     def resolve(self, request_id: int, reply: Reply) -> None:
         """Finish one request with a reply produced locally (an oversized or broken reply)."""

@@ -14,7 +14,7 @@ class Outcome(IntEnum):
     RPC_ERROR = 2  # a JSON-RPC error object (see Reply.error_code)
     TIMEOUT = 3  # no reply within the request timeout
     TRANSPORT = 4  # refused, reset, process exited, HTTP failure, malformed or oversized reply
-    REJECTED = 5  # rejected by our own breaker or limiter, never sent (later issues)
+    REJECTED = 5  # refused by our own circuit breaker, never sent (the rate limiter waits)
 
 
 OUTCOME_KEYS: dict[Outcome, str] = {
@@ -50,3 +50,14 @@ class Reply:
         extra = f" code={self.error_code}" if self.error_code is not None else ""
         extra += f" detail={self.detail!r}" if self.detail else ""
         return f"<Reply {self.outcome.name}{extra}>"
+
+
+class OversizedReply(Reply):
+    """A transport failure of our own making: the reply was over the client's `max_reply`
+    bytes and was refused unread. The server did nothing wrong; callers tell it by its type."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(Outcome.TRANSPORT, detail=f"reply exceeds {limit} bytes")
+        self.limit = limit

@@ -17,13 +17,12 @@ import anyio
 import orjson
 
 from readiness.errors import TargetStartFailed
+from readiness.protocol.batcher import Batcher, BatcherClosed, BatcherStatistics
 from readiness.protocol.connection import ConnectOptions, StdioParams
 from readiness.protocol.jsonrpc import Framer, RequestTable, TableStatistics, oversized_reply_id
-from readiness.protocol.outcome import Outcome, Reply
+from readiness.protocol.outcome import Outcome, OversizedReply, Reply
 from readiness.protocol.session import Negotiated
 from readiness.protocol.stderrlog import StderrLog
-from readiness.resilience.batcher import Batcher, BatcherStatistics
-from readiness.resilience.errors import BatcherClosed
 
 # After stdin closes a well-behaved server exits on its own; then SIGTERM, then SIGKILL.
 EXIT_GRACE = 2.0
@@ -50,7 +49,9 @@ class StdioConnection:
         self._options = options
         self._timeout = options.request_timeout
         self._max_reply = options.max_reply_bytes
-        self._table = RequestTable(on_timeout=self._cancel)
+        self._table = RequestTable(
+            on_timeout=self._cancel, transport_marker=params.transport_marker
+        )
         self._framer = Framer(newline=True)
         self._stderr = StderrLog(None, tail_bytes=64 * 1024)  # on disk once start() opens it
         self._transport: asyncio.SubprocessTransport | None = None
@@ -333,8 +334,7 @@ class StdioConnection:
         table.oversized += 1
         request_id = oversized_reply_id(head, tail)
         if request_id is not None:
-            detail = f"reply exceeds {self._max_reply} bytes"
-            table.resolve(request_id, Reply(_TRANSPORT, None, None, detail))
+            table.resolve(request_id, OversizedReply(self._max_reply))
 
     def _on_stdout_eof(self) -> None:
         self._stdout_eof = True

@@ -141,6 +141,15 @@ def level_noun(model: str) -> str:
     return "rate" if model == "open" else "concurrency"
 
 
+def step_label(scenario: ScenarioResult, index: int | None) -> str:
+    """The scaling step a timeline second belongs to: "2 (concurrency 8)"."""
+    steps = scenario.get("steps") or []
+    if index is None or not 0 <= index < len(steps):
+        return DASH
+    step = steps[index]
+    return f"{index + 1} ({level_noun(step['model'])} {level(step['level'], step['model'])})"
+
+
 def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -355,6 +364,7 @@ def functions() -> dict[str, Callable[..., object]]:
         "latency_rows": latency_rows,
         "level": level,
         "level_noun": level_noun,
+        "step_label": step_label,
         "peak": peak,
         "peak_sentence": peak_sentence,
         "scaling_model": scaling_model,

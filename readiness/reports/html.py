@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import Markup
 
 from readiness.reports import scenario_charts
+from readiness.reports.markdown import points, score_value
 from readiness.reports.templating import template_environment
 from readiness.results import RunResult
 
@@ -27,6 +28,7 @@ def render_html(result: RunResult, score: Mapping[str, Any] | None = None) -> st
     env = template_environment()
     env.globals.update(_charts())
     env.globals["score_words"] = STATUS_WORDS
+    env.filters.update(points_lost=points, score_value=score_value)
     template = env.get_template("report.html.j2")
     return template.render(result=result, score=score if score is not None else score_of(result))
 

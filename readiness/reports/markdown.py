@@ -6,24 +6,91 @@ Plain data in, text out: no transport, no engine, no numbers beyond those in res
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from jinja2 import Environment
 
+from readiness.config.scoring import CATEGORIES, CATEGORY_LABELS, Category, ScoringConfig
 from readiness.reports import format as fmt
 from readiness.reports.templating import template_environment
-from readiness.results import RunResult
+from readiness.results import RunResult, ScenarioResult, ScoredCheck
+from readiness.scoring import config_of, score_of
 
 _BACKTICKS = re.compile(r"`+")
+_TAG_START = re.compile(r"<(?=[^\s=\d])")
 
 
 def render_markdown(result: RunResult) -> str:
+    """report.md. A result without a score (schema 1) is scored with the default [scoring]."""
     template = _environment().get_template("report.md.j2")
-    return template.render(result=result)
+    return template.render(**_context(result))
+
+
+def render_summary(result: RunResult) -> str:
+    """The executive summary alone, for a CI job summary (GITHUB_STEP_SUMMARY)."""
+    context = _context(result)
+    heading = f"## Readiness: {md_text(result['run']['name'])}\n\n"
+    return heading + _environment().get_template("_summary.md.j2").render(**context)
+
+
+@dataclass(frozen=True)
+class ScenarioGroup:
+    label: str
+    scenarios: list[ScenarioResult]
+
+
+def _context(result: RunResult) -> dict[str, Any]:
+    score = score_of(result)
+    return {
+        "result": result,
+        "score": score,
+        "groups": scenario_groups(result),
+        "several_targets": len(result["targets"]) > 1,
+        "labels": CATEGORY_LABELS,
+    }
+
+
+def scenario_groups(result: RunResult) -> list[ScenarioGroup]:
+    """The scenarios by the category they count in (their kind's, or [scoring]'s), in the
+    categories' order, keeping the run's order within a category."""
+    stored = result.get("score")
+    config = config_of(stored["config"]) if stored is not None else ScoringConfig()
+    placed: dict[Category, list[ScenarioResult]] = {c: [] for c in CATEGORIES}
+    for scenario in result["scenarios"]:
+        category = config.category_of(scenario["name"], "", scenario["kind"])
+        placed[category].append(scenario)
+    return [ScenarioGroup(CATEGORY_LABELS[c], found) for c, found in placed.items() if found]
+
+
+def deduction_line(deduction: ScoredCheck, several_targets: bool = False) -> str:
+    """One deduction in a line: "throughput: p99 412 ms vs < 300 ms: −6.2 points"."""
+    where = deduction["scenario"]
+    if several_targets:
+        where = f"{deduction['target']}.{where}"
+    if deduction["reason"] == "scenario ended in error":
+        what = f"{deduction['check']} not judged, the scenario ended in error"
+    else:
+        what = f"{deduction['metric']} {deduction['observed']} vs {deduction['required']}"
+    critical = " (critical)" if deduction["critical"] else ""
+    return f"{where}: {what}{critical}: {points(deduction['points'])} points"
+
+
+def points(value: float) -> str:
+    """Points lost, with a minus sign; two decimals below 0.1 so none reads as −0.0."""
+    if value <= 0:
+        return "0"
+    return f"−{value:.2f}" if value < 0.1 else f"−{value:.1f}"
+
+
+def score_value(value: float | None) -> str:
+    return fmt.DASH if value is None else f"{value:.1f}"
 
 
 def _environment() -> Environment:
     env = template_environment()
-    env.filters.update(text=md_text, code=md_code)
+    env.filters.update(text=md_text, code=md_code, points=points, score_value=score_value)
+    env.globals.update(deduction_line=deduction_line)
     return env
 
 
@@ -32,7 +99,8 @@ def md_text(value: object) -> str:
     if value is None:
         return fmt.DASH
     text = " ".join(str(value).split())
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    # Only a "<" that could open a tag, comment or autolink is escaped: "p99 < 300 ms" stays.
+    return _TAG_START.sub("&lt;", text.replace("|", "\\|"))
 
 
 def md_code(value: object, table: bool = False) -> str:

@@ -66,6 +66,23 @@ def _fault_bands(s: ScenarioResult) -> list[Band]:
     return [Band(start, end, name, RED)]
 
 
+def _step_markers(s: ScenarioResult) -> list[Marker]:
+    """Where each scaling step's seconds begin, labelled with its level (steps are separate
+    loads laid end to end, so a dip between them is no idle second of one load)."""
+    steps = s.get("steps") or []
+    markers: list[Marker] = []
+    seen: set[int] = set()
+    for point in s["timeline"]:
+        index = point.get("step")
+        if index is None or index in seen or not 0 <= index < len(steps):
+            continue
+        seen.add(index)
+        step = steps[index]
+        label = fmt.level(step["level"], step["model"])
+        markers.append(Marker(float(point["t_s"]), f"step {index + 1}: {label}", GREY))
+    return markers
+
+
 # -- latency ---------------------------------------------------------------------------------
 
 
@@ -89,6 +106,7 @@ def latency_over_time(s: ScenarioResult) -> str:
         Axis(TIME_AXIS),
         Axis("latency (ms)" + (", log scale" if log else ""), log=log),
         series,
+        markers=_step_markers(s),
         bands=_fault_bands(s),
     )
 
@@ -358,7 +376,7 @@ def requests_per_second(s: ScenarioResult) -> str:
                 dashed=True,
             )
         )
-    markers = [
+    markers = _step_markers(s) + [
         Marker(
             e["t_s"], EVENT_WORDS[e["what"]], RED if e["what"] in ("inject", "detect") else GREEN
         )
@@ -470,25 +488,25 @@ def overload_phases(s: ScenarioResult) -> str:
 
 
 def score_by_category(score: Mapping[str, Any] | None) -> str:
-    """Each category's score (0–100) as a bar; categories not assessed say so, without a bar."""
+    """Each category's value (0–100) as a bar, labelled with its share of the score; a
+    category that was not assessed says so, without a bar."""
     if not score or not score.get("categories"):
         return ""
     bars = []
     for category in score["categories"]:
-        weight = category.get("weight")
-        label = str(category.get("name", "?"))
-        if isinstance(weight, int | float):
-            share = weight * 100 if weight <= 1 else weight
-            label += f" ({share:g}%)"
+        label = str(category.get("label") or category.get("name", "?"))
         value = category.get("value")
         if not category.get("assessed", True) or not isinstance(value, int | float):
             bars.append(Bar(label, [], "not assessed"))
             continue
+        share = category.get("share")
+        if isinstance(share, int | float):
+            label += f" ({round(share * 100, 1):g}%)"
         slot = GREEN if value >= 90 else AMBER if value >= 75 else RED
-        bars.append(Bar(label, [Segment("score", float(value), slot)], f"{value:.1f}"))
+        bars.append(Bar(label, [Segment("value", float(value), slot)], f"{value:.1f}"))
     return bar_chart(
         "Score by category",
-        Axis("score (0–100; the label's percentage is the category's weight)", low=0, high=100),
+        Axis("category value (0–100); in brackets, its share of the score", low=0, high=100),
         bars,
         legend=False,
     )

@@ -10,8 +10,8 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
+from readiness.clock import Clock, SystemClock
 from readiness.protocol.outcome import Outcome
-from readiness.resilience.clock import Clock, SystemClock
 from readiness.resilience.errors import CircuitOpen
 from readiness.resilience.outcomes import SERVER_FAILURES, OutcomeSet
 

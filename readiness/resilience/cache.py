@@ -14,7 +14,7 @@ from typing import Final, Generic, Literal, TypeVar
 
 import orjson
 
-from readiness.resilience.clock import Clock, SystemClock
+from readiness.clock import Clock, SystemClock
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

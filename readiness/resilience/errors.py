@@ -5,8 +5,7 @@ ReadinessError
     ├── CircuitOpen      the breaker is open (or its half-open trials are all taken)
     ├── RateLimited      the token bucket is empty
     ├── PoolTimeout      no session became free within the acquire timeout
-    ├── PoolClosed       the pool was closed
-    └── BatcherClosed    the batcher no longer takes items
+    └── PoolClosed       the pool was closed
 """
 
 from __future__ import annotations
@@ -44,7 +43,3 @@ class PoolTimeout(ResilienceError):
 
 class PoolClosed(ResilienceError):
     """The session pool was closed; it hands out nothing more."""
-
-
-class BatcherClosed(ResilienceError):
-    """The batcher was closed; it takes no more items."""

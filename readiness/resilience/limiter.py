@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from readiness.resilience.clock import Clock, SystemClock
+from readiness.clock import Clock, SystemClock
 from readiness.resilience.errors import RateLimited
 
 

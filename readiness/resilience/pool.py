@@ -14,8 +14,8 @@ from typing import Generic, TypeVar
 
 import anyio
 
+from readiness.clock import Clock, SystemClock
 from readiness.metrics.histogram import LatencyHistogram
-from readiness.resilience.clock import Clock, SystemClock
 from readiness.resilience.errors import PoolClosed, PoolTimeout
 
 T = TypeVar("T")

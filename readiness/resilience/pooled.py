@@ -7,10 +7,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from readiness.clock import Clock, SystemClock
 from readiness.errors import TargetError
 from readiness.metrics.histogram import LatencyHistogram
 from readiness.protocol.outcome import Outcome, Reply
-from readiness.resilience.clock import Clock, SystemClock
 from readiness.resilience.errors import PoolTimeout
 from readiness.resilience.pool import SessionPool
 from readiness.resilience.requester import Sender

@@ -7,31 +7,43 @@ including the batching done inside the stdio connections it sent through.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from anyio.lowlevel import checkpoint
 
+from readiness.clock import Clock, SystemClock
+from readiness.protocol.batcher import BatcherStatistics
 from readiness.protocol.outcome import Outcome, Reply
-from readiness.resilience.batcher import BatcherStatistics
-from readiness.resilience.breaker import BreakerState, CircuitBreaker, Permit
-from readiness.resilience.cache import MISSING, Cache, cache_key
-from readiness.resilience.clock import Clock, SystemClock
+from readiness.resilience.breaker import (
+    BreakerState,
+    BreakerStatistics,
+    CircuitBreaker,
+    Permit,
+    Transition,
+)
+from readiness.resilience.cache import MISSING, Cache, CacheStatistics, cache_key
 from readiness.resilience.config import (
     DEFAULT_MINIMUM_CALLS,
     DEFAULT_WINDOW,
     ResilienceConfig,
 )
-from readiness.resilience.limiter import TokenBucket
-from readiness.resilience.retry import Retry, RetryBudget
-from readiness.results import (
-    BatchStats,
-    BreakerStats,
-    BreakerTransition,
-    CacheStats,
-    LimiterStats,
-    ResilienceStats,
-    RetryStats,
-)
+from readiness.resilience.limiter import LimiterStatistics, TokenBucket
+from readiness.resilience.retry import Retry, RetryBudget, RetryStatistics
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceStatistics:
+    """A `ResilientRequester`'s primitives' own statistics; None for those not configured."""
+
+    config: ResilienceConfig
+    origin: float  # the clock time the scenario started: transitions count from here
+    breaker: BreakerStatistics | None
+    transitions: tuple[Transition, ...]  # the breaker's, oldest first
+    limiter: LimiterStatistics | None
+    retry: RetryStatistics | None
+    cache: CacheStatistics | None
+    batch: BatcherStatistics | None  # summed over the connections; None before one batched
 
 
 class Sender(Protocol):
@@ -171,77 +183,36 @@ class ResilientRequester:
             await self._limiter.acquire()
         return await self._conn.request(method, params, timeout=timeout)
 
-    def statistics(self) -> ResilienceStats:
-        """What each configured primitive did so far, in results.json's form."""
-        stats = ResilienceStats(
-            config=self._config.model_dump(mode="json", exclude_none=True),
+    def statistics(self) -> ResilienceStatistics:
+        """What each configured primitive did so far (None for those not configured)."""
+        breaker = self._breaker
+        return ResilienceStatistics(
+            config=self._config,
+            origin=self._origin,
+            breaker=breaker.statistics() if breaker is not None else None,
+            transitions=tuple(breaker.transitions) if breaker is not None else (),
+            limiter=self._limiter.statistics() if self._limiter is not None else None,
+            retry=self._retry.statistics() if self._retry is not None else None,
+            cache=self._cache.statistics() if self._cache is not None else None,
+            batch=self._batch_statistics() if self._config.batch is not None else None,
         )
-        if self._breaker is not None:
-            b = self._breaker.statistics()
-            stats["breaker"] = BreakerStats(
-                state=b.state.value,
-                transitions=[
-                    BreakerTransition(
-                        {
-                            "at_s": round(t.at - self._origin, 3),
-                            "from": t.from_state.value,
-                            "to": t.to_state.value,
-                            "reason": t.reason,
-                        }
-                    )
-                    for t in self._breaker.transitions
-                ],
-                admitted=b.admitted,
-                rejected=b.rejected,
-                failures=b.failures,
-                opened=b.opened,
-            )
-        if self._limiter is not None:
-            limiter = self._limiter.statistics()
-            stats["limiter"] = LimiterStats(
-                acquired=limiter.acquired,
-                waited=limiter.waited,
-                total_wait_s=round(limiter.total_wait, 6),
-                max_wait_ms=round(limiter.max_wait * 1000, 3),
-            )
-        if self._retry is not None:
-            retry = self._retry.statistics()
-            stats["retry"] = RetryStats(
-                calls=retry.calls,
-                attempts=retry.attempts,
-                retries=retry.retries,
-                recovered=retry.recovered,
-                budget_exhausted=retry.budget_exhausted,
-                gave_up=retry.gave_up,
-            )
-        if self._cache is not None:
-            cache = self._cache.statistics()
-            stats["cache"] = CacheStats(
-                hits=cache.hits,
-                misses=cache.misses,
-                hit_rate=cache.hit_rate,
-                evictions=cache.evictions,
-                expirations=cache.expirations,
-            )
-        if self._config.batch is not None and (batch := self._batch_statistics()) is not None:
-            stats["batch"] = batch
-        return stats
 
-    def _batch_statistics(self) -> BatchStats | None:
+    def _batch_statistics(self) -> BatcherStatistics | None:
         """The batchers' counts summed over this scenario's connections; None without one."""
         seen = [s for c in self._batch_sources if (s := c.batch_statistics()) is not None]
         if not seen:
             return None
         batches = sum(s.batches for s in seen)
         items = sum(s.items for s in seen)
-        return BatchStats(
+        return BatcherStatistics(
             batches=batches,
             items=items,
-            mean_batch_size=round(items / batches, 3) if batches else 0.0,
+            mean_batch_size=items / batches if batches else 0.0,
             max_batch_size=max(s.max_batch_size for s in seen),
             by_size=sum(s.by_size for s in seen),
             by_time=sum(s.by_time for s in seen),
             by_close=sum(s.by_close for s in seen),
+            pending=sum(s.pending for s in seen),
         )
 
     def __repr__(self) -> str:

@@ -10,8 +10,8 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from readiness.clock import Clock, SystemClock
 from readiness.protocol.outcome import Reply
-from readiness.resilience.clock import Clock, SystemClock
 from readiness.resilience.outcomes import TRANSIENT_FAILURES, OutcomeSet
 
 # 2**63 * any sane base is far past any cap; stops the power from overflowing a float.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, r
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
 from readiness.engine.workload import Operation, Workload, operation_params
-from readiness.errors import ConfigError
+from readiness.errors import ConfigError, ProtocolError
 from readiness.metrics.recorder import Recorder, Recording
 from readiness.metrics.summary import (
     histograms,
@@ -27,6 +28,7 @@ from readiness.metrics.summary import (
     recording_totals,
     timeline,
 )
+from readiness.protocol.client import McpClient, RequestFailed
 from readiness.resilience.requester import ResilientRequester
 from readiness.results import (
     CheckResult,
@@ -36,6 +38,7 @@ from readiness.results import (
     ScenarioResult,
     ServerResources,
 )
+from readiness.scenarios.resilience_results import resilience_result
 
 if TYPE_CHECKING:
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
@@ -75,7 +78,9 @@ class ScenarioContext:
 
     def resilience_stats(self) -> ResilienceStats | None:
         """What the resilience layer did in this scenario; None when it never ran."""
-        return self._resilience[0].statistics() if self._resilience else None
+        if not self._resilience:
+            return None
+        return resilience_result(self._resilience[0].statistics())
 
 
 def now_iso() -> str:
@@ -200,16 +205,20 @@ async def preflight(conn: Connection, workload: Workload, ctx: ScenarioContext) 
     if not wanted:
         return
     names: set[str] = set()
-    cursor: str | None = None
-    for _ in range(100):  # a server that paginates forever is not our problem to follow
-        params: dict[str, Any] | None = {"cursor": cursor} if cursor else None
-        reply = await conn.request("tools/list", params)
-        if reply.result is None:
-            return  # the load itself will show the failure, classified
-        names.update(str(t.get("name")) for t in reply.result.get("tools", []))
-        cursor = reply.result.get("nextCursor")
-        if not cursor:
-            break
+    try:
+        async with aclosing(McpClient(conn).pages("tools/list", "tools")) as pages:
+            async for page in pages:
+                names.update(str(tool.get("name")) for tool in page)
+                if wanted <= names:
+                    return
+    except RequestFailed as exc:
+        if exc.reply is not None:
+            return  # the server failed tools/list: the load itself will show it, classified
+        # Broken pagination (a repeated cursor, say): the tools not seen cannot be checked.
+        raise ProtocolError(
+            f"target {ctx.target.name!r}: {exc}, before it listed tool "
+            f"{sorted(wanted - names)[0]!r}, which the workload calls"
+        ) from None
     missing = sorted(wanted - names)
     if missing:
         offered = ", ".join(sorted(names)) or "none"
@@ -314,6 +323,10 @@ def evaluate_checks(
                 unit=threshold.unit,
                 observed=observed,
                 passed=observed is not None and threshold.evaluate(observed),
+                op=threshold.op,
+                limit=threshold.value,
+                critical=threshold.critical,
+                weight=threshold.weight,
             )
         )
     return checks

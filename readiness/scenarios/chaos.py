@@ -79,8 +79,8 @@ def default_faults(ctx: ScenarioContext, workload: Workload) -> tuple[AnyFault, 
         method = workload.operations[0].method
         return (ErrorFault(method=method, probability=DEFAULT_ERROR_PROBABILITY),)
     if ctx.target.command is not None:
-        return (KillFault(first=1, restart_after=DEFAULT_RESTART_AFTER),)
-    return (HangFault(first=1, duration=DEFAULT_HANG),)
+        return (KillFault(restart_after=DEFAULT_RESTART_AFTER),)  # an outage: fires once
+    return (HangFault(duration=DEFAULT_HANG),)
 
 
 def scheduled(faults: Sequence[AnyFault], window: Window) -> tuple[AnyFault, ...]:
@@ -279,6 +279,7 @@ def _figures(
                 window=str(fault.during) if fault.during else "",
                 matched=m.matched[i] if m.matched is not None and i < len(m.matched) else None,
                 injected=m.injected[i],
+                fires=fault.fires(),
             )
             for i, fault in enumerate(faults)
         ],
@@ -349,7 +350,7 @@ def _metrics(chaos: ChaosResult) -> dict[str, float | None]:
     if outage is not None:
         metrics |= {
             "time_to_detect": outage["time_to_detect_s"],
-            "time_to_first_success": outage["time_to_first_success_s"],
+            "time_to_first_success": outage["time_to_first_success_since_restore_s"],
             "recovery_time": outage["recovery_time_s"],
             "recovered": 1.0 if outage["recovered"] else 0.0,
             "failed_during_outage": float(outage["failed_during_outage"]),

@@ -150,7 +150,9 @@ def recovery_rule(tolerance: float, window_s: float) -> str:
         f" {tolerance:.0%} of the steady state and a p95 no higher than the steady p95 plus"
         f" {tolerance:.0%} (or plus {SLOW_FLOOR_MS:g} ms, whichever is more); detection is the"
         " first request after the injection that failed or was overdue — unanswered past that"
-        " same bound on the steady p99; times count from the measured load's start"
+        " same bound on the steady p99; times count from the measured load's start; the"
+        " time_to_first_success check judges the time from the restore to the first success"
+        " (from the injection when nothing was restored)"
     )
 
 
@@ -184,6 +186,7 @@ def outage(
             time_to_detect_s=None,
             time_to_first_success_s=None,
             recovery_time_s=None,
+            time_to_first_success_since_restore_s=None,
             recovered=False,
             failed_during_outage=0,
             rule=rule + "; the outage fault never fired",
@@ -213,8 +216,8 @@ def outage(
         window_s=window_s,
     )
 
-    def since(t: float | None) -> float | None:
-        return None if t is None else round(max(t - injected_s, 0.0), 3)
+    def since(t: float | None, start: float = injected_s) -> float | None:
+        return None if t is None else round(max(t - start, 0.0), 3)
 
     return Outage(
         injected_s=round(injected_s, 3),
@@ -225,6 +228,7 @@ def outage(
         time_to_detect_s=since(detected_s),
         time_to_first_success_s=since(first_success_s),
         recovery_time_s=since(recovered_s),
+        time_to_first_success_since_restore_s=since(first_success_s, back_from),
         recovered=recovered_s is not None,
         failed_during_outage=failed_during,
         rule=rule,

@@ -15,11 +15,11 @@ import anyio
 from readiness.engine.load import LoadPlan, ProgressLabel, Requester
 from readiness.engine.schedule import constant
 from readiness.engine.workload import Operation, Workload, operation_params
-from readiness.errors import ConfigError
+from readiness.errors import ConfigError, unwrapped_groups
 from readiness.metrics.recorder import OperationRecord, Recorder, Recording
 from readiness.metrics.sampler import ProcessSampler
 from readiness.metrics.summary import latency_summary, merge_recordings, overall, recording_totals
-from readiness.protocol.outcome import OUTCOME_KEYS, Outcome, Reply
+from readiness.protocol.outcome import OUTCOME_KEYS, Outcome, OversizedReply, Reply
 from readiness.results import (
     PayloadFailure,
     PayloadStep,
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 Direction = Literal["result", "argument"]
 
-# Our client's detail for a reply over max_reply_bytes (protocol/stdio.py and http.py).
-REPLY_CAP_PREFIX = "reply exceeds "
 # The outcome class of a reply our own cap refused: the server did nothing wrong.
 REPLY_CAP = "reply_cap"
 FAILURE_WORDS = {
@@ -134,7 +132,7 @@ def describe_failure(reply: Reply, size: int, *, request_timeout: float) -> Payl
         detail = f"code {reply.error_code}: {reply.detail or 'no message'}"
     elif reply.outcome is Outcome.TIMEOUT:
         detail = f"no reply within the request timeout ({request_timeout:g} s)"
-    elif reply.detail.startswith(REPLY_CAP_PREFIX):
+    elif isinstance(reply, OversizedReply):
         outcome = REPLY_CAP
         detail = (
             f"{reply.detail}, the target's max_reply_bytes; readiness refused the reply to "
@@ -195,7 +193,9 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
     samplers: list[ProcessSampler] = []
     pending = list(wanted)
     sessions = 0
-    try:
+    # The instruments' task groups wrap what the body raised (a ConfigError from the
+    # preflight, a TargetError from a restart): hand it back as it was.
+    with unwrapped_groups():
         async with watch(None) as instruments:  # the generator; each server is sampled below
             while pending and not ctx.interrupt.is_set():
                 # After a timeout or a disconnect the server cannot be trusted (or is dead):
@@ -216,10 +216,6 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
                             runs.extend(ladder)
                             if ladder and ladder[-1].breaks_server:
                                 break
-    except BaseExceptionGroup as group:
-        # The instruments' task groups wrap what the body raised (a ConfigError from the
-        # preflight, a TargetError from a restart): hand it back as it was.
-        raise _sole(group) from None
     n_ops = len(wanted)
     merged = merge_recordings(
         [_placed(run.recording, wanted.index(run.direction), n_ops) for run in runs]
@@ -245,14 +241,6 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
     result["payload_steps"] = [step_result(run) for run in runs]
     result["payload"] = summary
     return judge(result, scenario, extra={"max_payload": max_payload(summary)})
-
-
-def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one exception inside nested single-member groups, else the group itself."""
-    inner: BaseException = group
-    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
-        inner = inner.exceptions[0]
-    return inner
 
 
 def payload_plan(scenario: ScenarioConfig) -> LoadPlan:

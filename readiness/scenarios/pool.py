@@ -13,6 +13,7 @@ import anyio.abc
 
 from readiness.config.scenario import LoadConfig
 from readiness.engine.load import ProgressLabel
+from readiness.errors import unwrapped_groups
 from readiness.metrics.summary import latency_summary
 from readiness.resilience.pool import PoolStatistics, SessionPool
 from readiness.resilience.pooled import PooledRequester
@@ -146,7 +147,9 @@ async def open_session_pool(
 ) -> AsyncIterator[SessionPool[PooledConnection]]:
     """A pool of up to `size` sessions to the target, `first` among them. Every session it
     opened is closed on exit, whatever happened."""
-    try:
+    # The keepers' tasks never raise once started, so the group wraps only what the
+    # body raised: hand that back as it was.
+    with unwrapped_groups():
         async with anyio.create_task_group() as tg:
             keeper = SessionKeeper(tg, first, _connector(ctx, first))
             pool = SessionPool(
@@ -162,12 +165,6 @@ async def open_session_pool(
                 keeper.release_all()
                 await pool.aclose()  # each close is shielded, so this finishes when cancelled
                 tg.cancel_scope.cancel()  # a session still opening: its opener closes it
-    except BaseExceptionGroup as group:
-        # The keepers' tasks never raise once started, so the group wraps only what the
-        # body raised: hand that back as it was.
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
 
 
 def pool_load(scenario: ScenarioConfig) -> LoadConfig:

@@ -9,8 +9,14 @@ from collections.abc import Sequence
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel
 from readiness.engine.schedule import constant
 from readiness.metrics.recorder import Recorder, Recording
-from readiness.metrics.summary import latency_summary, merge_recordings, overall, recording_totals
-from readiness.results import ScalingStep, ScalingSummary, ScenarioResult
+from readiness.metrics.summary import (
+    latency_summary,
+    merge_recordings,
+    overall,
+    recording_totals,
+    timeline,
+)
+from readiness.results import ScalingStep, ScalingSummary, ScenarioResult, TimelinePoint
 from readiness.scenarios.base import (
     ScenarioContext,
     assemble,
@@ -74,9 +80,23 @@ async def run_scaling(ctx: ScenarioContext) -> ScenarioResult:
         generator=instruments.generator_stats(merged.sent),
         server=instruments.server_resources(),
     )
+    result["timeline"] = stepped_timeline(recordings)
     result["steps"] = steps
     result["scaling"] = find_knee(steps, growth=scenario.knee_growth, p95_limit_s=scenario.knee_p95)
     return judge(result, scenario)
+
+
+def stepped_timeline(recordings: Sequence[Recording]) -> list[TimelinePoint]:
+    """The steps' seconds end to end, each marked with its step: a second in which a step's
+    last replies came back after its sends stopped is that step's, not an idle gap."""
+    points: list[TimelinePoint] = []
+    offset = 0
+    for index, rec in enumerate(recordings):
+        for point in timeline(rec.intervals, offset):
+            point["step"] = index
+            points.append(point)
+        offset += len(rec.intervals)
+    return points
 
 
 def _placeholder_plan(model: str) -> LoadPlan:

@@ -48,7 +48,7 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(
 ) -> None:
     assert main(argv) == ExitCode.USAGE
     err = capsys.readouterr().err
-    assert err.startswith("readiness proxy: error: ")
+    assert err.startswith("ConfigError: ")
     assert message in err
     assert "Traceback" not in err
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from readiness.chaos.faults import (
     ErrorFault,
     HangFault,
+    Interval,
     KillFault,
     LatencyFault,
     Window,
@@ -136,9 +139,59 @@ def test_a_faults_file_error_names_file_key_and_line() -> None:
     assert load_faults_toml(text.replace("every = 0", "every = 2"), "faults.toml")[1].every == 2
 
 
+@pytest.mark.parametrize(
+    ("spec", "fires"),
+    [
+        ("kill:restart_after=2s", "once"),
+        ("disconnect", "once"),
+        ("session_loss", "once"),
+        ("hang:duration=3s", "once"),
+        ("hang:during=5s..8s", "once"),
+        ('kill:every="3s"', "every 3s"),
+        ("kill:first=3", "first 3"),
+        ("kill:probability=0.1", "10% of matches"),
+        ("drop:every=3", "every 3rd match"),
+        ("drop:every=1", "every match"),
+        ("error:first=2,probability=0.5", "first 2, 50% of matches"),
+        ("error", "every match"),
+        ("latency:latency=1ms", "every match"),
+        ("malformed", "every match"),
+        ("slow_stream", "every match"),
+    ],
+)
+def test_each_fault_says_how_often_it_fires(spec: str, fires: str) -> None:
+    fault = parse_fault_spec(spec)
+    assert fault.fires() == fires
+    assert fault.fires_once is (fires == "once")
+
+
+def test_every_is_a_count_of_matches_or_a_duration() -> None:
+    assert parse_fault_spec("drop:every=3").every == 3
+    every = parse_fault_spec("kill:every=1m30s").every
+    assert isinstance(every, Interval)
+    assert every.seconds == 90.0
+    assert "every: every must be above zero" in spec_error("kill:every=0s")
+    assert "every: every counts matches from 1" in spec_error("drop:every=0")
+
+
+def test_fault_parsing_does_not_import_the_demo_package() -> None:
+    code = (
+        "import sys\n"
+        "from readiness.chaos.faults import parse_fault_spec\n"
+        "parse_fault_spec('latency:distribution=\"lognormal:median=3ms,p99=40ms\"')\n"
+        "print('readiness.demo' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"
+
+
 def test_faults_survive_the_trip_through_json_and_their_spec() -> None:
     faults = (
         parse_fault_spec("kill:first=1,restart_after=2s,during=5s.."),
+        parse_fault_spec("kill:every=3s,restart_after=1s"),
+        parse_fault_spec("kill:probability=1"),
         parse_fault_spec('latency:distribution="uniform:1ms..5ms",method=tools/list'),
         parse_fault_spec("error:kind=tool,message=nope,every=3"),
         parse_fault_spec("hang:during=..20s,probability=0.5"),

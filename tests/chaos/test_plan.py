@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from readiness.chaos.faults import AnyFault, parse_fault_spec
-from readiness.chaos.plan import EventLog, FaultEvent, FaultPlan, read_events
-from readiness.resilience.clock import FakeClock
+from readiness.chaos.plan import EventLog, FaultEvent, FaultPlan, PlanStatistics, read_events
+from readiness.clock import FakeClock
 
 
 def plan_of(*specs: str, seed: int = 7, clock: FakeClock | None = None) -> FaultPlan:
@@ -43,6 +43,57 @@ def test_every_fires_on_each_nth_matching_request() -> None:
 
 def test_first_and_every_must_both_agree() -> None:
     assert fired(plan_of("drop:every=2,first=5"), 8) == ".0.0...."
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["kill:restart_after=2s", "kill", "disconnect", "session_loss", "hang:duration=3s"],
+)
+def test_an_outage_fault_given_no_first_every_or_probability_fires_once(spec: str) -> None:
+    assert fired(plan_of(spec), 6) == "0....."
+
+
+def test_a_fault_that_fires_once_fires_on_its_first_chance_not_its_first_match() -> None:
+    # The error takes the first request; the kill still fires once, on the next one.
+    assert fired(plan_of("error:first=1", "kill:restart_after=2s"), 4) == "01.."
+
+
+@pytest.mark.parametrize(
+    ("spec", "marks"),
+    [
+        ("kill:first=3", "000..."),
+        ("kill:every=2", ".0.0.0"),
+        ("kill:probability=1", "000000"),
+    ],
+)
+def test_an_outage_fault_asked_to_repeat_repeats(spec: str, marks: str) -> None:
+    assert fired(plan_of(spec), 6) == marks
+
+
+@pytest.mark.parametrize("spec", ["error", "latency:latency=1ms", "drop", "malformed"])
+def test_a_per_message_fault_fires_on_every_match(spec: str) -> None:
+    assert fired(plan_of(spec), 6) == "000000"
+
+
+def test_every_with_a_duration_fires_again_once_that_long_has_passed() -> None:
+    clock = FakeClock()
+    plan = plan_of("kill:every=3s,restart_after=1s", clock=clock)
+    marks = ""
+    for _ in range(8):  # a request every second
+        marks += "." if plan.decide("tools/call", "echo", 1) is None else "0"
+        clock.advance(1.0)
+    assert marks == "0..0..0."
+
+
+def test_an_outage_fault_fires_once_per_run_of_its_window() -> None:
+    clock = FakeClock()
+    plan = plan_of("kill:during=2s..4s,restart_after=1s", clock=clock)
+    marks = ""
+    for _ in range(6):
+        marks += "." if plan.decide("tools/call", "echo", 1) is None else "0"
+        clock.advance(1.0)
+    assert marks == "..0..."
+    assert plan.statistics() == PlanStatistics(matched=(2,), injected=(1,), events_not_kept=0)
 
 
 def test_method_and_tool_select_the_requests_that_count() -> None:

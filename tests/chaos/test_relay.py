@@ -17,6 +17,7 @@ from readiness.chaos.stdio_relay import relay_command
 from readiness.errors import TargetStartFailed
 from readiness.protocol.client import open_connection
 from readiness.protocol.connection import ConnectOptions, StdioParams
+from readiness.protocol.jsonrpc import TRANSPORT_MARKER_KEY, RequestTable
 from readiness.protocol.outcome import Outcome, Reply
 from readiness.protocol.stdio import StdioConnection
 from tests.servers import demo_command
@@ -34,6 +35,9 @@ SHARED_FAULTS = (
 )
 
 
+MARKER = "the-secret-of-this-test"
+
+
 def relayed(*specs: str, events: Path | None = None, seed: int = 1) -> StdioParams:
     server, *server_args = demo_command()
     command, args = relay_command(
@@ -42,8 +46,9 @@ def relayed(*specs: str, events: Path | None = None, seed: int = 1) -> StdioPara
         server,
         server_args,
         seed=seed,
+        transport_marker=MARKER,
     )
-    return StdioParams(command, args)
+    return StdioParams(command, args, transport_marker=MARKER)
 
 
 async def call(
@@ -161,6 +166,16 @@ async def test_the_events_file_lists_every_injection(
     assert [e.t_s for e in events] == sorted(e.t_s for e in events)
 
 
+async def until_restored(connection: StdioConnection) -> Reply:
+    """Call echo until the relay stops answering for a server that is down: the condition is
+    the restart, which no event of ours marks, so poll it (bounded by the caller)."""
+    while True:
+        reply = await call(connection, "echo", timeout=30, text="back")
+        if reply.outcome is not Outcome.TRANSPORT or "is down" not in reply.detail:
+            return reply
+        await anyio.sleep(0.05)
+
+
 @pytest.mark.parametrize("protocol", ["auto", "2025-11-25"])
 async def test_a_killed_server_is_restarted_and_the_same_connection_recovers(
     protocol: str, tmp_path: Path, no_stray_children: None
@@ -172,10 +187,11 @@ async def test_a_killed_server_is_restarted_and_the_same_connection_recovers(
     options = ConnectOptions(protocol=protocol, request_timeout=10.0)
     async with open_connection(params, options) as connection:
         relay, server = tree(connection.pid)
-        killed = await call(connection, "echo", timeout=0.5, text="dies")
-        assert killed.outcome is Outcome.TIMEOUT
+        with anyio.fail_after(30):
+            killed = await call(connection, "echo", timeout=60, text="dies")
+        assert killed.outcome is Outcome.TRANSPORT, killed
         with anyio.fail_after(60):
-            recovered = await call(connection, "echo", timeout=30, text="back")
+            recovered = await until_restored(connection)
         assert recovered.outcome is Outcome.OK, recovered
         assert (await call(connection, "add", a=2, b=3)).outcome is Outcome.OK
         assert connection.returncode is None  # the relay, which is our child, never went
@@ -184,6 +200,46 @@ async def test_a_killed_server_is_restarted_and_the_same_connection_recovers(
         assert not server.is_running()
     assert [(e.type, e.phase) for e in read_events(events)] == [("kill", "inject"), ("kill", "end")]
     assert_ended([relay, *restarted])
+
+
+async def test_requests_in_flight_when_the_server_is_killed_fail_at_once_as_transport_errors(
+    no_stray_children: None,
+) -> None:
+    # The restart is far off: the server stays down for the whole test.
+    params = relayed("kill:tool=echo,restart_after=10m")
+    replies: list[Reply] = []
+
+    async def slow() -> None:
+        replies.append(await call(connection, "work", timeout=600, ms=600_000))
+
+    async with open_connection(params, ConnectOptions(request_timeout=600)) as connection:
+        with anyio.fail_after(30):  # far below every request's timeout and the work asked
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(slow)
+                await anyio.wait_all_tasks_blocked()  # the three are written to the relay
+                killed = await call(connection, "echo", timeout=600, text="dies")
+            down = await call(connection, "add", timeout=600, a=1, b=1)
+        assert connection.returncode is None  # the relay lives on, waiting to restart
+    assert killed.outcome is Outcome.TRANSPORT
+    assert [r.outcome for r in replies] == [Outcome.TRANSPORT] * 3
+    assert all("the server exited (killed by a fault)" in r.detail for r in replies)
+    assert down.outcome is Outcome.TRANSPORT
+    assert "the server is down" in down.detail
+
+
+async def test_only_an_error_carrying_our_secret_counts_as_a_transport_error() -> None:
+    error = {"code": -32000, "message": "gone", "data": {TRANSPORT_MARKER_KEY: MARKER}}
+    forged = {**error, "data": {TRANSPORT_MARKER_KEY: "a guess"}}
+    for marker, sent, expected in [
+        (MARKER, error, Outcome.TRANSPORT),
+        (MARKER, forged, Outcome.RPC_ERROR),
+        (None, error, Outcome.RPC_ERROR),  # a client that started no relay trusts no marker
+    ]:
+        table = RequestTable(transport_marker=marker)
+        request_id, future = table.open(timeout=10.0)
+        table.deliver({"jsonrpc": "2.0", "id": request_id, "error": sent})
+        assert future.result().outcome is expected
 
 
 async def test_a_kill_without_restart_ends_the_connection_like_a_crash(

@@ -11,7 +11,7 @@ import pytest
 from readiness.errors import TargetUnreachable
 from readiness.protocol.client import McpClient, RequestFailed, open_connection
 from readiness.protocol.connection import ConnectOptions, HttpParams
-from readiness.protocol.outcome import Outcome
+from readiness.protocol.outcome import Outcome, OversizedReply
 from tests.servers import demo_http_server
 
 pytestmark = pytest.mark.anyio
@@ -104,6 +104,8 @@ async def test_reply_over_the_cap_over_http_is_a_transport_error(
         small = await connection.request("tools/call", {"name": "blob", "arguments": {"kb": 1}})
     assert big.outcome is Outcome.TRANSPORT
     assert big.detail == f"reply exceeds {CAP} bytes"
+    assert isinstance(big, OversizedReply)  # our cap, told apart by its type
+    assert big.limit == CAP
     assert small.outcome is Outcome.OK
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from readiness.protocol.client import McpClient, RequestFailed, open_connection
 from readiness.protocol.connection import ConnectOptions
-from readiness.protocol.outcome import Outcome
+from readiness.protocol.outcome import Outcome, OversizedReply
 from readiness.protocol.stdio import StdioConnection
 from tests.protocol.conftest import child_pids, demo_stdio
 
@@ -83,6 +83,8 @@ async def test_reply_over_the_cap_is_a_transport_error_and_the_connection_surviv
     big = await demo.request("tools/call", {"name": "blob", "arguments": {"kb": 2 * CAP // 1024}})
     assert big.outcome is Outcome.TRANSPORT
     assert big.detail == f"reply exceeds {CAP} bytes"
+    assert isinstance(big, OversizedReply)  # our cap, told apart by its type
+    assert big.limit == CAP
     small = await demo.request("tools/call", {"name": "blob", "arguments": {"kb": 1}})
     assert small.outcome is Outcome.OK
     assert demo.statistics().oversized == 1

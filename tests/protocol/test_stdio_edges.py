@@ -12,7 +12,7 @@ from anyio import wait_all_tasks_blocked
 from readiness.errors import ConfigError, TargetStartFailed, TargetUnreachable
 from readiness.protocol.client import open_connection
 from readiness.protocol.connection import ConnectOptions, StdioParams
-from readiness.protocol.outcome import Outcome
+from readiness.protocol.outcome import Outcome, OversizedReply
 from tests.protocol.conftest import child_pids, python_stdio, rogue_stdio
 
 pytestmark = pytest.mark.anyio
@@ -88,6 +88,8 @@ async def test_oversized_reply_is_matched_by_a_trailing_id() -> None:
         after = await connection.request("tools/call", call("echo", text="still here"))
     assert big.outcome is Outcome.TRANSPORT
     assert big.detail == "reply exceeds 4096 bytes"
+    assert isinstance(big, OversizedReply)  # our cap, told apart by its type
+    assert big.limit == 4096
     assert after.outcome is Outcome.OK
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from readiness.results import LatencySummary, RunResult, load_results
 
@@ -45,38 +44,18 @@ def load_all_kinds() -> RunResult:
     return load_results(ALL_KINDS)
 
 
-def sample_score() -> dict[str, Any]:
-    """A score in results.json's shape (issue 8 §1), with one deduction and a category that
-    was not assessed."""
-    return {
-        "value": 93.8,
-        "status": "conditional",
-        "rule": "a check scores 1 when it passes, less the further it misses (none at twice its "
-        "limit); a category is the weighted mean of its checks, the score the weighted mean "
-        "of the assessed categories",
-        "categories": [
-            {"name": "Performance", "weight": 25, "assessed": True, "value": 100.0, "checks": []},
-            {"name": "Scalability", "weight": 15, "assessed": True, "value": 100.0, "checks": []},
-            {"name": "Stability", "weight": 20, "assessed": True, "value": 100.0, "checks": []},
-            {
-                "name": "Fault tolerance",
-                "weight": 15,
-                "assessed": True,
-                "value": 62.5,
-                "checks": [],
-            },
-            {"name": "Recovery", "weight": 15, "assessed": True, "value": 100.0, "checks": []},
-            {"name": "Security", "weight": 10, "assessed": False, "value": None, "checks": []},
-        ],
-        "deductions": [
-            {
-                "scenario": "failure",
-                "target": "demo",
-                "check": "unaffected_success_rate >= 99%",
-                "category": "Fault tolerance",
-                "observed": "97.1%",
-                "required": ">= 99%",
-                "points": 6.2,
-            }
-        ],
-    }
+def scored(result: RunResult) -> RunResult:
+    """`result` with the score readiness.scoring gives it (default [scoring]), as a run stores."""
+    from readiness.config.scoring import ScoringConfig
+    from readiness.scoring import score_run
+
+    result["score"] = score_run(result["scenarios"], ScoringConfig())
+    return result
+
+
+def with_a_failed_check(result: RunResult) -> RunResult:
+    """The failure scenario's first check failed by a margin (97.1% against >= 99%)."""
+    check = next(s for s in result["scenarios"] if s["kind"] == "failure")["checks"][0]
+    check["observed"] = 0.971
+    check["passed"] = False
+    return result

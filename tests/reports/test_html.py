@@ -6,7 +6,13 @@ from html.parser import HTMLParser
 import pytest
 
 from readiness.reports.html import render_html
-from tests.reports import load_all_kinds, load_sample, sample_score, with_dead_server
+from tests.reports import (
+    load_all_kinds,
+    load_sample,
+    scored,
+    with_a_failed_check,
+    with_dead_server,
+)
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "source", "wbr"}
 
@@ -106,6 +112,12 @@ def chart(page: str, title: str) -> str:
     return found.group(0)
 
 
+def test_a_scaling_timeline_labels_each_row_with_its_step(page: str) -> None:
+    assert "The steps are separate loads" in page
+    assert "<td>2 (concurrency 5)</td>" in page
+    assert page.count("<th>Step</th>") == 1  # the scaling scenario's timeline only
+
+
 def test_target_and_run_names_are_escaped() -> None:
     result = load_sample()
     result["run"]["name"] = "<script>alert('run')</script>"
@@ -147,48 +159,40 @@ def test_page_without_a_score_has_no_badge_or_deductions(page: str) -> None:
 
 
 def test_score_badge_category_chart_and_deductions() -> None:
-    page = render_html(load_sample(), sample_score())
-    assert re.search(
-        r'<div class="score score-conditional".*?>94</span>.*?CONDITIONALLY READY', page, re.S
-    )
+    result = scored(load_sample())  # the real scorer; success_rate 98.90% against >= 99%
+    page = render_html(result)
+    assert re.search(r'<div class="score score-ready".*?>97.9</span>.*?READY', page, re.S)
     assert '<a href="#score">Score</a>' in page
     assert chart_titles(page)[0] == "Score by category"
     text = text_of(chart(page, "Score by category"))
-    assert "Fault tolerance (15%)" in text
-    assert "62.5" in text
-    assert "Security (10%) not assessed" in text
-    row = re.search(r'<tr><td class="num fail">−6.2</td>.*?</tr>', page)
+    assert "Performance (62.5%) value: 96.7 96.7" in text  # the bar's tooltip, then its note
+    assert "Scalability (37.5%) value: 100 100.0" in text
+    assert "Security not assessed" in text
+    row = re.search(r'<tr><td class="num fail">−2.1</td>.*?</tr>', page)
     assert row is not None
-    assert text_of(row.group(0)).split() == (
-        [
-            "−6.2",
-            "unaffected_success_rate",
-            "&gt;=",
-            "99%",
-            "failure",
-            "demo",
-            "Fault",
-            "tolerance",
-            "97.1%",
-            "&gt;=",
-            "99%",
-        ]
-    )
+    assert text_of(row.group(0)).split() == [
+        *("−2.1", "Performance", "throughput", "demo", "success_rate", "&gt;=", "99%"),
+        *("98.90%", "&gt;=", "99%", "failed,", "kept", "90%", "of", "its", "points"),
+    ]
+    assert "In scaling (target demo) the load generator, not the server" in page  # a warning
+    assert "Stability was not assessed" in page  # a limitation
 
 
-def test_score_is_read_from_the_results_when_it_is_there() -> None:
-    result = load_sample()
-    score = sample_score()
-    score["status"] = "not_ready"
-    score["deductions"] = []
-    result["score"] = score  # type: ignore[typeddict-unknown-key]
+def test_a_score_of_a_run_where_every_check_passed_has_nothing_to_deduct() -> None:
+    result = scored(load_all_kinds())
     page = render_html(result)
-    assert "NOT READY" in page
-    assert "No deductions" in page
+    assert re.search(r'<span class="score-value">100.0</span>', page)
+    assert "Nothing: every check passed." in page
+
+
+def test_a_score_given_apart_from_the_result_wins() -> None:
+    score = scored(with_a_failed_check(load_all_kinds()))["score"]  # type: ignore[typeddict-item]
+    page = render_html(load_sample(), score)
+    assert "unaffected_success_rate" in text_of(page.split('id="deductions"')[1])
 
 
 def test_every_scenario_kind_gets_its_charts() -> None:
-    titles = chart_titles(render_html(load_all_kinds(), sample_score()))
+    titles = chart_titles(render_html(scored(load_all_kinds())))
     for expected in [
         "Score by category",
         "Latency by percentile: throughput",
@@ -230,9 +234,11 @@ def test_names_from_servers_and_configs_render_as_text(hostile: str) -> None:
                 fault["spec"] = hostile
             for op in s["chaos"]["operations"]:
                 op["name"] = hostile
-    score = sample_score()
-    score["categories"][0]["name"] = hostile
+    score = scored(with_a_failed_check(result))["score"]  # type: ignore[typeddict-item]
+    score["categories"][0]["label"] = hostile
     score["deductions"][0].update(scenario=hostile, target=hostile, check=hostile, observed=hostile)
+    score["limitations"].append(hostile)
+    score["warnings"].append(hostile)
     page = render_html(result, score)
     parser = TagBalance()
     parser.feed(page)
@@ -246,7 +252,7 @@ def test_names_from_servers_and_configs_render_as_text(hostile: str) -> None:
 
 
 def test_deduction_figures_take_the_checks_unit_when_they_are_numbers() -> None:
-    score = sample_score()
-    score["deductions"][0].update(observed=0.971, required=0.99, unit="ratio")
+    score = scored(load_sample())["score"]  # type: ignore[typeddict-item]
+    score["deductions"][0].update(observed=0.989, required=0.99)  # type: ignore[typeddict-item]
     page = render_html(load_sample(), score)
-    assert '<td class="num">97.10%</td><td class="num">99.00%</td>' in page
+    assert '<td class="num">98.90%</td><td><code>99.00%</code></td>' in page

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from readiness.reports.html import render_html
-from tests.reports import load_all_kinds, sample_score
+from tests.reports import load_all_kinds, scored, with_a_failed_check
 from tests.reports.browser import Browser, find_chromium, open_browser
 
 CHROMIUM = find_chromium()
@@ -70,14 +70,14 @@ INSPECT = """(() => {
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every scenario kind from real runs, scored, with hostile and overlong names."""
-    result = load_all_kinds()
+    result = scored(with_a_failed_check(load_all_kinds()))
     result["targets"][0]["server_info"]["name"] = HOSTILE_SERVER
     result["targets"][0]["server_info"]["version"] = "1.0.0+build." + "0123456789abcdef" * 8
     result["run"]["name"] = "a-long-run-name-without-spaces-" * 4  # must wrap, not overflow
     result["scenarios"][0]["operations"][0]["name"] = HOSTILE_TOOL
     result["scenarios"][3]["chaos"]["operations"][0]["name"] = HOSTILE_TOOL
     path = tmp_path_factory.mktemp("browser") / "report.html"
-    path.write_text(render_html(result, sample_score()))
+    path.write_text(render_html(result))
     return path
 
 

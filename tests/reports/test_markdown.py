@@ -31,8 +31,18 @@ def table_rows(text: str) -> list[list[str]]:
     return rows
 
 
-def test_verdict_line_gives_status_checks_and_scenarios_passed(report: str) -> None:
-    assert "❌ **FAILED** — checks passed 3/4 · scenarios passed 1/2" in report
+def test_executive_summary_comes_first_with_score_status_counts_and_deductions(
+    report: str,
+) -> None:
+    summary = section(report, "## Executive summary")
+    assert report.index("## Executive summary") < report.index("## Results by category")
+    assert (
+        "**Score: 97.9/100 — READY** · checks passed 3/4 · scenarios passed 1/2 · run ❌ failed"
+        in summary
+    )
+    assert "- throughput: success_rate 98.90% vs >= 99%: −2.1 points" in summary
+    assert "Not assessed (left out of the score): Stability, Fault tolerance, Recovery," in summary
+    assert "may have been the bottleneck" in summary
 
 
 def test_target_line_names_transport_command_protocol_and_server(report: str) -> None:
@@ -45,7 +55,8 @@ def test_target_line_names_transport_command_protocol_and_server(report: str) ->
 
 
 def test_summary_table_has_one_row_per_scenario_with_its_figures(report: str) -> None:
-    rows = table_rows(section(report, "## Summary"))
+    rows = table_rows(section(report, "## Results by category"))
+    rows = rows[rows.index(["---"] * 4 + ["---:"] * 6) - 1 :]
     assert rows[2] == [
         "throughput", "throughput", "demo", "❌ failed", "8,000", "98.90%", "197.8", "3.12",
         "42.13", "2/3",
@@ -55,10 +66,15 @@ def test_summary_table_has_one_row_per_scenario_with_its_figures(report: str) ->
 
 
 def test_failed_check_is_marked_failed_with_observed_value_in_its_unit(report: str) -> None:
-    checks = section(report, "## Checks")
-    assert "| throughput | `success_rate >= 99%` | 98.90% | ❌ FAIL |" in checks
-    assert "| throughput | `p99 < 500ms` | 42.13 ms | ✅ PASS |" in checks
-    assert "| throughput | `throughput > 100/s` | 197.8/s | ✅ PASS |" in checks
+    checks = section(report, "### Performance: 96.7/100")
+    assert (
+        "| throughput | demo | `success_rate >= 99%` | 98.90% | `>= 99%` | ❌ FAIL | −2.1 |"
+        in checks
+    )
+    assert "| throughput | demo | `p99 < 500ms` | 42.13 ms | `< 500 ms` | ✅ PASS | 0 |" in checks
+    assert "| throughput | demo | `throughput > 100/s` | 197.8/s | `> 100/s` | ✅ PASS | 0 |" in (
+        checks
+    )
     assert checks.count("FAIL") == 1
 
 
@@ -131,8 +147,25 @@ def test_short_timeline_has_one_row_per_second(report: str) -> None:
     assert "req/s   " not in timeline
 
 
+def test_a_scaling_timeline_shows_each_second_as_its_steps_not_as_one_load(report: str) -> None:
+    timeline = section(section(report, "## Scenario: scaling"), "### Timeline")
+    assert "The steps are separate loads" in timeline
+    rows = table_rows(timeline)
+    assert rows[0][:2] == ["Step", "t (s)"]
+    steps = [row[0] for row in rows[2:]]
+    assert steps[:5] == ["1 (concurrency 1)"] * 5
+    assert steps[5] == "2 (concurrency 5)"
+    assert steps[-1] == "5 (concurrency 50)"
+
+
+def test_a_timeline_without_steps_has_no_step_column(report: str) -> None:
+    timeline = section(section(report, "## Scenario: throughput"), "### Timeline")
+    assert "Step" not in table_rows(timeline)[0]
+
+
 def test_saturated_generator_gets_a_warning_with_its_reason(report: str) -> None:
-    assert report.count("may have been the bottleneck") == 1
+    # Once in the executive summary, once in the scenario it concerns.
+    assert report.count("may have been the bottleneck") == 2
     generator = section(section(report, "## Scenario: scaling"), "### Load generator")
     assert "The generator used 97% of one core during step 5 (concurrency 50)" in generator
     assert "| 21.73 s | 262.9 µs | 85.8% | 41.80 ms | 18.20 ms | 74.2 MiB |" in generator
@@ -185,7 +218,8 @@ def test_missing_values_render_as_a_dash() -> None:
     assert "· finished — · took — ·" in report
     row = "| status | intended start | 791 | 2.71 | 9.14 | 13.82 | 47.25 | — | 102.9 | 4.77 |"
     assert row in report
-    assert "| throughput | `p99 < 500ms` | — | ✅ PASS |" in report
+    check = "| throughput | demo | `p99 < 500ms` | not measured | `< 500 ms` | ✅ PASS | 0 |"
+    assert check in report
     assert "| 1.84 s | — µs |" in report
     assert "| — (configured: auto) |" in report
 
@@ -210,7 +244,7 @@ def test_free_text_cannot_break_a_table_or_inject_html() -> None:
     result["targets"][0]["name"] = "evil | <script>alert(1)</script>"
     result["scenarios"][0]["checks"][0]["expression"] = "a | b"
     report = render_markdown(result)
-    assert "| evil \\| &lt;script&gt;alert(1)&lt;/script&gt; | stdio |" in report
+    assert "| evil \\| &lt;script>alert(1)&lt;/script> | stdio |" in report
     assert "`a \\| b`" in report
     assert "<script>" not in report
 
@@ -221,7 +255,8 @@ def test_a_run_without_checks_or_scaling_summary_still_renders() -> None:
         scenario["checks"] = []
     del result["scenarios"][1]["scaling"]
     report = render_markdown(result)
-    assert "No checks were configured." in report
+    assert "**Score: none — NOT READY** · checks passed 0/0" in report
+    assert "Nothing was assessed, so there is no score." in report
     assert "| 5 | 50 | 5.0 s |" in report
     assert "stopped scaling" not in report
 

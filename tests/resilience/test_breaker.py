@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from readiness.clock import FakeClock
 from readiness.protocol.outcome import Outcome
 from readiness.resilience.breaker import BreakerState, CircuitBreaker, Permit, Transition
-from readiness.resilience.clock import FakeClock
 from readiness.resilience.errors import CircuitOpen
 from readiness.resilience.outcomes import INTERNAL_ERROR, OutcomeSet
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from readiness.clock import FakeClock
 from readiness.resilience.cache import MISSING, Cache, cache_key
-from readiness.resilience.clock import FakeClock
 
 
 def test_a_value_is_returned_until_its_ttl_has_passed() -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from readiness.resilience.clock import FakeClock
+from readiness.clock import FakeClock
 from readiness.resilience.errors import RateLimited
 from readiness.resilience.limiter import TokenBucket
 from tests.resilience.timeline import run_until, tick

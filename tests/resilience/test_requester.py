@@ -19,6 +19,7 @@ import anyio
 import orjson
 import pytest
 
+from readiness.clock import FakeClock
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, run_load
 from readiness.engine.progress import ignore_progress
 from readiness.engine.schedule import constant
@@ -30,15 +31,21 @@ from readiness.protocol.outcome import Outcome, Reply
 from readiness.protocol.stdio import StdioConnection
 from readiness.reports import markdown
 from readiness.reports.templating import template_environment
-from readiness.resilience.clock import FakeClock
 from readiness.resilience.config import ResilienceConfig
 from readiness.resilience.requester import ResilientRequester
+from readiness.results import ResilienceStats
+from readiness.scenarios.resilience_results import resilience_result
 from readiness.scenarios.throughput import run_throughput
 from tests.suites import scenario_context
 
 LABEL = ProgressLabel("test", "throughput", "demo", "load")
 ECHO = Operation(0, "echo", "tools/call", {"name": "echo", "arguments": {"text": "hi"}}, 1.0)
 STATUS = Operation(0, "status", "resources/read", {"uri": "demo://status"}, 1.0)
+
+
+def reported(requester: ResilientRequester) -> ResilienceStats:
+    """The layer's statistics as results.json holds them."""
+    return resilience_result(requester.statistics())
 
 
 def layer(conn: Any, clock: FakeClock | None = None, **config: Any) -> ResilientRequester:
@@ -102,7 +109,7 @@ async def test_tool_errors_are_not_server_failures_so_the_breaker_stays_closed()
     totals = recording_totals(run.recording)
     assert totals["errors"]["tool_error"] == 100
     assert totals["rejected"] == 0
-    breaker = requester.statistics()["breaker"]
+    breaker = reported(requester)["breaker"]
     assert breaker["state"] == "closed"
     assert breaker["transitions"] == []
     assert (breaker["admitted"], breaker["failures"], breaker["rejected"]) == (100, 0, 0)
@@ -124,7 +131,7 @@ async def test_a_crashed_server_opens_the_breaker_and_later_requests_are_rejecte
     assert threshold <= transport < threshold + concurrency
     assert totals["rejected"] == 300 - ok - transport > 250
     assert totals["success_rate"] == pytest.approx(ok / (ok + transport))  # rejections excluded
-    breaker = requester.statistics()["breaker"]
+    breaker = reported(requester)["breaker"]
     assert breaker["rejected"] == totals["rejected"]
     assert breaker["admitted"] == ok + transport
     assert breaker["state"] == "open"
@@ -145,7 +152,7 @@ async def test_an_open_breaker_lets_a_trial_through_after_its_timeout_and_reopen
         # No think time: only the layer's own yield on a rejection lets the run reach its end.
         run = await drive(requester, closed(1, duration=0.6))
     totals = recording_totals(run.recording)
-    transitions = requester.statistics()["breaker"]["transitions"]
+    transitions = reported(requester)["breaker"]["transitions"]
     moves = [(t["from"], t["to"]) for t in transitions]
     failed_trials = moves.count(("half_open", "open"))
     assert failed_trials >= 1
@@ -178,7 +185,7 @@ async def test_a_rate_limit_of_50_per_second_admits_about_50_sends_in_one_second
     totals = recording_totals(run.recording)
     assert 40 <= totals["sent"] <= 52
     assert totals["ok"] == totals["sent"]
-    limiter = requester.statistics()["limiter"]
+    limiter = reported(requester)["limiter"]
     assert limiter["acquired"] == served == totals["sent"]
     assert limiter["waited"] > totals["sent"] / 2  # the bucket held one token, then ran dry
     assert 0 < limiter["max_wait_ms"] <= 20.5
@@ -199,7 +206,7 @@ async def test_repeated_reads_are_answered_from_the_cache_and_tool_calls_are_not
     totals = recording_totals(run.recording)
     reads, calls = run.recording.sent_by_op
     assert totals["ok"] == 400
-    cache = requester.statistics()["cache"]
+    cache = reported(requester)["cache"]
     assert cache["hits"] + cache["misses"] == reads
     assert cache["misses"] <= 4  # only reads sent before the first answer came back
     assert cache["hit_rate"] > 0.9
@@ -237,7 +244,7 @@ async def test_timed_out_reads_are_retried_within_max_attempts_and_the_budget() 
             os.kill(conn.pid, signal.SIGCONT)
     assert recording_totals(reads.recording)["errors"]["timeout"] == 20
     assert recording_totals(calls.recording)["errors"]["timeout"] == 8
-    retry = requester.statistics()["retry"]
+    retry = reported(requester)["retry"]
     assert retry["calls"] == 20  # tools/call is not retried unless opted in
     assert retry["retries"] == 10
     assert retry["attempts"] == 30 == middle.sent - before.sent == middle.timeouts - before.timeouts
@@ -263,7 +270,7 @@ async def test_tool_calls_are_retried_when_opted_in_and_each_attempt_waits_for_t
             await drive(requester, closed(2, requests=4), [ECHO])
         finally:
             os.kill(conn.pid, signal.SIGCONT)
-    stats = requester.statistics()
+    stats = reported(requester)
     retry = stats["retry"]
     assert (retry["calls"], retry["attempts"], retry["gave_up"]) == (4, 8, 4)
     assert stats["limiter"]["acquired"] == 8  # every attempt is a send, and sends are limited
@@ -318,7 +325,7 @@ async def test_only_successful_replies_are_cached() -> None:
     await requester.request("tools/list")
     await requester.request("tools/list")
     assert server.sent == ["tools/list", "tools/list"]
-    assert requester.statistics()["cache"]["hits"] == 1
+    assert reported(requester)["cache"]["hits"] == 1
 
 
 @pytest.mark.anyio
@@ -343,13 +350,13 @@ async def test_a_cancelled_trial_call_gives_its_permit_back() -> None:
     server.hold = False
     server.outcome = Outcome.OK
     assert (await requester.request("ping")).outcome is Outcome.OK  # the permit was free again
-    breaker = requester.statistics()["breaker"]
+    breaker = reported(requester)["breaker"]
     assert breaker["state"] == "closed"
     assert [t["to"] for t in breaker["transitions"]] == ["open", "half_open", "closed"]
 
 
 def test_only_configured_primitives_appear_in_the_statistics() -> None:
-    stats = layer(FakeServer(), FakeClock(), rate_limit={"rate": 10}).statistics()
+    stats = reported(layer(FakeServer(), FakeClock(), rate_limit={"rate": 10}))
     assert set(stats) == {"config", "limiter"}
     assert stats["config"] == {"rate_limit": {"rate": 10.0, "burst": 1}}
 

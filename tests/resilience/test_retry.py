@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from readiness.clock import FakeClock
 from readiness.protocol.outcome import Outcome, Reply
-from readiness.resilience.clock import FakeClock
 from readiness.resilience.outcomes import INTERNAL_ERROR, OutcomeSet
 from readiness.resilience.retry import Retry, RetryBudget
 from tests.resilience.timeline import run_until

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import anyio
 import anyio.lowlevel
 
-from readiness.resilience.clock import FakeClock
+from readiness.clock import FakeClock
 
 # anyio's wait_all_tasks_blocked polls every 0.1 s (real time) while any task is runnable.
 # A wake-up often starts a short chain (a release wakes a waiter, which wakes another), so a

@@ -151,7 +151,7 @@ async def test_a_total_fault_opens_the_breaker_which_then_rejects_without_waitin
 
 
 @pytest.mark.anyio
-async def test_a_killed_server_restarted_after_two_seconds_is_back_within_two_to_five(
+async def test_a_killed_server_restarted_after_two_seconds_is_back_soon_after_its_restore(
     tmp_path: Path,
 ) -> None:
     text = (
@@ -172,19 +172,27 @@ async def test_a_killed_server_restarted_after_two_seconds_is_back_within_two_to
 
     chaos = chaos_of(result)
     (fault,) = chaos["faults"]
-    assert fault["spec"] == "kill:first=1,during=3s..,restart_after=2s"
-    assert fault["injected"] == 1
+    assert fault["spec"] == "kill:during=3s..,restart_after=2s"
+    assert (fault["fires"], fault["injected"]) == ("once", 1)
     outage = chaos["outage"]
     assert outage is not None
     assert outage["injected_s"] is not None
     assert outage["restored_s"] is not None
-    assert 3.0 <= outage["injected_s"] < outage["restored_s"]
+    # (The window counts from the interposer's clock, armed just before the load starts; on a
+    # busy machine the load may start a little later, so the load's 3 s is not compared.)
+    assert outage["injected_s"] < outage["restored_s"]
     assert outage["time_to_detect_s"] is not None
     assert outage["time_to_detect_s"] < 1.0
-    assert outage["restored_s"] >= outage["injected_s"] + 2
+    assert outage["restored_s"] >= outage["injected_s"] + 2  # the default restart_after
     first = outage["time_to_first_success_s"]
+    since_restore = outage["time_to_first_success_since_restore_s"]
     assert first is not None
-    assert 2.0 <= first <= 5.0
+    assert since_restore is not None
+    assert first == pytest.approx(outage["restored_s"] - outage["injected_s"] + since_restore)
+    # Requests lost with the server fail at once, so the first success after the restore is
+    # never a request that waited out its timeout (the target's request_timeout is 2 s).
+    assert since_restore < 2.0
+    assert result["totals"]["errors"]["timeout"] == 0
     assert outage["recovered"] is True
     assert outage["recovery_time_s"] is not None
     assert outage["recovery_time_s"] >= first
@@ -197,8 +205,59 @@ async def test_a_killed_server_restarted_after_two_seconds_is_back_within_two_to
     markdown = render_markdown(_run_of(tmp_path, result))
     assert "### Fault tolerance and recovery" in markdown
     assert f"{outage['time_to_first_success_s']:.3f} s" in markdown
+    assert f"{since_restore:.3f} s" in markdown
+    assert "| once |" in markdown
     assert "first_success  first success after restore" in markdown
     assert "Fault tolerance and recovery" in render_html(_run_of(tmp_path, result))
+
+
+@pytest.mark.anyio
+async def test_a_kill_written_the_obvious_way_under_a_closed_load_fires_once_and_recovers(
+    tmp_path: Path,
+) -> None:
+    # Issue 10: four virtual users, a 10 s request timeout and `kill, restart after 2 s`
+    # reported recovered = false and four lost requests (the kill fired on every request to
+    # the restarted server, and the requests in flight waited out their timeout).
+    timeout_s, restart_s = 10.0, 1.0
+    text = stdio_target().replace('request_timeout = "2s"', f'request_timeout = "{timeout_s}s"')
+    text += textwrap.dedent(
+        f"""
+        [[scenarios]]
+        name = "obvious"
+        kind = "recovery"
+        load = {{ concurrency = 4, duration = "10s", think_time = "20ms" }}
+
+        [[scenarios.faults]]
+        type = "kill"
+        restart_after = "{restart_s}s"
+
+        [[workload.operations]]
+        call = "tools/call"
+        tool = "echo"
+        arguments = {{ text = "hello" }}
+        """
+    )
+    with anyio.fail_after(90):
+        result = await run_recovery(scenario_context(tmp_path, text))
+
+    chaos = chaos_of(result)
+    (fault,) = chaos["faults"]
+    assert (fault["fires"], fault["injected"]) == ("once", 1)
+    outage = chaos["outage"]
+    assert outage is not None
+    assert outage["injected_s"] is not None
+    assert outage["restored_s"] is not None
+    assert outage["restored_s"] >= outage["injected_s"] + restart_s
+    since_restore = outage["time_to_first_success_since_restore_s"]
+    assert since_restore is not None
+    assert since_restore < timeout_s  # nobody waited out the timeout before succeeding
+    assert outage["failed_during_outage"] > 0
+    assert result["totals"]["errors"]["timeout"] == 0  # they failed at once, as transport errors
+    assert result["totals"]["errors"]["transport"] == outage["failed_during_outage"]
+    assert outage["recovered"] is True
+    assert chaos["lost"] == 0
+    assert_every_request_has_one_outcome(result)
+    assert all(c["passed"] for c in result["checks"]), result["checks"]
 
 
 def _run_of(tmp_path: Path, result: ScenarioResult) -> RunResult:
@@ -241,7 +300,7 @@ async def test_a_hang_on_a_url_we_did_not_start_is_felt_and_recovered_from(
 
     chaos = chaos_of(result)
     (fault,) = chaos["faults"]
-    assert fault["spec"] == "hang:first=1,during=3s..,duration=5s"
+    assert fault["spec"] == "hang:during=3s..,duration=5s"
     outage = chaos["outage"]
     assert outage is not None
     assert outage["injected_s"] is not None
@@ -400,7 +459,7 @@ async def test_an_http_server_readiness_starts_is_killed_restarted_and_left_behi
 
     chaos = chaos_of(result)
     (fault,) = chaos["faults"]
-    assert fault["spec"] == "kill:first=1,during=3s..,restart_after=2s"
+    assert fault["spec"] == "kill:during=3s..,restart_after=2s"
     outage = chaos["outage"]
     assert outage is not None
     assert outage["restored_s"] is not None

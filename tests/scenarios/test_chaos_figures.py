@@ -53,6 +53,8 @@ def test_the_outage_milestones_come_from_when_requests_were_felt_and_answered() 
     assert outage["time_to_detect_s"] == pytest.approx(0.054, abs=0.001)
     assert outage["first_success_s"] == pytest.approx(6.504, abs=0.001)
     assert outage["time_to_first_success_s"] == pytest.approx(2.504, abs=0.001)
+    # ... and from the restore at 6.5 s: what the time_to_first_success check judges.
+    assert outage["time_to_first_success_since_restore_s"] == pytest.approx(0.004, abs=0.001)
     # Second 6 has the backlog's slow answers, second 7 and 8 are steady again.
     assert outage["recovered"] is True
     assert outage["recovered_s"] == 7.0
@@ -60,6 +62,15 @@ def test_the_outage_milestones_come_from_when_requests_were_felt_and_answered() 
     timed_out = int(np.count_nonzero(trace.outcome == int(Outcome.TIMEOUT)))
     assert timed_out > 0
     assert outage["failed_during_outage"] == timed_out
+
+
+def test_with_nothing_restored_the_first_success_counts_from_the_injection() -> None:
+    trace = trace_with_outage()
+    steady = figures.steady_state(trace, 1.0, 4.0)
+    outage = figures.outage(
+        trace, steady, injected_s=4.0, restored_s=None, load_s=12.0, tolerance=0.5, window_s=2.0
+    )
+    assert outage["time_to_first_success_since_restore_s"] == outage["time_to_first_success_s"]
 
 
 def test_a_target_that_never_comes_back_is_reported_as_not_recovered() -> None:

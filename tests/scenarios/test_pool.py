@@ -14,12 +14,12 @@ import orjson
 import psutil
 import pytest
 
+from readiness.clock import FakeClock
 from readiness.config import parse_suite
 from readiness.engine.progress import Progress
 from readiness.protocol.outcome import Outcome, Reply
 from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
-from readiness.resilience.clock import FakeClock
 from readiness.resilience.pool import SessionPool
 from readiness.resilience.pooled import TIMEOUT_SLACK_S, PooledRequester
 from readiness.results import PoolResult, ScenarioResult, dump_json, load_results

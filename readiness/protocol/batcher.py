@@ -13,10 +13,14 @@ from typing import Generic, TypeVar
 import anyio
 from anyio.abc import TaskStatus
 
-from readiness.resilience.clock import Clock, SystemClock
-from readiness.resilience.errors import BatcherClosed
+from readiness.clock import Clock, SystemClock
+from readiness.errors import ReadinessError
 
 T = TypeVar("T")
+
+
+class BatcherClosed(ReadinessError):
+    """The batcher was closed; it takes no more items."""
 
 
 @dataclass(frozen=True, slots=True)

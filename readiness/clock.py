@@ -1,4 +1,5 @@
-"""The clock every resilience primitive reads and waits on, injected so time logic is testable.
+"""The clock time-based code reads and waits on (resilience primitives, the stdio batcher),
+injected so time logic is testable.
 
 `SystemClock` is the real one; `FakeClock` is the test fake at this boundary: time stands still
 until a test moves it, and sleepers and timeouts fire exactly when it passes their deadline.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from readiness.resilience.clock import Clock, FakeClock, SystemClock
+from readiness.clock import Clock, FakeClock, SystemClock
 from tests.resilience.timeline import tick
 
 pytestmark = pytest.mark.anyio

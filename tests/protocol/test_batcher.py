@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from readiness.resilience.batcher import Batcher
-from readiness.resilience.clock import FakeClock
-from readiness.resilience.errors import BatcherClosed
+from readiness.clock import FakeClock
+from readiness.protocol.batcher import Batcher, BatcherClosed
 from tests.resilience.timeline import run_until, settle, tick
 
 pytestmark = pytest.mark.anyio
