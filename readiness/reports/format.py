@@ -1,5 +1,5 @@
 """Formatting shared by the Markdown and HTML renderers: figures in their units, timestamps,
-sparklines, and the few display choices (which rows, which sentence) both make the same way.
+Markdown sparklines, and the few display choices (which rows, which sentence) both make alike.
 """
 
 from __future__ import annotations
@@ -243,27 +243,6 @@ def peak(values: Iterable[float | None]) -> float | None:
     return max(present) if present else None
 
 
-def svg_polylines(values: Sequence[float | None], width: float, height: float) -> list[str]:
-    """`points` attributes for an SVG sparkline (y grows downwards); gaps split the line."""
-    if not values:
-        return []
-    top = max((v for v in values if v is not None), default=0.0)
-    step = width / max(len(values) - 1, 1)
-    lines: list[str] = []
-    current: list[str] = []
-    for i, v in enumerate(values):
-        if v is None:
-            if current:
-                lines.append(" ".join(current))
-            current = []
-            continue
-        y = height - (v / top * height if top > 0 else 0.0)
-        current.append(f"{i * step:.1f},{y:.1f}")
-    if current:
-        lines.append(" ".join(current))
-    return lines
-
-
 def thin(rows: Sequence[T], max_rows: int = TIMELINE_MAX_ROWS) -> tuple[list[T], int]:
     """Every Nth row (and always the last) so at most about `max_rows` are shown; returns N.
 
@@ -397,7 +376,6 @@ def functions() -> dict[str, Callable[..., object]]:
         "scaling_model": scaling_model,
         "seconds_between": seconds_between,
         "sparkline": sparkline,
-        "svg_polylines": svg_polylines,
         "thin": thin,
         "timeline_sparklines": timeline_sparklines,
     }

@@ -1,14 +1,58 @@
 """Render a run (as loaded from results.json) as report.html: one self-contained page.
 
-Same content as report.md; inline CSS and SVG, no scripts, no external assets.
+Same content as report.md, plus charts drawn as inline SVG; inline CSS, no scripts, nothing
+fetched. The score (results.json's `score`, when the run was scored) heads the page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from markupsafe import Markup
+
+from readiness.reports import scenario_charts
+from readiness.reports.markdown import points, score_value
 from readiness.reports.templating import template_environment
 from readiness.results import RunResult
 
+STATUS_WORDS = {
+    "ready": "READY",
+    "conditional": "CONDITIONALLY READY",
+    "not_ready": "NOT READY",
+}
 
-def render_html(result: RunResult) -> str:
-    template = template_environment().get_template("report.html.j2")
-    return template.render(result=result)
+
+def render_html(result: RunResult, score: Mapping[str, Any] | None = None) -> str:
+    """The page for `result`; `score` defaults to the result's own top-level `score`."""
+    env = template_environment()
+    env.globals.update(_charts())
+    env.globals["score_words"] = STATUS_WORDS
+    env.filters.update(points_lost=points, score_value=score_value)
+    template = env.get_template("report.html.j2")
+    return template.render(result=result, score=score if score is not None else score_of(result))
+
+
+def score_of(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The run's score, when it was scored; None for an unscored (or older) results.json."""
+    score = result.get("score")
+    return score if isinstance(score, Mapping) else None
+
+
+def _charts() -> dict[str, Callable[..., Markup]]:
+    # The chart functions escape every text they draw, so their SVG is marked safe as is.
+    def safe(draw: Callable[..., str]) -> Callable[..., Markup]:
+        return lambda *args: Markup(draw(*args))
+
+    names = (
+        "latency_over_time",
+        "percentile_spectrum",
+        "scaling_curve",
+        "memory_over_time",
+        "requests_per_second",
+        "fault_phases",
+        "overload_timeline",
+        "overload_phases",
+        "score_by_category",
+    )
+    return {f"chart_{name}": safe(getattr(scenario_charts, name)) for name in names}

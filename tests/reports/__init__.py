@@ -33,3 +33,29 @@ def with_dead_server(result: RunResult) -> RunResult:
         point["p50_ms"] = point["p95_ms"] = point["p99_ms"] = None
     scenario["status"] = "failed"
     return result
+
+
+ALL_KINDS = Path(__file__).with_name("all_kinds_results.json")
+
+
+def load_all_kinds() -> RunResult:
+    """Real runs of every scenario kind (the default suite, chaos.toml's overload, pool and
+    two breaker scenarios, soak.toml's payload) in one results.json; a fresh copy each call."""
+    return load_results(ALL_KINDS)
+
+
+def scored(result: RunResult) -> RunResult:
+    """`result` with the score readiness.scoring gives it (default [scoring]), as a run stores."""
+    from readiness.config.scoring import ScoringConfig
+    from readiness.scoring import score_run
+
+    result["score"] = score_run(result["scenarios"], ScoringConfig())
+    return result
+
+
+def with_a_failed_check(result: RunResult) -> RunResult:
+    """The failure scenario's first check failed by a margin (97.1% against >= 99%)."""
+    check = next(s for s in result["scenarios"] if s["kind"] == "failure")["checks"][0]
+    check["observed"] = 0.971
+    check["passed"] = False
+    return result

@@ -6,7 +6,13 @@ from html.parser import HTMLParser
 import pytest
 
 from readiness.reports.html import render_html
-from tests.reports import load_sample, with_dead_server
+from tests.reports import (
+    load_all_kinds,
+    load_sample,
+    scored,
+    with_a_failed_check,
+    with_dead_server,
+)
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "source", "wbr"}
 
@@ -50,9 +56,10 @@ def test_page_is_well_formed_and_self_contained(page: str) -> None:
     parser.close()
     assert parser.problems == []
     assert parser.open == []
-    assert {"style", "svg", "polyline", "table"} <= parser.tags
-    assert not parser.tags & {"script", "link", "img", "iframe"}
+    assert {"style", "svg", "path", "table", "nav"} <= parser.tags
+    assert not parser.tags & {"script", "link", "img", "iframe", "object", "embed"}
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert not re.search(r"@import|url\(|@font-face", page)
     assert "None" not in page
 
 
@@ -79,11 +86,30 @@ def test_failed_check_is_marked_failed(page: str) -> None:
     assert page.count('class="fail"') == 1
 
 
-def test_timeline_has_an_svg_sparkline_per_series(page: str) -> None:
-    assert page.count("<polyline ") == 4  # rps and p99, two scenarios
-    first = re.search(r'<polyline points="([^"]+)"', page)
-    assert first is not None
-    assert len(first.group(1).split()) == 40  # every second, not only the rows shown
+def test_timeline_charts_cover_every_second(page: str) -> None:
+    charts = chart_titles(page)
+    assert charts == [
+        "Requests per second: throughput",
+        "Latency per second: throughput",
+        "Scaling: scaling",
+        "Requests per second: scaling",
+        "Latency per second: scaling",
+    ]
+    latency = chart(page, "Latency per second: throughput")
+    p99 = re.search(r'<path d="([^"]+)" class="mark line c2"', latency)
+    assert p99 is not None
+    # a step per second: 40 seconds, each a horizontal and a vertical move after the first
+    assert p99.group(1).count("H") == 40
+
+
+def chart_titles(page: str) -> list[str]:
+    return re.findall(r'<figure class="chart">\s*<svg[^>]*><title>([^<]*)</title>', page)
+
+
+def chart(page: str, title: str) -> str:
+    found = re.search(r"<svg[^>]*><title>" + re.escape(title) + r"</title>.*?</svg>", page, re.S)
+    assert found is not None, title
+    return found.group(0)
 
 
 def test_a_scaling_timeline_labels_each_row_with_its_step(page: str) -> None:
@@ -114,10 +140,119 @@ def test_missing_values_render_as_a_dash() -> None:
     assert "None" not in page
     assert "status intended start 791 2.71 9.14 13.82 — 102.9 102.9 4.77" in text
     assert '<td class="num">— ms</td>' in page
-    assert page.count("<polyline ") == 5  # a gap splits the p99 line
+    p99 = re.findall(r'class="mark line c2"', chart(page, "Latency per second: scaling"))
+    assert len(p99) == 2  # a gap splits the p99 line
 
 
 def test_a_scenario_where_every_request_failed_still_renders() -> None:
     page = render_html(with_dead_server(load_sample()))
-    assert "p99 latency · max — ms" in page
-    assert page.count("<polyline ") == 3  # the dead scenario's p99 line has no points
+    titles = chart_titles(page)
+    assert "Requests per second: throughput" in titles
+    assert "Latency per second: throughput" not in titles  # no success, so no latency
+    assert "None" not in page
+
+
+def test_page_without_a_score_has_no_badge_or_deductions(page: str) -> None:
+    assert 'class="score ' not in page
+    assert 'id="score"' not in page
+    assert "Why not 100" not in page
+
+
+def test_score_badge_category_chart_and_deductions() -> None:
+    result = scored(load_sample())  # the real scorer; success_rate 98.90% against >= 99%
+    page = render_html(result)
+    assert re.search(r'<div class="score score-ready".*?>97.9</span>.*?READY', page, re.S)
+    assert '<a href="#score">Score</a>' in page
+    assert chart_titles(page)[0] == "Score by category"
+    text = text_of(chart(page, "Score by category"))
+    assert "Performance (62.5%) value: 96.7 96.7" in text  # the bar's tooltip, then its note
+    assert "Scalability (37.5%) value: 100 100.0" in text
+    assert "Security not assessed" in text
+    row = re.search(r'<tr><td class="num fail">−2.1</td>.*?</tr>', page)
+    assert row is not None
+    assert text_of(row.group(0)).split() == [
+        *("−2.1", "Performance", "throughput", "demo", "success_rate", "&gt;=", "99%"),
+        *("98.90%", "&gt;=", "99%", "failed,", "kept", "90%", "of", "its", "points"),
+    ]
+    assert "In scaling (target demo) the load generator, not the server" in page  # a warning
+    assert "Stability was not assessed" in page  # a limitation
+
+
+def test_a_score_of_a_run_where_every_check_passed_has_nothing_to_deduct() -> None:
+    result = scored(load_all_kinds())
+    page = render_html(result)
+    assert re.search(r'<span class="score-value">100.0</span>', page)
+    assert "Nothing: every check passed." in page
+
+
+def test_a_score_given_apart_from_the_result_wins() -> None:
+    score = scored(with_a_failed_check(load_all_kinds()))["score"]  # type: ignore[typeddict-item]
+    page = render_html(load_sample(), score)
+    assert "unaffected_success_rate" in text_of(page.split('id="deductions"')[1])
+
+
+def test_every_scenario_kind_gets_its_charts() -> None:
+    titles = chart_titles(render_html(scored(load_all_kinds())))
+    for expected in [
+        "Score by category",
+        "Latency by percentile: throughput",
+        "Scaling: scaling",
+        "Memory: memory",
+        "Requests per second under faults: failure",
+        "Requests by phase: failure",
+        "Outage timeline: recovery",
+        "Outage timeline: kill-and-restart",
+        "Overload: overload",
+        "Requests by phase: overload",
+        "Latency per second: session-pool",
+        "Latency by percentile: payload",
+    ]:
+        assert expected in titles
+
+
+HOSTILE = ["<script>alert(1)</script>", '<img src=x onerror="alert(2)">', "</svg><b>x</b>"]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_names_from_servers_and_configs_render_as_text(hostile: str) -> None:
+    result = load_all_kinds()
+    result["run"]["name"] = hostile
+    result["targets"][0]["name"] = hostile
+    result["targets"][0]["server_info"]["name"] = hostile
+    result["targets"][0]["command"] = hostile
+    for s in result["scenarios"]:
+        s["name"] = hostile
+        s["target"] = hostile
+        for op in s["operations"]:
+            op["name"] = hostile
+        for check in s["checks"]:
+            check["expression"] = hostile
+        if "chaos" in s:
+            for event in s["chaos"]["events"]:
+                event["detail"] = hostile
+            for fault in s["chaos"]["faults"]:
+                fault["spec"] = hostile
+            for op in s["chaos"]["operations"]:
+                op["name"] = hostile
+    score = scored(with_a_failed_check(result))["score"]  # type: ignore[typeddict-item]
+    score["categories"][0]["label"] = hostile
+    score["deductions"][0].update(scenario=hostile, target=hostile, check=hostile, observed=hostile)
+    score["limitations"].append(hostile)
+    score["warnings"].append(hostile)
+    page = render_html(result, score)
+    parser = TagBalance()
+    parser.feed(page)
+    parser.close()
+    assert parser.problems == []
+    assert not parser.tags & {"script", "img", "b"}
+    assert "<script" not in page
+    assert "<img" not in page
+    assert "<b>" not in page
+    assert page.count("&lt;") >= 50  # the names are there, as text
+
+
+def test_deduction_figures_take_the_checks_unit_when_they_are_numbers() -> None:
+    score = scored(load_sample())["score"]  # type: ignore[typeddict-item]
+    score["deductions"][0].update(observed=0.989, required=0.99)  # type: ignore[typeddict-item]
+    page = render_html(load_sample(), score)
+    assert '<td class="num">98.90%</td><td><code>99.00%</code></td>' in page
