@@ -672,7 +672,23 @@ def load_results(path: Path) -> RunResult:
         raise ConfigError(
             f"not a readiness results file ({problem or 'bad schema_version'})", file=str(path)
         )
+    for scenario in data["scenarios"]:
+        _fill_older_overload(scenario.get("overload"))
     return data  # type: ignore[return-value]
+
+
+def _fill_older_overload(overload: Any) -> None:
+    """Overload results written before the probe searched for the limit have no `outcome`:
+    they claimed an overload whenever they found a sustainable rate, so read them that way."""
+    if not isinstance(overload, dict) or "outcome" in overload:
+        return
+    found = overload.get("max_sustainable_rate")
+    overload["outcome"] = "overloaded" if found is not None else "not_measured"
+    overload.setdefault("max_rate", None)
+    unrecorded = {"cpu_percent": None, "saturated": False, "saturation_reason": ""}
+    overload.setdefault("probe_generator", [unrecorded for _ in overload.get("probe") or ()])
+    overload.setdefault("generator_limit", "not recorded (an older results file)")
+    overload.setdefault("highest_kept_up_rate", found)
 
 
 def _shape_problem(data: dict[str, Any]) -> str:
