@@ -9,9 +9,14 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from readiness.compare.model import Comparison
+
+# 2: scenarios keep per-interval histograms (`intervals`); runs may carry a `comparison`.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 ScenarioStatus = Literal["passed", "failed", "error"]
 RunStatus = Literal["passed", "failed", "error", "interrupted"]
@@ -219,6 +224,23 @@ class Histograms(TypedDict):
     uncorrected: str
     failures: str  # time-to-fail of failed requests
     operations: dict[str, dict[str, str]]  # op name → {"corrected": …, "uncorrected": …}
+
+
+class OperationIntervals(TypedDict):
+    """One operation's load, interval by interval (each `IntervalData.width_s` long)."""
+
+    histograms: list[str]  # encoded LatencyHistogram of the ok requests (corrected); "" if none
+    ok: list[int]
+    failed: list[int]  # server failures (tool error, JSON-RPC error, timeout, transport)
+
+
+class IntervalData(TypedDict):
+    """Per-interval histograms of the measured load, for comparisons that resample time:
+    one per second, neighbours merged pairwise until there are at most 600."""
+
+    width_s: int
+    seconds: list[float]  # each interval's length: width_s, but the last of a load is shorter
+    operations: dict[str, OperationIntervals]
 
 
 # "from" is a keyword, hence the functional form.
@@ -448,6 +470,7 @@ class ScenarioResult(TypedDict):
     server: ServerResources
     checks: list[CheckResult]
     histograms: Histograms
+    intervals: NotRequired[IntervalData]  # schema 2 on
 
 
 class TargetInfo(TypedDict):
@@ -492,6 +515,7 @@ class RunResult(TypedDict):
     targets: list[TargetInfo]
     scenarios: list[ScenarioResult]
     summary: RunSummary
+    comparison: NotRequired[Comparison]  # `run --baseline`: this run against the baseline
 
 
 def summarize(scenarios: list[ScenarioResult]) -> RunSummary:
@@ -542,8 +566,12 @@ def load_results(path: Path) -> RunResult:
         raise ConfigError("no such results file", file=str(path)) from None
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc}", file=str(path)) from None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(data, dict) or "schema_version" not in data or "scenarios" not in data:
+        raise ConfigError("not a readiness results file", file=str(path))
+    if data["schema_version"] not in READABLE_SCHEMA_VERSIONS:
         raise ConfigError(
-            f"not a readiness results file of schema version {SCHEMA_VERSION}", file=str(path)
+            f"unknown schema version {data['schema_version']!r} (this readiness reads "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})",
+            file=str(path),
         )
     return data  # type: ignore[return-value]

@@ -19,6 +19,7 @@ from readiness.engine.progress import ProgressSink, ignore_progress
 from readiness.environment import capture_environment
 from readiness.errors import ConfigError, ReadinessError, unwrapped_groups
 from readiness.results import (
+    SCHEMA_VERSION,
     LatencySummary,
     RunInfo,
     RunResult,
@@ -127,7 +128,7 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         for t in suite.targets
     ]
     result = RunResult(
-        schema_version=1,
+        schema_version=SCHEMA_VERSION,
         run=info,
         environment=capture_environment(),
         targets=targets,
