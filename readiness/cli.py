@@ -18,8 +18,10 @@ from readiness import __version__
 from readiness.errors import ConfigError, ExitCode, ReadinessError
 
 if TYPE_CHECKING:
+    from readiness.compare.baseline import SavedBaseline
+    from readiness.compare.model import Comparison
     from readiness.config import ScenarioConfig, Suite, TargetConfig
-    from readiness.results import ScenarioResult
+    from readiness.results import RunResult, ScenarioResult
     from readiness.runner import RunState
 
 app = typer.Typer(
@@ -89,6 +91,17 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No live display; a line per scenario.")
     ] = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="Compare with this run (results.json or its folder); exit 4 on a regression.",
+        ),
+    ] = None,
+    save_baseline: Annotated[
+        Path | None,
+        typer.Option("--save-baseline", help="After the run, save its results.json here."),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run the scenarios of a suite and write results.json, report.md and report.html."""
@@ -98,6 +111,7 @@ def run(
     try:
         suite = find_suite(config, Path.cwd())
         pairs = plan_pairs(suite, scenario or (), target)
+        base = _load_baseline(baseline)
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out, suite.run.name)
@@ -105,7 +119,12 @@ def run(
         state = new_state(suite, folder, sys.argv)
     except OSError as exc:
         _fail(ConfigError(f"cannot write the report folder: {exc}", file=str(folder)), debug)
-    code = _execute(suite, state, pairs, quiet=quiet, debug=debug)
+    code = _execute(suite, state, pairs, quiet=quiet, debug=debug, baseline=base)
+    if save_baseline is not None:
+        try:
+            _print_saved(_save_run_as_baseline(state.folder, save_baseline))
+        except ReadinessError as exc:
+            _fail(exc, debug)
     raise typer.Exit(int(code))
 
 
@@ -116,6 +135,7 @@ def _execute(
     *,
     quiet: bool,
     debug: bool,
+    baseline: tuple[RunResult, Path] | None = None,
 ) -> ExitCode:
     import anyio
 
@@ -148,6 +168,8 @@ def _execute(
             state.interrupt.set()
     if hard_stop:
         finish(state)
+    if baseline is not None:
+        _compare_with_baseline(state, suite, baseline)
     _write_reports(state)
     for trace in state.internal_errors:
         log = state.folder / "logs" / "internal-errors.txt"
@@ -159,7 +181,17 @@ def _execute(
     if state.fatal is not None:
         typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
     typer.echo(f"report: {state.folder}")
-    return _exit_code(state)
+    code = _exit_code(state)
+    comparison = state.result.get("comparison")
+    if comparison is not None:
+        counts = comparison["counts"]
+        typer.echo(
+            f"baseline: {counts['regressed']} regressed · {counts['not_comparable']} not comparable"
+            f" · {counts['improved']} improved · {counts['unchanged']} unchanged"
+        )
+        if code == ExitCode.OK and comparison["regressed"]:
+            return ExitCode.REGRESSION
+    return code
 
 
 async def _watch_interrupts(state: RunState) -> None:
@@ -216,6 +248,208 @@ def _scenario_line(result: ScenarioResult) -> str:
     if result["error"]:
         parts.append(f"error: {result['error'].splitlines()[0]}")
     return "  ".join(parts)
+
+
+# --- baselines and comparisons --------------------------------------------------------------
+
+_FORMATS = ("md", "html", "json")
+
+
+def _load_baseline(path: Path | None) -> tuple[RunResult, Path] | None:
+    if path is None:
+        return None
+    from readiness.compare.inputs import load_run
+
+    return load_run(path)
+
+
+def _compare_with_baseline(state: RunState, suite: Suite, baseline: tuple[RunResult, Path]) -> None:
+    from readiness.compare.runs import compare_runs
+
+    base, file = baseline
+    state.result["comparison"] = compare_runs(
+        base,
+        state.result,
+        gate=suite.gate,
+        base_file=str(file),
+        new_file=str(state.folder / "results.json"),
+    )
+    state.save()
+
+
+def _save_run_as_baseline(run: Path, dest: Path | None) -> SavedBaseline:
+    from readiness.compare.baseline import save_baseline
+
+    return save_baseline(run, dest, Path.cwd())
+
+
+def _print_saved(saved: SavedBaseline) -> None:
+    from readiness.reports.format import timestamp
+
+    typer.echo(f"saved baseline: {saved.path}")
+    typer.echo(f"  run {saved.run}, started {timestamp(saved.started_at)}")
+    typer.echo(f"  targets: {', '.join(saved.targets) or '—'}")
+    typer.echo(f"  scenarios: {', '.join(saved.scenarios) or '—'}")
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="The baseline: a results.json or a run folder.")],
+    new: Annotated[Path, typer.Argument(help="The run to judge: a results.json or a run folder.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write comparison.*. Default: NEW's folder."),
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="Files to write, comma-separated: md,html,json.")
+    ] = "md,html,json",
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "-c", "--config", help="Suite whose [gate] sets the tolerances. Default: as `run`."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="The bootstrap's seed.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Compare two runs; exit 4 when something regressed beyond its tolerance."""
+    from readiness.compare.inputs import load_run
+    from readiness.compare.runs import DEFAULT_SEED, compare_runs
+    from readiness.config import find_suite
+
+    try:
+        chosen = [f.strip() for f in formats.split(",") if f.strip()]
+        unknown = [f for f in chosen if f not in _FORMATS]
+        if unknown or not chosen:
+            raise ConfigError(
+                f"unknown format {(unknown or [formats])[0]!r} (formats: {', '.join(_FORMATS)})",
+                key="--format",
+            )
+        base_run, base_file = load_run(base)
+        new_run, new_file = load_run(new)
+        gate = find_suite(config, Path.cwd()).gate
+        comparison = compare_runs(
+            base_run,
+            new_run,
+            gate=gate,
+            base_file=str(base_file),
+            new_file=str(new_file),
+            seed=DEFAULT_SEED if seed is None else seed,
+        )
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as exc:  # a results file of the right shape, wrong content
+        if debug:
+            raise
+        typer.echo(f"ConfigError: not a readiness result ({type(exc).__name__}: {exc})", err=True)
+        raise typer.Exit(int(ExitCode.USAGE)) from None
+    folder = out if out is not None else new_file.parent
+    try:
+        written = _write_comparison(comparison, folder, chosen)
+    except OSError as exc:
+        _fail(ConfigError(f"cannot write the comparison: {exc}", file=str(folder)), debug)
+    _print_comparison(comparison)
+    for path in written:
+        typer.echo(f"wrote {path}")
+    raise typer.Exit(int(ExitCode.REGRESSION if comparison["regressed"] else ExitCode.OK))
+
+
+def _write_comparison(comparison: Comparison, folder: Path, formats: list[str]) -> list[Path]:
+    from readiness.reports.comparison import (
+        comparison_json,
+        render_comparison_html,
+        render_comparison_markdown,
+    )
+    from readiness.results import write_atomic
+
+    render = {
+        "md": lambda: render_comparison_markdown(comparison).encode(),
+        "html": lambda: render_comparison_html(comparison).encode(),
+        "json": lambda: comparison_json(comparison),
+    }
+    written = []
+    for fmt in formats:
+        path = folder / f"comparison.{fmt}"
+        write_atomic(path, render[fmt]())
+        written.append(path)
+    return written
+
+
+def _print_comparison(comparison: Comparison) -> None:
+    import shutil
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from readiness.compare.model import ALL_OPERATIONS
+    from readiness.reports import comparison_format as cf
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for name, justify in (
+        ("verdict", "left"),
+        ("where", "left"),
+        ("figure", "left"),
+        ("base", "right"),
+        ("new", "right"),
+        ("change", "right"),
+        ("95% CI", "right"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    styles = {"regressed": "red", "improved": "green", "not_comparable": "yellow"}
+    for row in comparison["rows"]:
+        if row["verdict"] == "unchanged" and row["operation"] not in (ALL_OPERATIONS, ""):
+            continue
+        table.add_row(
+            row["verdict"],
+            cf.where_text(row),
+            cf.figure_name(row["metric"]),
+            cf.figure_value(row["base"], row["unit"]),
+            cf.figure_value(row["new"], row["unit"]),
+            cf.change_text(row),
+            cf.interval_text(row),
+            style=styles.get(row["verdict"]),
+        )
+    console = Console(highlight=False, width=max(shutil.get_terminal_size().columns, 120))
+    for warning in comparison["warnings"]:
+        console.print(f"warning: {warning}", style="yellow", markup=False)
+    console.print(table)
+    counts = comparison["counts"]
+    console.print(
+        f"{counts['regressed']} regressed · {counts['not_comparable']} not comparable · "
+        f"{counts['improved']} improved · {counts['unchanged']} unchanged",
+        markup=False,
+    )
+
+
+baseline_app = typer.Typer(
+    help="Save a run as the baseline later runs compare against.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("save")
+def baseline_save(
+    run: Annotated[Path, typer.Argument(help="A run folder or its results.json.")],
+    as_: Annotated[
+        Path | None,
+        typer.Option(
+            "--as", help="Where to save it. Default: baseline.json beside the suite file."
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Copy a run's results.json to a stable place, and say what was saved."""
+    try:
+        saved = _save_run_as_baseline(run, as_)
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    _print_saved(saved)
 
 
 @app.command(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from readiness.compare.inputs import load_run
 from readiness.config.suite import DEFAULT_SUITE_SOURCE
+from readiness.errors import ConfigError
 from readiness.results import RunResult, write_atomic
 
 BASELINE_NAME = "baseline.json"
@@ -36,7 +37,12 @@ def save_baseline(run: Path, dest: Path | None, cwd: Path) -> SavedBaseline:
     """Copy the run's results.json (checked first) to `dest`, or the default place."""
     result, file = load_run(run)
     path = dest if dest is not None else default_baseline_path(result, cwd)
-    write_atomic(path, file.read_bytes())
+    try:
+        write_atomic(path, file.read_bytes())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot save the baseline: {exc.strerror or exc}", file=str(path)
+        ) from None
     return SavedBaseline(
         path=path,
         run=result["run"]["name"],
