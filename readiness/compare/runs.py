@@ -263,7 +263,7 @@ class _Comparer:
                     target, name, ALL_OPERATIONS, "different workload: the operations differ"
                 )
             )
-        if len(shared) > 1:
+        if len(ops_b) > 1 or len(ops_n) > 1:
             for op in shared:
                 groups[op] = (
                     _figures(ops_b[op]["totals"], ops_b[op]["latency_ms"]),
