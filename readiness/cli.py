@@ -168,8 +168,12 @@ def _execute(
             state.interrupt.set()
     if hard_stop:
         finish(state)
+    failure: ConfigError | None = None
     if baseline is not None:
-        _compare_with_baseline(state, suite, baseline)
+        try:
+            _compare_with_baseline(state, suite, baseline)
+        except (KeyError, TypeError, ValueError) as exc:
+            failure = _unreadable(exc, baseline[1])
     _write_reports(state)
     for trace in state.internal_errors:
         log = state.folder / "logs" / "internal-errors.txt"
@@ -181,6 +185,9 @@ def _execute(
     if state.fatal is not None:
         typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
     typer.echo(f"report: {state.folder}")
+    if failure is not None:
+        typer.echo(f"{type(failure).__name__}: {failure}", err=True)
+        return ExitCode.USAGE
     code = _exit_code(state)
     comparison = state.result.get("comparison")
     if comparison is not None:
@@ -277,6 +284,12 @@ def _compare_with_baseline(state: RunState, suite: Suite, baseline: tuple[RunRes
     state.save()
 
 
+def _unreadable(exc: Exception, *files: Path) -> ConfigError:
+    """A results file that passed the shape check but not the comparison's reading of it."""
+    names = " or ".join(str(f) for f in files)
+    return ConfigError(f"not a readiness result ({type(exc).__name__}: {exc})", file=names)
+
+
 def _save_run_as_baseline(run: Path, dest: Path | None) -> SavedBaseline:
     from readiness.compare.baseline import save_baseline
 
@@ -338,15 +351,8 @@ def compare(
         )
     except ReadinessError as exc:
         _fail(exc, debug)
-    except (
-        KeyError,
-        TypeError,
-        ValueError,
-    ) as exc:  # a results file of the right shape, wrong content
-        if debug:
-            raise
-        typer.echo(f"ConfigError: not a readiness result ({type(exc).__name__}: {exc})", err=True)
-        raise typer.Exit(int(ExitCode.USAGE)) from None
+    except (KeyError, TypeError, ValueError) as exc:  # the right shape, wrong content
+        _fail(_unreadable(exc, base, new), debug)
     folder = out if out is not None else new_file.parent
     try:
         written = _write_comparison(comparison, folder, chosen)
@@ -401,8 +407,9 @@ def _print_comparison(comparison: Comparison) -> None:
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     styles = {"regressed": "red", "improved": "green", "not_comparable": "yellow"}
     for row in comparison["rows"]:
-        if row["verdict"] == "unchanged" and row["operation"] not in (ALL_OPERATIONS, ""):
-            continue
+        whole = row["operation"] in (ALL_OPERATIONS, "")
+        if not whole and row["verdict"] in ("unchanged", "improved"):
+            continue  # compact: operations only when they regressed or could not be compared
         table.add_row(
             row["verdict"],
             cf.where_text(row),
@@ -413,7 +420,7 @@ def _print_comparison(comparison: Comparison) -> None:
             cf.interval_text(row),
             style=styles.get(row["verdict"]),
         )
-    console = Console(highlight=False, width=max(shutil.get_terminal_size().columns, 120))
+    console = Console(highlight=False, width=max(shutil.get_terminal_size().columns, 150))
     for warning in comparison["warnings"]:
         console.print(f"warning: {warning}", style="yellow", markup=False)
     console.print(table)

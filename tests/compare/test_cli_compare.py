@@ -231,3 +231,18 @@ def test_run_save_baseline_saves_the_run_after_it(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "saved baseline: b.json" in proc.stdout
     assert (tmp_path / "b.json").read_bytes() == (tmp_path / "r" / "results.json").read_bytes()
+
+
+def test_a_result_that_reads_but_does_not_add_up_exits_2_naming_the_files(
+    base_run: Path, tmp_path: Path
+) -> None:
+    data = json.loads((base_run / "results.json").read_text())
+    del data["scenarios"][0]["totals"]["throughput_rps"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    proc = cli("compare", str(base_run), str(bad), cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "bad.json" in lines[0]
+    assert "not a readiness result (KeyError: 'throughput_rps')" in lines[0]
