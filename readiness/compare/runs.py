@@ -46,6 +46,10 @@ _UNITS: Final[Mapping[str, tuple[str, Better]]] = {
     "score": ("points", "higher"),
 }
 _LOAD_METRICS: Final = (*RATES, *QUANTILES)
+_NEVER_MEANS_WORSE: Final[Mapping[str, str]] = {
+    "recovery_time": "no recovery",
+    "time_to_first_success": "no successful request after the restore",
+}
 
 
 def compare_runs(
@@ -285,12 +289,18 @@ class _Comparer:
                     )
                 )
         extra_b, extra_n = _extra_figures(b), _extra_figures(n)
-        for metric in extra_b.keys() & extra_n.keys():
-            rows.append(
-                self.point_row(
-                    target, name, ALL_OPERATIONS, metric, extra_b[metric], extra_n[metric]
-                )
-            )
+        for metric in sorted(extra_b.keys() & extra_n.keys()):
+            before, after = extra_b[metric], extra_n[metric]
+            if before is None and after is None:
+                continue  # neither run has the figure (nothing recovered, no limit found)
+            row = self.point_row(target, name, ALL_OPERATIONS, metric, before, after)
+            if metric in _NEVER_MEANS_WORSE and (before is None) != (after is None):
+                # A time that never came (no recovery) is worse than any time that did.
+                side = "new" if after is None else "base"
+                row["verdict"] = "regressed" if after is None else "improved"
+                row["reason"] = f"{_NEVER_MEANS_WORSE[metric]} in the {side} run"
+                row["tolerance"] = self.gate.tolerance(metric)
+            rows.append(row)
         leak = _leak_row(target, name, b, n)
         if leak is not None:
             rows.append(leak)

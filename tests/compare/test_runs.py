@@ -4,62 +4,12 @@ what is compared, what is not comparable and why, and what is compared with a wa
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
-
-import anyio
-import pytest
 
 from readiness.compare.model import ALL_OPERATIONS, Comparison
 from readiness.compare.runs import compare_runs
 from readiness.metrics.histogram import LatencyHistogram, bucket_values
-from readiness.results import RunResult, load_results
-from tests.suites import run_all
-
-SUITE = """
-[run]
-name = "compare-test"
-
-[[targets]]
-name = "demo"
-transport = "stdio"
-command = "${PYTHON}"
-args = ["-m", "readiness.demo"]
-request_timeout = "5s"
-
-[[workload.operations]]
-call = "tools/call"
-tool = "echo"
-arguments = { text = "hello" }
-weight = 3
-
-[[workload.operations]]
-call = "resources/read"
-uri = "demo://status"
-weight = 1
-
-[[scenarios]]
-name = "steady"
-kind = "throughput"
-load = { model = "open", rate = "40/s", duration = "3s" }
-
-[[scenarios]]
-name = "burst"
-kind = "throughput"
-load = { model = "closed", concurrency = 4, requests = 120 }
-"""
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    folder = tmp_path_factory.mktemp("run")
-
-    async def bounded() -> None:
-        with anyio.fail_after(60):
-            await run_all(folder, SUITE)
-
-    anyio.run(bounded)
-    return load_results(Path(folder) / "results.json")
+from readiness.results import RunResult
 
 
 def _rows(comparison: Comparison, **match: str) -> list[Any]:
@@ -194,3 +144,20 @@ def test_a_slower_copy_regresses_its_latency_and_sorts_first(run: RunResult) -> 
     p50 = _rows(comparison, scenario="steady", operation=ALL_OPERATIONS, metric="p50")[0]
     assert p50["verdict"] == "regressed"
     assert p50["interval"][0] > 0.10
+
+
+def test_a_recovery_that_never_came_is_a_regression(run: RunResult) -> None:
+    base, new = copy.deepcopy(run), copy.deepcopy(run)
+    outage = {"recovery_time_s": 2.0, "time_to_first_success_s": 1.0}
+    base["scenarios"][0]["chaos"] = {"outage": outage}  # type: ignore[typeddict-item]
+    new["scenarios"][0]["chaos"] = {  # type: ignore[typeddict-item]
+        "outage": {"recovery_time_s": None, "time_to_first_success_s": 1.05}
+    }
+    comparison = compare_runs(base, new)
+    recovery = _rows(comparison, metric="recovery_time")[0]
+    assert recovery["verdict"] == "regressed"
+    assert recovery["reason"] == "no recovery in the new run"
+    first = _rows(comparison, metric="time_to_first_success")[0]
+    assert first["verdict"] == "unchanged"  # +5%: within the 25% tolerance
+    assert first["interval"] is None
+    assert "point comparison only" in first["reason"]
