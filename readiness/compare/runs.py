@@ -46,6 +46,9 @@ _UNITS: Final[Mapping[str, tuple[str, Better]]] = {
     "score": ("points", "higher"),
 }
 _LOAD_METRICS: Final = (*RATES, *QUANTILES)
+# A load shorter than MIN_INTERVALS seconds has no spread to resample: its change is shown,
+# never judged (a verdict from one second would be luck).
+_TOO_SHORT: Final = "too few intervals to judge"
 _NEVER_MEANS_WORSE: Final[Mapping[str, str]] = {
     "recovery_time": "no recovery",
     "time_to_first_success": "no successful request after the restore",
@@ -320,7 +323,7 @@ class _Comparer:
         n_b = len(next(iter(data_b["operations"].values()))["ok"]) if data_b["operations"] else 0
         n_n = len(next(iter(data_n["operations"].values()))["ok"]) if data_n["operations"] else 0
         if min(n_b, n_n) < MIN_INTERVALS or not shared:
-            return {}, f"too few intervals ({n_b} and {n_n}): point comparison only"
+            return {}, f"{_TOO_SHORT} ({n_b} and {n_n} s of load)"
         matrices = scenario_matrices(data_b, data_n, shared)
         values = matrices.values_ms
         whole_b, whole_n = matrices.base[ALL_OPERATIONS], matrices.new[ALL_OPERATIONS]
@@ -383,6 +386,8 @@ class _Comparer:
             change = delta if points else relative
             assert change is not None
             verdict, reason = judge(better, change, interval, tolerance, points=points)
+        if method.startswith(_TOO_SHORT):
+            verdict, reason = "unchanged", f"{reason.split(',')[0]}: {method}; run it longer"
         return ComparisonRow(
             target=target,
             scenario=scenario,

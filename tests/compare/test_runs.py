@@ -161,3 +161,21 @@ def test_a_recovery_that_never_came_is_a_regression(run: RunResult) -> None:
     assert first["verdict"] == "unchanged"  # +5%: within the 25% tolerance
     assert first["interval"] is None
     assert "point comparison only" in first["reason"]
+
+
+def test_a_load_of_one_second_shows_its_change_but_never_judges_it(run: RunResult) -> None:
+    short, slow = copy.deepcopy(run), copy.deepcopy(run)
+    for result in (short, slow):
+        data = result["scenarios"][0]["intervals"]
+        data["seconds"] = data["seconds"][:1]
+        for op in data["operations"].values():
+            for key in ("histograms", "ok", "failed"):
+                op[key] = op[key][:1]  # type: ignore[literal-required]
+    slow["scenarios"][0]["latency_ms"]["p50"] = 3 * (run["scenarios"][0]["latency_ms"]["p50"] or 1)
+    row = _rows(
+        compare_runs(short, slow), scenario="steady", operation=ALL_OPERATIONS, metric="p50"
+    )[0]
+    assert row["verdict"] == "unchanged"
+    assert row["delta_relative"] > 1.0
+    assert row["interval"] is None
+    assert "too few intervals to judge (1 and 1 s of load)" in row["reason"]
