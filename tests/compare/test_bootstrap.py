@@ -7,8 +7,10 @@ import pytest
 
 from readiness.compare.bootstrap import (
     block_length,
+    expanded_tail,
     percentiles_of,
     relative_intervals,
+    t_quantile,
 )
 from readiness.compare.matrix import scenario_matrices
 from readiness.compare.model import ALL_OPERATIONS
@@ -122,3 +124,30 @@ def test_success_rate_comes_from_per_interval_ok_and_failed_counts() -> None:
     assert found is not None
     expected = (100 / 110) - 1
     assert found == pytest.approx((expected, expected))
+
+
+@pytest.mark.parametrize(
+    ("df", "exact"), [(1, 12.706), (2, 4.303), (3, 3.182), (5, 2.571), (10, 2.228), (30, 2.042)]
+)
+def test_the_t_quantile_is_close_to_the_table(df: int, exact: float) -> None:
+    assert t_quantile(0.975, df) == pytest.approx(exact, rel=0.01)
+
+
+def test_few_blocks_read_the_bootstrap_further_out_and_many_at_the_nominal_tail() -> None:
+    assert expanded_tail(0.95, 600) == pytest.approx(0.025, abs=0.001)
+    assert expanded_tail(0.95, 5) < expanded_tail(0.95, 15) < expanded_tail(0.95, 75) < 0.025
+    assert expanded_tail(0.95, 1.5) == 0.0
+
+
+def test_stationary_loads_rarely_differ_significantly() -> None:
+    rng = np.random.default_rng(9)
+    excluded = 0
+    for trial in range(40):
+        sides = [
+            interval_data(lognormal_load(rng, intervals=15, per_interval=100, median_ms=5.0))
+            for _ in range(2)
+        ]
+        found = _intervals(sides[0], sides[1], seed=trial)["p50"]
+        assert found is not None
+        excluded += not found[0] <= 0 <= found[1]
+    assert excluded <= 4  # a 95% interval: about 2 of 40 by chance
