@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 # stays light: readiness.config (load_suite, find_suite), readiness.runner (run_suite),
 # readiness.protocol.client (open_connection, McpClient), readiness.engine.load (run_load),
 # readiness.metrics.histogram (LatencyHistogram), readiness.results (RunResult, load_results),
-# readiness.reports.markdown / .html (render_markdown, render_html).
+# readiness.reports.markdown / .html (render_markdown, render_html), readiness.compare.runs
+# (compare_runs) and readiness.compare.inputs (load_run).
 
 __all__ = [
     "ConfigError",
