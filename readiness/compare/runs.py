@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,8 @@ from readiness.compare.model import (
 from readiness.compare.verdict import judge, severity
 from readiness.config.gate import GateConfig
 from readiness.results import LatencySummary, RunResult, ScenarioResult, TargetInfo, Totals
+
+_K = TypeVar("_K")
 
 DEFAULT_SEED: Final = 20260
 DEFAULT_RESAMPLES: Final = 1000
@@ -111,14 +113,14 @@ def compare_runs(
     )
 
 
-def _union(a: Iterable[tuple[str, str]], b: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+def _union(a: Iterable[_K], b: Iterable[_K]) -> list[_K]:
+    """Keys of both, in order: the base's first, then the new run's own."""
     return list(dict.fromkeys([*a, *b]))
 
 
 def _severity_key(row: ComparisonRow) -> tuple[int, float]:
-    change = row["delta_relative"] or 0.0
-    bad = 1.0 if row["better"] == "lower" else -1.0
-    return severity(row["verdict"]), -bad * change
+    """By verdict (regressions first), then the largest change first."""
+    return severity(row["verdict"]), -abs(row["delta_relative"] or 0.0)
 
 
 def _score(result: RunResult) -> float | None:
@@ -240,6 +242,8 @@ def _extra_figures(s: ScenarioResult) -> dict[str, float | None]:
 
 
 class _Comparer:
+    """Rows for matched scenarios, under one gate, seed and number of resamples."""
+
     def __init__(self, gate: GateConfig, *, seed: int, resamples: int, confidence: float) -> None:
         self.gate = gate
         self.seed = seed
@@ -254,7 +258,7 @@ class _Comparer:
         ops_n = {o["name"]: o for o in n["operations"]}
         shared = [op for op in ops_b if op in ops_n]
         rows: list[ComparisonRow] = []
-        for op in _union_names(ops_b, ops_n):
+        for op in _union(ops_b, ops_n):
             if op not in shared:
                 side = "base" if op not in ops_b else "new"
                 rows.append(_incomparable(target, name, op, f"operation missing in the {side} run"))
@@ -323,7 +327,7 @@ class _Comparer:
         n_b = len(next(iter(data_b["operations"].values()))["ok"]) if data_b["operations"] else 0
         n_n = len(next(iter(data_n["operations"].values()))["ok"]) if data_n["operations"] else 0
         if min(n_b, n_n) < MIN_INTERVALS or not shared:
-            return {}, f"{_TOO_SHORT} ({n_b} and {n_n} s of load)"
+            return {}, f"{_TOO_SHORT} ({n_b} and {n_n})"
         matrices = scenario_matrices(data_b, data_n, shared)
         values = matrices.values_ms
         whole_b, whole_n = matrices.base[ALL_OPERATIONS], matrices.new[ALL_OPERATIONS]
@@ -427,10 +431,6 @@ class _Comparer:
             None,
             "one figure per run: point comparison only",
         )
-
-
-def _union_names(a: Iterable[str], b: Iterable[str]) -> Sequence[str]:
-    return list(dict.fromkeys([*a, *b]))
 
 
 def _leak_row(

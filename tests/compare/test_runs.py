@@ -178,4 +178,4 @@ def test_a_load_of_one_second_shows_its_change_but_never_judges_it(run: RunResul
     assert row["verdict"] == "unchanged"
     assert row["delta_relative"] > 1.0
     assert row["interval"] is None
-    assert "too few intervals to judge (1 and 1 s of load)" in row["reason"]
+    assert "too few intervals to judge (1 and 1)" in row["reason"]
