@@ -319,7 +319,9 @@ def compare(
     config: Annotated[
         str | None,
         typer.Option(
-            "-c", "--config", help="Suite whose [gate] sets the tolerances. Default: as `run`."
+            "-c",
+            "--config",
+            help="Suite whose [gate] sets tolerances. Default: ./scenarios.toml, else defaults.",
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="The bootstrap's seed.")] = None,
