@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from readiness.compare.model import ALL_OPERATIONS, Comparison, ComparisonRow
@@ -74,6 +75,19 @@ def tolerance_text(row: ComparisonRow) -> str:
     return f"{row['tolerance'] * 100:g}%"
 
 
+# The reason repeats the change and its interval, which the table has in columns of their own.
+_LEADING_FIGURES = re.compile(r"^[+-][0-9.,]+(?:%| points)(?: \(95% CI [^)]*\))?(?:, |: )")
+
+
+_CI_INCLUDES_ZERO = re.compile(r"the 95% CI \S+ … \S+ includes zero")
+
+
+def why_text(row: ComparisonRow) -> str:
+    """The reason without the figures the row's other cells already show."""
+    short = _LEADING_FIGURES.sub("", row["reason"])
+    return _CI_INCLUDES_ZERO.sub("the interval includes zero", short)
+
+
 def where_text(row: ComparisonRow) -> str:
     """target / scenario / operation, as short as it can be."""
     parts = [row["target"], row["scenario"]]
@@ -120,5 +134,6 @@ def functions() -> dict[str, Callable[..., object]]:
         "interval_text": interval_text,
         "tolerance_text": tolerance_text,
         "where_text": where_text,
+        "why_text": why_text,
         "before_after": before_after,
     }
