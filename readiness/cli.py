@@ -19,6 +19,8 @@ from readiness import __version__
 from readiness.errors import ConfigError, ExitCode, ReadinessError
 
 if TYPE_CHECKING:
+    from readiness.compare.baseline import SavedBaseline
+    from readiness.compare.model import Comparison
     from readiness.config import ScenarioConfig, Suite, TargetConfig
     from readiness.results import RunResult, ScenarioResult
     from readiness.runner import RunState
@@ -116,6 +118,17 @@ def run(
     ] = False,
     fail_under: FailUnder = None,
     fail_on: FailOnOption = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="Compare with this run (results.json or its folder); exit 4 on a regression.",
+        ),
+    ] = None,
+    save_baseline: Annotated[
+        Path | None,
+        typer.Option("--save-baseline", help="After the run, save its results.json here."),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run the scenarios of a suite; write results.json, report.md, report.html, junit.xml."""
@@ -125,6 +138,7 @@ def run(
     try:
         suite = find_suite(config, Path.cwd())
         pairs = plan_pairs(suite, scenario or (), target)
+        base = _load_baseline(baseline)
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out, suite.run.name)
@@ -132,9 +146,17 @@ def run(
         state = new_state(suite, folder, sys.argv)
     except OSError as exc:
         _fail(ConfigError(f"cannot write the report folder: {exc}", file=str(folder)), debug)
-    code = _execute(suite, state, pairs, quiet=quiet, debug=debug)
+    code = _execute(suite, state, pairs, quiet=quiet, debug=debug, baseline=base)
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
+    comparison = state.result.get("comparison")
+    if code == ExitCode.OK and comparison is not None and comparison["regressed"]:
+        code = ExitCode.REGRESSION  # a failed gate (1) wins over a regression
+    if save_baseline is not None:
+        try:
+            _print_saved(_save_run_as_baseline(state.folder, save_baseline))
+        except ReadinessError as exc:
+            _fail(exc, debug)
     raise typer.Exit(int(code))
 
 
@@ -145,6 +167,7 @@ def _execute(
     *,
     quiet: bool,
     debug: bool,
+    baseline: tuple[RunResult, Path] | None = None,
 ) -> ExitCode:
     import anyio
 
@@ -177,6 +200,12 @@ def _execute(
             state.interrupt.set()
     if hard_stop:
         finish(state)
+    failure: ConfigError | None = None
+    if baseline is not None:
+        try:
+            _compare_with_baseline(state, suite, baseline)
+        except (KeyError, TypeError, ValueError) as exc:
+            failure = _unreadable(exc, baseline[1])
     _write_reports(state)
     for trace in state.internal_errors:
         log = state.folder / "logs" / "internal-errors.txt"
@@ -197,7 +226,18 @@ def _execute(
             err=True,
         )
     typer.echo(f"report: {state.folder}")
-    return _exit_code(state)
+    if failure is not None:
+        typer.echo(f"{type(failure).__name__}: {failure}", err=True)
+        return ExitCode.USAGE
+    code = _exit_code(state)
+    comparison = state.result.get("comparison")
+    if comparison is not None:
+        counts = comparison["counts"]
+        typer.echo(
+            f"baseline: {counts['regressed']} regressed · {counts['not_comparable']} not comparable"
+            f" · {counts['improved']} improved · {counts['unchanged']} unchanged"
+        )
+    return code
 
 
 async def _watch_interrupts(state: RunState) -> None:
@@ -360,6 +400,210 @@ def _rescored(path: Path, config: str | None, out: Path | None) -> tuple[RunResu
     if elsewhere:
         write_results(result, folder)
     return result, folder
+
+
+# --- baselines and comparisons --------------------------------------------------------------
+
+_FORMATS = ("md", "html", "json")
+
+
+def _load_baseline(path: Path | None) -> tuple[RunResult, Path] | None:
+    if path is None:
+        return None
+    from readiness.compare.inputs import load_run
+
+    return load_run(path)
+
+
+def _compare_with_baseline(state: RunState, suite: Suite, baseline: tuple[RunResult, Path]) -> None:
+    from readiness.compare.runs import compare_runs
+
+    base, file = baseline
+    state.result["comparison"] = compare_runs(
+        base,
+        state.result,
+        gate=suite.gate,
+        base_file=str(file),
+        new_file=str(state.folder / "results.json"),
+    )
+    state.save()
+
+
+def _unreadable(exc: Exception, *files: Path) -> ConfigError:
+    """A results file that passed the shape check but not the comparison's reading of it."""
+    names = " or ".join(str(f) for f in files)
+    return ConfigError(f"not a readiness result ({type(exc).__name__}: {exc})", file=names)
+
+
+def _save_run_as_baseline(run: Path, dest: Path | None) -> SavedBaseline:
+    from readiness.compare.baseline import save_baseline
+
+    return save_baseline(run, dest, Path.cwd())
+
+
+def _print_saved(saved: SavedBaseline) -> None:
+    from readiness.reports.format import timestamp
+
+    typer.echo(f"saved baseline: {saved.path}")
+    typer.echo(f"  run {saved.run}, started {timestamp(saved.started_at)}")
+    typer.echo(f"  targets: {', '.join(saved.targets) or '—'}")
+    typer.echo(f"  scenarios: {', '.join(saved.scenarios) or '—'}")
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="The baseline: a results.json or a run folder.")],
+    new: Annotated[Path, typer.Argument(help="The run to judge: a results.json or a run folder.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write comparison.*. Default: NEW's folder."),
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="Files to write, comma-separated: md,html,json.")
+    ] = "md,html,json",
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "-c",
+            "--config",
+            help="Suite whose [gate] sets tolerances. Default: ./scenarios.toml, else defaults.",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="The bootstrap's seed.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Compare two runs; exit 4 when something regressed beyond its tolerance."""
+    from readiness.compare.inputs import load_run
+    from readiness.compare.runs import DEFAULT_SEED, compare_runs
+    from readiness.config import find_suite
+
+    try:
+        chosen = [f.strip() for f in formats.split(",") if f.strip()]
+        unknown = [f for f in chosen if f not in _FORMATS]
+        if unknown or not chosen:
+            raise ConfigError(
+                f"unknown format {(unknown or [formats])[0]!r} (formats: {', '.join(_FORMATS)})",
+                key="--format",
+            )
+        base_run, base_file = load_run(base)
+        new_run, new_file = load_run(new)
+        gate = find_suite(config, Path.cwd()).gate
+        comparison = compare_runs(
+            base_run,
+            new_run,
+            gate=gate,
+            base_file=str(base_file),
+            new_file=str(new_file),
+            seed=DEFAULT_SEED if seed is None else seed,
+        )
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    except (KeyError, TypeError, ValueError) as exc:  # the right shape, wrong content
+        _fail(_unreadable(exc, base, new), debug)
+    folder = out if out is not None else new_file.parent
+    try:
+        written = _write_comparison(comparison, folder, chosen)
+    except OSError as exc:
+        _fail(ConfigError(f"cannot write the comparison: {exc}", file=str(folder)), debug)
+    _print_comparison(comparison)
+    for path in written:
+        typer.echo(f"wrote {path}")
+    raise typer.Exit(int(ExitCode.REGRESSION if comparison["regressed"] else ExitCode.OK))
+
+
+def _write_comparison(comparison: Comparison, folder: Path, formats: list[str]) -> list[Path]:
+    from readiness.reports.comparison import (
+        comparison_json,
+        render_comparison_html,
+        render_comparison_markdown,
+    )
+    from readiness.results import write_atomic
+
+    render = {
+        "md": lambda: render_comparison_markdown(comparison).encode(),
+        "html": lambda: render_comparison_html(comparison).encode(),
+        "json": lambda: comparison_json(comparison),
+    }
+    written = []
+    for fmt in formats:
+        path = folder / f"comparison.{fmt}"
+        write_atomic(path, render[fmt]())
+        written.append(path)
+    return written
+
+
+def _print_comparison(comparison: Comparison) -> None:
+    import shutil
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from readiness.compare.model import ALL_OPERATIONS
+    from readiness.reports import comparison_format as cf
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for name, justify in (
+        ("verdict", "left"),
+        ("where", "left"),
+        ("figure", "left"),
+        ("base", "right"),
+        ("new", "right"),
+        ("change", "right"),
+        ("95% CI", "right"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    styles = {"regressed": "red", "improved": "green", "not_comparable": "yellow"}
+    for row in comparison["rows"]:
+        whole = row["operation"] in (ALL_OPERATIONS, "")
+        if not whole and row["verdict"] in ("unchanged", "improved"):
+            continue  # compact: operations only when they regressed or could not be compared
+        table.add_row(
+            row["verdict"],
+            cf.where_text(row),
+            cf.figure_name(row["metric"]),
+            cf.figure_value(row["base"], row["unit"]),
+            cf.figure_value(row["new"], row["unit"]),
+            cf.change_text(row),
+            cf.interval_text(row),
+            style=styles.get(row["verdict"]),
+        )
+    console = Console(highlight=False, width=max(shutil.get_terminal_size().columns, 150))
+    for warning in comparison["warnings"]:
+        console.print(f"warning: {warning}", style="yellow", markup=False)
+    console.print(table)
+    counts = comparison["counts"]
+    console.print(
+        f"{counts['regressed']} regressed · {counts['not_comparable']} not comparable · "
+        f"{counts['improved']} improved · {counts['unchanged']} unchanged",
+        markup=False,
+    )
+
+
+baseline_app = typer.Typer(
+    help="Save a run as the baseline later runs compare against.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("save")
+def baseline_save(
+    run: Annotated[Path, typer.Argument(help="A run folder or its results.json.")],
+    as_: Annotated[
+        Path | None,
+        typer.Option(
+            "--as", help="Where to save it. Default: baseline.json beside the suite file."
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Copy a run's results.json to a stable place, and say what was saved."""
+    try:
+        saved = _save_run_as_baseline(run, as_)
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    _print_saved(saved)
 
 
 @app.command(

@@ -8,6 +8,7 @@ ReadinessError
 └── ProtocolError          the server broke the MCP/JSON-RPC contract
 
 An interrupted run (Ctrl-C) is no error: the run ends early, keeps what it measured, exits 130.
+A regression against a baseline is no error either: the run is complete and exits 4.
 """
 
 from __future__ import annotations

@@ -9,11 +9,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from readiness.compare.model import Comparison
 
 # 2: a top-level score (and targets[].score with several targets); checks carry their
-# operator, limit, weight and critical flag. Files of version 1 still load.
-SCHEMA_VERSION = 2
+# operator, limit, weight and critical flag.
+# 3: scenarios keep per-interval histograms (`intervals`); runs may carry a `comparison`.
+# Files of versions 1 and 2 still load (no interval data: compared by point only).
+SCHEMA_VERSION = 3
 
 # inconclusive: nothing failed, but the scenario could not be judged — a check had no value to
 # compare (e.g. no recovery where nothing was overloaded), or the scenario says it saw nothing of
@@ -228,6 +233,23 @@ class Histograms(TypedDict):
     uncorrected: str
     failures: str  # time-to-fail of failed requests
     operations: dict[str, dict[str, str]]  # op name → {"corrected": …, "uncorrected": …}
+
+
+class OperationIntervals(TypedDict):
+    """One operation's load, interval by interval (each `IntervalData.width_s` long)."""
+
+    histograms: list[str]  # encoded LatencyHistogram of the ok requests (corrected); "" if none
+    ok: list[int]
+    failed: list[int]  # server failures (tool error, JSON-RPC error, timeout, transport)
+
+
+class IntervalData(TypedDict):
+    """Per-interval histograms of the measured load, for comparisons that resample time:
+    one per second, neighbours merged pairwise until there are at most 600."""
+
+    width_s: int
+    seconds: list[float]  # each interval's length: width_s, but the last of a load is shorter
+    operations: dict[str, OperationIntervals]
 
 
 # "from" is a keyword, hence the functional form.
@@ -473,6 +495,7 @@ class ScenarioResult(TypedDict):
     server: ServerResources
     checks: list[CheckResult]
     histograms: Histograms
+    intervals: NotRequired[IntervalData]  # schema 2 on
 
 
 class TargetInfo(TypedDict):
@@ -581,6 +604,7 @@ class RunResult(TypedDict):
     scenarios: list[ScenarioResult]
     summary: RunSummary
     score: NotRequired[Score]
+    comparison: NotRequired[Comparison]  # `run --baseline`: this run against the baseline
 
 
 def summarize(scenarios: list[ScenarioResult]) -> RunSummary:

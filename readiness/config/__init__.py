@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from readiness.config.gate import GateConfig
     from readiness.config.scenario import LoadConfig, ScenarioConfig, ScenarioKind, Stage
     from readiness.config.suite import (
         DEFAULT_SUITE_SOURCE,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from readiness.config.workload import OperationConfig, WorkloadConfig
 
 _HOMES = {
+    "GateConfig": "gate",
     "LoadConfig": "scenario",
     "ScenarioConfig": "scenario",
     "ScenarioKind": "scenario",
@@ -47,6 +49,7 @@ __all__ = [
     "DEFAULT_MAX_REPLY_BYTES",
     "DEFAULT_SUITE_SOURCE",
     "PROTOCOL_VERSIONS",
+    "GateConfig",
     "LoadConfig",
     "OperationConfig",
     "RunConfig",

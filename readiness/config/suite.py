@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from readiness.chaos.faults import unsupported
 from readiness.config import errors as config_errors
 from readiness.config.errors import did_you_mean
+from readiness.config.gate import GateConfig
 from readiness.config.scenario import ScenarioConfig
 from readiness.config.scoring import ScoringConfig
 from readiness.config.target import TargetConfig
@@ -45,6 +46,7 @@ class Suite(ConfigModel):
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     scenarios: Annotated[tuple[ScenarioConfig, ...], Field(min_length=1)]
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
     source: str = "<memory>"  # the file it came from; not a key of the file
 
     @model_validator(mode="after")

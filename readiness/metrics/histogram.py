@@ -86,6 +86,14 @@ def _highest_equivalent(index: int) -> int:
     return lowest + (1 << shift) - 1
 
 
+def bucket_values(indices: Counts) -> Counts:
+    """The largest value (µs) of each bucket index: what a percentile landing there reads."""
+    shift = np.maximum((indices >> _SUB_BITS) - 1, 0)
+    lowest = (indices - (shift << _SUB_BITS)) << shift
+    values: Counts = lowest + (np.int64(1) << shift) - 1
+    return values
+
+
 def _quantile_key(q: float) -> str:
     return "p" + f"{q:g}".replace(".", "")
 
@@ -191,6 +199,11 @@ class LatencyHistogram:
     @property
     def count(self) -> int:
         return self._count
+
+    def buckets(self) -> tuple[Counts, Counts]:
+        """The non-empty buckets as (indices, counts): a merge is adding counts by index."""
+        indices = np.flatnonzero(self._counts).astype(np.int64)
+        return indices, self._counts[indices].copy()
 
     @property
     def clamped(self) -> int:

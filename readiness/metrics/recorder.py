@@ -11,12 +11,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from readiness.metrics.histogram import LatencyHistogram
+from readiness.metrics.intervals import IntervalSeries
 from readiness.protocol.outcome import Outcome
 
 _N_OUTCOMES = len(Outcome)
 # Module aliases: an Enum member lookup costs ~100 ns, a global ~10 ns, on every request.
 _OK = Outcome.OK
 _REJECTED = Outcome.REJECTED
+_FAILURES = (Outcome.TOOL_ERROR, Outcome.RPC_ERROR, Outcome.TIMEOUT, Outcome.TRANSPORT)
 
 
 class _Interval:
@@ -81,6 +83,7 @@ class Recording:
     dropped: int
     cancelled: int
     window_s: float  # from the first send to the last completion
+    series: IntervalSeries = field(default_factory=lambda: IntervalSeries(0))
 
     @property
     def completed(self) -> int:
@@ -99,6 +102,7 @@ class Recorder:
         self._ops = [OperationRecord() for _ in range(n_operations)]
         self._codes: Counter[int] = Counter()
         self._intervals: list[IntervalStats] = []
+        self._series = IntervalSeries(n_operations)
         self.sent = 0
         self.sent_by_op = [0] * n_operations
         self.completed = 0
@@ -146,9 +150,10 @@ class Recorder:
         done, self._current = self._current, _Interval(self._n_ops)
         interval_hist = LatencyHistogram()
         counts = [0] * _N_OUTCOMES
+        parts: list[LatencyHistogram | None] = [None] * self._n_ops
         for i, op in enumerate(self._ops):
             if done.ok_corrected[i]:
-                part = LatencyHistogram()
+                part = parts[i] = LatencyHistogram()
                 part.record_many(done.ok_corrected[i])
                 op.corrected.merge(part)
                 interval_hist.merge(part)
@@ -159,6 +164,11 @@ class Recorder:
                 counts[k] += done.counts[i][k]
                 op.counts[k] += done.counts[i][k]
         self._codes.update(done.codes)
+        self._series.add(
+            parts,
+            [c[_OK] for c in done.counts],
+            [sum(c[k] for k in _FAILURES) for c in done.counts],
+        )
         p = interval_hist.percentiles_ms((50, 95, 99)) if interval_hist.count else {}
         stats = IntervalStats(
             t_s=self._interval_index,
@@ -179,7 +189,9 @@ class Recorder:
         last = self.roll()
         if last.sent == 0 and sum(last.counts) == 0 and len(self._intervals) > 1:
             self._intervals.pop()  # an empty trailing sliver is not a second of the run
+            self._series.drop_last()
         window_ns = max(self.last_done_ns - self.start_ns, 1)
+        self._series.finish(load_s=window_ns / 1e9)
         return Recording(
             operations=self._ops,
             codes=self._codes,
@@ -190,4 +202,5 @@ class Recorder:
             dropped=sum(i.dropped for i in self._intervals),
             cancelled=self.sent - self.completed,
             window_s=window_ns / 1e9,
+            series=self._series,
         )

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from readiness.metrics.histogram import LatencyHistogram
+from readiness.metrics.intervals import IntervalSeries
 from readiness.metrics.recorder import IntervalStats, OperationRecord, Recording
 from readiness.protocol.outcome import Outcome
 from readiness.results import (
@@ -197,4 +198,5 @@ def merge_recordings(parts: Sequence[Recording]) -> Recording:
         dropped=sum(p.dropped for p in parts),
         cancelled=sum(p.cancelled for p in parts),
         window_s=sum(p.window_s for p in parts),
+        series=IntervalSeries.concatenated([p.series for p in parts]),
     )

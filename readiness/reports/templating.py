@@ -5,6 +5,8 @@ from __future__ import annotations
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from readiness.reports import format as fmt
+from readiness.reports.comparison_format import functions as comparison_functions
+from readiness.reports.comparison_svg import forest_svg
 
 
 def template_environment() -> Environment:
@@ -20,6 +22,7 @@ def template_environment() -> Environment:
     )
     env.filters.update(fmt.filters())
     env.globals.update(fmt.functions())
+    env.globals.update(comparison_functions(), forest_svg=forest_svg)
     return env
 
 

@@ -371,6 +371,7 @@ def assemble(
         checks=[],
         histograms=histograms(rec, names),
     )
+    result["intervals"] = rec.series.to_result(names)
     if (resilience := ctx.resilience_stats()) is not None:
         result["resilience"] = resilience
     return result

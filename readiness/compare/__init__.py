@@ -1,0 +1,1 @@
+"""Baseline comparison: block bootstrap over per-interval histograms, verdicts, baselines."""
