@@ -95,7 +95,16 @@ def compare_runs(
         rows.extend(comparer.scenario_rows(target, b, n))
     score_b, score_n = _score(base), _score(new)
     if score_b is not None and score_n is not None:
-        rows.append(comparer.point_row("", "", "", "score", score_b, score_n))
+        # A score is the whole run's: of other servers, it is not comparable.
+        differences = [
+            reason
+            for name in _union(targets_b, targets_n)
+            if (reason := _target_difference(targets_b.get(name), targets_n.get(name)))
+        ]
+        if differences:
+            rows.append(_incomparable("", "", "", differences[0], metric="score"))
+        else:
+            rows.append(comparer.point_row("", "", "", "score", score_b, score_n))
     rows.sort(key=_severity_key)
     counts = VerdictCounts(regressed=0, not_comparable=0, improved=0, unchanged=0)
     for row in rows:

@@ -169,7 +169,7 @@ def test_a_failed_check_wins_over_a_regression_with_exit_1(base_run: Path, tmp_p
         ('{"schema_version": 99, "scenarios": []}', "schema version 99 is newer"),
         (
             '{"schema_version": 2, "scenarios": [], "run": {}}',
-            "not a readiness result: no run.name",
+            "not a readiness results file",
         ),
     ],
 )
