@@ -209,6 +209,9 @@ class ServerResources(TypedDict):
     rss_final_mb: float | None
 
 
+CheckVerdict = Literal["pass", "fail", "inconclusive"]
+
+
 class CheckResult(TypedDict):
     name: str
     expression: str
@@ -220,6 +223,11 @@ class CheckResult(TypedDict):
     limit: NotRequired[float]  # in the metric's SI unit, like observed
     critical: NotRequired[bool]  # a failure keeps the run from "ready"
     weight: NotRequired[float]  # its share of its category, relative to the other checks
+    # 95% interval of `observed` (SI units; high None: not bounded above) and the verdict it
+    # supports: pass | fail | inconclusive (it straddles the limit); `passed` is true only for pass.
+    interval: NotRequired[list[float | None] | None]
+    verdict: NotRequired[CheckVerdict]
+    reason: NotRequired[str]  # the verdict in words, with the interval and the limit
 
 
 class Method(TypedDict):

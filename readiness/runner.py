@@ -30,7 +30,13 @@ from readiness.results import (
     summarize,
     write_results,
 )
-from readiness.scenarios.base import ScenarioContext, describe_load, now_iso, thresholds_of
+from readiness.scenarios.base import (
+    ScenarioContext,
+    apply_on_inconclusive,
+    describe_load,
+    now_iso,
+    thresholds_of,
+)
 from readiness.scenarios.instruments import unmeasured_server
 
 if TYPE_CHECKING:
@@ -184,6 +190,7 @@ async def run_suite(
             detail = "".join(traceback.format_exception_only(exc)).strip()
             state.internal_errors.append(traceback.format_exc())
             result = error_result(scenario, target, started_at, f"internal error: {detail}")
+        apply_on_inconclusive(result, suite.gate.on_inconclusive)
         state.result["scenarios"].append(result)
         state.save()
         on_scenario_done(result)

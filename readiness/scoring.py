@@ -55,6 +55,22 @@ def check_credit(
     return min(FAILED_CHECK_MAX_CREDIT, max(0.0, 2.0 - factor))
 
 
+def interval_credit(op: str, limit: float | None, interval: Sequence[float | None]) -> float:
+    """An inconclusive check's credit: the share of its 95% interval on the passing side of
+    the limit (an interval open above gets half: as much above the limit as below), at most
+    FAILED_CHECK_MAX_CREDIT — not proven is never full marks."""
+    low, high = interval[0], interval[1]
+    if limit is None or low is None or op not in ("<", "<=", ">", ">="):
+        return 0.0
+    if high is None:
+        high = low + 2 * max(limit - low, 0.0) + 1e-12
+    width = high - low
+    if width <= 0:
+        return 0.0
+    passing = (limit - low) if op in ("<", "<=") else (high - limit)
+    return min(FAILED_CHECK_MAX_CREDIT, max(0.0, passing / width))
+
+
 def miss_factor(op: str, limit: float, observed: float, unit: str) -> float | None:
     """How many times over its limit a figure is (1: on the limit); None when no ratio makes
     sense (a limit of 0, a lower limit missed by a figure of 0 or less)."""
@@ -219,8 +235,18 @@ def _items(scenario: ScenarioResult, config: ScoringConfig) -> list[_Item]:
                 observed=check["observed"],
                 unit=check["unit"],
             )
+            interval = check.get("interval")
+            if (
+                check.get("verdict") == "inconclusive"
+                and interval
+                and check["observed"] is not None
+            ):
+                # Not proven either way: the share of its interval on the passing side.
+                credit = interval_credit(op, limit, interval)
             if check["passed"]:
                 reason = "passed"
+            elif check.get("verdict") == "inconclusive" and check["observed"] is not None:
+                reason = "inconclusive: not proven"
             elif check["observed"] is None:
                 reason = "not measured"
             else:
@@ -315,7 +341,12 @@ def _observed_text(item: _Item) -> str:
         return "not run (error)"
     if item.check["observed"] is None:
         return "not measured"
-    return shown(item.check["observed"], item.check["unit"])
+    text = shown(item.check["observed"], item.check["unit"])
+    interval = item.check.get("interval")
+    if interval:  # its 95% interval, where the check has one
+        high = "unbounded" if interval[1] is None else shown(interval[1], item.check["unit"])
+        text += f" (95%: {shown(interval[0], item.check['unit'])}–{high})"
+    return text
 
 
 def _percent(fraction: float, items: Sequence[_Item]) -> float:

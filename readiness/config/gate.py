@@ -1,12 +1,13 @@
 """[gate] of scenarios.toml: how much worse a figure may get against a baseline before the run
-fails with exit 4. Tolerances are relative ("10%" of the baseline's figure), except the
-success rate's, which is in percentage points ("0.5%": 99.9% → 99.4% is still within it)."""
+fails with exit 4, and what a check its interval cannot decide means for the exit code.
+Tolerances are relative ("10%" of the baseline's figure), except the success rate's, which is
+in percentage points ("0.5%": 99.9% → 99.4% is still within it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import Field, field_validator
 
@@ -35,6 +36,9 @@ class GateConfig(ConfigModel):
     """`max_regression = { p99 = "10%", throughput = "5%" }`; unnamed figures keep defaults."""
 
     max_regression: dict[str, Ratio] = Field(default_factory=lambda: dict(DEFAULT_MAX_REGRESSION))
+    # A check whose 95% interval straddles its limit: "fail" fails the run (exit 1), "pass"
+    # and "warn" let it pass; warn (the default) still shows it as not proven in the reports.
+    on_inconclusive: Literal["fail", "pass", "warn"] = "warn"
 
     @field_validator("max_regression", mode="before")
     @classmethod

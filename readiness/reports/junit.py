@@ -52,6 +52,18 @@ def _suite(
     checks = [(c["expression"], c["passed"]) for c in scenario["checks"]]
     if errored and not checks:
         checks = [(_PLACEHOLDER, False)]
+    # A check its interval cannot decide is skipped — not proven, not failed — unless
+    # [gate] on_inconclusive = "fail" failed its scenario for it (no other check failed).
+    unproven = {
+        c["expression"]: c.get("reason", "inconclusive")
+        for c in scenario["checks"]
+        if c.get("verdict") == "inconclusive" and c["observed"] is not None
+    }
+    failed_otherwise = any(
+        not c["passed"] and c["expression"] not in unproven for c in scenario["checks"]
+    )
+    skip_unproven = scenario["status"] != "failed" or failed_otherwise
+    skipped = 0
     for expression, passed in checks:
         case = ET.Element("testcase", _attributes(classname=classname, name=expression, time=0.0))
         found = scored.get((scenario["target"], scenario["name"], expression))
@@ -65,6 +77,11 @@ def _suite(
                 _attributes(message=f"scenario ended in error: {first}", type="error"),
             )
             error.text = _clean(message)
+        elif expression in unproven and skip_unproven:
+            skipped += 1
+            ET.SubElement(
+                case, "skipped", _attributes(message=f"inconclusive: {unproven[expression]}")
+            )
         elif not passed:
             failures += 1
             if found is not None:
@@ -81,7 +98,7 @@ def _suite(
             tests=len(cases),
             failures=failures,
             errors=errors,
-            skipped=0,
+            skipped=skipped,
             time=scenario["duration_s"],
             timestamp=scenario["started_at"],
         ),

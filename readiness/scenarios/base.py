@@ -14,6 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from readiness.compare.uncertainty import (
+    FIGURES,
+    FigureInterval,
+    judged,
+    scenario_figure_intervals,
+)
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
@@ -308,28 +314,54 @@ def evaluate_checks(
     scenario: ScenarioConfig,
     extra: Mapping[str, float | None] | None = None,
 ) -> list[CheckResult]:
-    """Judge every threshold; `extra` supplies a scenario kind's own metrics (leak, …)."""
+    """Judge every threshold; `extra` supplies a scenario kind's own metrics (leak, …). A check
+    on a percentile, the mean, a rate or throughput is judged by its figure's 95% interval."""
     checks: list[CheckResult] = []
+    intervals: dict[str, FigureInterval] | None = None
     for threshold in thresholds_of(scenario):
         if extra is not None and threshold.metric in extra:
             observed = extra[threshold.metric]
         else:
             observed = observed_value(result, threshold.metric)
-        checks.append(
-            CheckResult(
-                name=f"{scenario.name}: {threshold.expression}",
-                expression=threshold.expression,
-                metric=threshold.metric,
-                unit=threshold.unit,
-                observed=observed,
-                passed=observed is not None and threshold.evaluate(observed),
-                op=threshold.op,
-                limit=threshold.value,
-                critical=threshold.critical,
-                weight=threshold.weight,
-            )
+        passed = observed is not None and threshold.evaluate(observed)
+        check = CheckResult(
+            name=f"{scenario.name}: {threshold.expression}",
+            expression=threshold.expression,
+            metric=threshold.metric,
+            unit=threshold.unit,
+            observed=observed,
+            passed=passed,
+            op=threshold.op,
+            limit=threshold.value,
+            critical=threshold.critical,
+            weight=threshold.weight,
+            interval=None,
+            verdict="pass" if passed else ("fail" if observed is not None else "inconclusive"),
         )
+        if observed is None:
+            check["reason"] = "not measured: nothing to judge"
+        elif (
+            threshold.op in ("<", "<=", ">", ">=")
+            and threshold.metric in FIGURES
+            and (extra is None or threshold.metric not in extra)
+        ):
+            if intervals is None:
+                data = result.get("intervals")
+                intervals = {} if data is None else scenario_figure_intervals(data)
+            found = intervals.get(threshold.metric)
+            if found is not None:
+                check["interval"] = [min(found.low, observed), _upper(found.high, observed)]
+                verdict, reason = judged(
+                    threshold.metric, threshold.op, threshold.value, observed, threshold.unit, found
+                )
+                check["verdict"], check["reason"] = verdict, f"{reason} ({found.method})"
+                check["passed"] = verdict == "pass"
+        checks.append(check)
     return checks
+
+
+def _upper(high: float | None, observed: float) -> float | None:
+    return None if high is None else max(high, observed)
 
 
 def assemble(
@@ -383,11 +415,26 @@ def judge(
     extra: Mapping[str, float | None] | None = None,
 ) -> ScenarioResult:
     """Evaluate the scenario's thresholds and set its status: failed when a check failed on a
-    value it observed; else inconclusive when a check had no value to judge (it cannot pass)."""
+    value it observed; else inconclusive when a check had no value to judge (it cannot pass).
+    A check whose interval straddles its limit leaves the status alone: [gate] on_inconclusive
+    decides what it means for the run (see `apply_on_inconclusive`)."""
     result["checks"] = evaluate_checks(result, scenario, extra)
-    unmet = [c for c in result["checks"] if not c["passed"]]
+    unmet = [c for c in result["checks"] if not c["passed"] and not straddles(c)]
     if any(c["observed"] is not None for c in unmet):
         result["status"] = "failed"
     elif unmet:
         result["status"] = "inconclusive"
     return result
+
+
+def straddles(check: CheckResult) -> bool:
+    """Inconclusive by its interval (measured, but not proven either way)."""
+    return check.get("verdict") == "inconclusive" and check["observed"] is not None
+
+
+def apply_on_inconclusive(result: ScenarioResult, mode: str) -> None:
+    """`[gate] on_inconclusive`: "fail" fails a scenario with a straddling check; "pass" and
+    "warn" leave it passed (warn: the reports and the score still show it as not proven)."""
+    straddling = any(straddles(c) for c in result["checks"])
+    if mode == "fail" and result["status"] == "passed" and straddling:
+        result["status"] = "failed"
