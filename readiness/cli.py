@@ -219,6 +219,18 @@ def _execute(
     score = state.result.get("score")
     if score is not None and score["value"] is not None:
         typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")
+    unproven = [
+        f"{s['name']}: {c['expression']}"
+        for s in state.result["scenarios"]
+        for c in s["checks"]
+        if c.get("verdict") == "inconclusive" and c["observed"] is not None
+    ]
+    if unproven and suite.gate.on_inconclusive == "warn":
+        typer.echo(
+            f"not proven: {len(unproven)} check(s) inconclusive — their 95% interval straddles"
+            f" the limit ({'; '.join(unproven)}); [gate] on_inconclusive = warn lets them pass",
+            err=True,
+        )
     if state.result["run"]["status"] == "inconclusive":
         typer.echo(
             "inconclusive: a scenario could not be judged (see its reason in the report);"
