@@ -65,10 +65,12 @@ def test_an_inconclusive_check_exits_by_the_gate_mode(
     exit_code, result, out = _run(tmp_path, gate)
     scenario = result["scenarios"][0]  # type: ignore[index]
     p99, p50 = scenario["checks"]
-    assert p99["verdict"] == "inconclusive" and p99["passed"] is False
+    assert p99["verdict"] == "inconclusive"
+    assert p99["passed"] is False
     assert p99["interval"][1] is None  # not bounded above by 40 requests
     assert "requests would decide it" in p99["reason"]
-    assert p50["verdict"] == "pass" and p50["passed"] is True
+    assert p50["verdict"] == "pass"
+    assert p50["passed"] is True
     assert scenario["status"] == status
     assert exit_code == code
     assert "INCONCLUSIVE (not proven)" in (out / "report.md").read_text()
@@ -76,7 +78,8 @@ def test_an_inconclusive_check_exits_by_the_gate_mode(
     assert case is not None
     if status == "passed":
         skipped = case.find("skipped")
-        assert skipped is not None and skipped.get("message", "").startswith("inconclusive")
+        assert skipped is not None
+        assert skipped.get("message", "").startswith("inconclusive")
     else:
         assert case.find("failure") is not None
 

@@ -45,7 +45,8 @@ def test_a_limit_at_the_true_percentile_is_inconclusive_with_a_request_estimate(
     assert found.low < TRUE_P99_S
     assert found.high is None or found.high > TRUE_P99_S
     assert verdict == "inconclusive"
-    assert "run longer — about" in reason and "requests would decide it" in reason
+    assert "run longer — about" in reason
+    assert "requests would decide it" in reason
 
 
 def test_the_interval_holds_the_true_percentile_and_more_data_narrows_it() -> None:
@@ -73,9 +74,11 @@ def test_success_rate_and_throughput_get_intervals_that_hold_their_figures() -> 
     )
     figures = scenario_figure_intervals(data)
     rate = figures["success_rate"]
-    assert rate.high is not None and rate.low < 100 / 101 < rate.high
+    assert rate.high is not None
+    assert rate.low < 100 / 101 < rate.high
     throughput = figures["throughput"]
-    assert throughput.high is not None and throughput.low <= 100.0 <= throughput.high
+    assert throughput.high is not None
+    assert throughput.low <= 100.0 <= throughput.high
     assert decide(">=", 0.95, 100 / 101, rate)[0] == "pass"
     assert decide(">=", 0.995, 100 / 101, rate)[0] == "fail"
 
@@ -84,11 +87,14 @@ def test_success_rate_and_throughput_get_intervals_that_hold_their_figures() -> 
 def test_a_figure_on_its_limit_is_inconclusive_and_no_run_length_is_promised(op: str) -> None:
     found = FigureInterval(low=0.9, high=1.1, n=1000, method="test")
     verdict, needed = decide(op, 1.0, 1.0, found)
-    assert verdict == "inconclusive" and needed is None
+    assert verdict == "inconclusive"
+    assert needed is None
 
 
 def test_the_request_estimate_grows_as_the_figure_nears_the_limit() -> None:
     found = FigureInterval(low=0.8, high=1.2, n=1000, method="test")
     far = decide("<", 1.15, 1.0, found)[1]
     near = decide("<", 1.05, 1.0, found)[1]
-    assert far is not None and near is not None and near > far > 1000
+    assert far is not None
+    assert near is not None
+    assert near > far > 1000
