@@ -129,6 +129,15 @@ def run(
         Path | None,
         typer.Option("--save-baseline", help="After the run, save its results.json here."),
     ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat",
+            min=1,
+            max=100,
+            help="Run each scenario N times, interleaved (A1 B1 A2 B2 …); report the spread.",
+        ),
+    ] = 1,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run the scenarios of a suite; write results.json, report.md, report.html, junit.xml."""
@@ -146,7 +155,7 @@ def run(
         state = new_state(suite, folder, sys.argv)
     except OSError as exc:
         _fail(ConfigError(f"cannot write the report folder: {exc}", file=str(folder)), debug)
-    code = _execute(suite, state, pairs, quiet=quiet, debug=debug, baseline=base)
+    code = _execute(suite, state, pairs, quiet=quiet, debug=debug, baseline=base, repeat=repeat)
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
     comparison = state.result.get("comparison")
@@ -168,6 +177,7 @@ def _execute(
     quiet: bool,
     debug: bool,
     baseline: tuple[RunResult, Path] | None = None,
+    repeat: int = 1,
 ) -> ExitCode:
     import anyio
 
@@ -188,6 +198,7 @@ def _execute(
                 pairs,
                 on_progress=display.update,
                 on_scenario_done=done,
+                repeat=repeat,
             )
             tg.cancel_scope.cancel()
 
@@ -315,7 +326,8 @@ def _scenario_line(result: ScenarioResult) -> str:
     passed = sum(1 for c in checks if c["passed"])
     parts = [
         f"{result['status'].upper():6}",
-        f"{result['name']} → {result['target']}",
+        f"{result['name']} → {result['target']}"
+        + (f" (repeat {result['repeat']})" if "repeat" in result else ""),
         f"sent {totals['sent']}",
         f"ok {percent(rate)}",
         f"{totals['throughput_rps']:.0f} req/s",

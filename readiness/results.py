@@ -472,6 +472,15 @@ class PoolResult(TypedDict):
     budget_s: float  # over_timeout's limit on an open session: wait + request timeout + slack
 
 
+class Spread(TypedDict):
+    """A figure over the repetitions of `run --repeat`: median, range and each value in order."""
+
+    median: float
+    min: float
+    max: float
+    values: list[float]
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -504,6 +513,11 @@ class ScenarioResult(TypedDict):
     checks: list[CheckResult]
     histograms: Histograms
     intervals: NotRequired[IntervalData]  # schema 2 on
+    # `run --repeat N`: this entry pools the N repetitions (see scenarios/repeats.py); each is
+    # kept in full under `repeats`, tagged with its 1-based `repeat`, in the order it ran.
+    repeat: NotRequired[int]
+    repeats: NotRequired[list[ScenarioResult]]
+    spread: NotRequired[dict[str, Spread]]  # figure → its run-to-run spread (SI units)
 
 
 class TargetInfo(TypedDict):
@@ -539,6 +553,7 @@ class ScoredCheck(TypedDict):
     unit: str
     op: str
     observed_value: float | None  # SI units, as in the scenario's checks
+    interval: NotRequired[str]  # its 95% interval as shown ("95%: 10.6 ms–12.9 ms"), or ""
     limit: float | None
 
 

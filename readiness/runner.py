@@ -38,6 +38,7 @@ from readiness.scenarios.base import (
     thresholds_of,
 )
 from readiness.scenarios.instruments import unmeasured_server
+from readiness.scenarios.repeats import pool_repetitions
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
@@ -157,11 +158,15 @@ async def run_suite(
     *,
     on_progress: ProgressSink = ignore_progress,
     on_scenario_done: Callable[[ScenarioResult], None] = lambda _: None,
+    repeat: int = 1,
 ) -> RunState:
     """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
-    other scenario failures are recorded and the run goes on."""
+    other scenario failures are recorded and the run goes on. With `repeat` > 1 the whole
+    sequence runs that many times, interleaved (A1 B1 A2 B2 …, so a slow stretch of the
+    machine falls on every scenario alike), and each scenario's entry pools its repetitions."""
     state.save()
-    for scenario, target in pairs:
+    repetitions: dict[tuple[str, str], list[ScenarioResult]] = {}
+    for index, (scenario, target) in enumerate([p for _ in range(repeat) for p in pairs]):
         if state.interrupt.is_set():
             break
         stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
@@ -190,14 +195,30 @@ async def run_suite(
             detail = "".join(traceback.format_exception_only(exc)).strip()
             state.internal_errors.append(traceback.format_exc())
             result = error_result(scenario, target, started_at, f"internal error: {detail}")
-        apply_on_inconclusive(result, suite.gate.on_inconclusive)
-        state.result["scenarios"].append(result)
+        if repeat > 1:
+            result["repeat"] = index // len(pairs) + 1
+            done = repetitions.setdefault((target.name, scenario.name), [])
+            done.append(result)
+            entry = pool_repetitions(done, scenario)
+        else:
+            entry = result
+        apply_on_inconclusive(entry, suite.gate.on_inconclusive)
+        _place(state.result["scenarios"], entry)
         state.save()
         on_scenario_done(result)
         if state.fatal is not None:
             break
     finish(state)
     return state
+
+
+def _place(scenarios: list[ScenarioResult], entry: ScenarioResult) -> None:
+    """Append a scenario's entry, or replace its earlier (pooled) entry in place."""
+    for i, s in enumerate(scenarios):
+        if (s["target"], s["name"]) == (entry["target"], entry["name"]) and "repeats" in entry:
+            scenarios[i] = entry
+            return
+    scenarios.append(entry)
 
 
 async def _bounded(

@@ -53,10 +53,11 @@ def scenario_matrices(
     union = np.unique(np.concatenate(every)) if every else np.zeros(0, dtype=np.int64)
     group = max(1, -(-len(union) // MAX_COLUMNS))
     n_columns = max(1, -(-len(union) // group))
-    last_of_column = union[np.minimum(np.arange(n_columns) * group + group - 1, len(union) - 1)]
-    values_ms = (
-        bucket_values(last_of_column).astype(np.float64) / 1000.0 if len(union) else np.zeros(1)
-    )
+    if len(union):
+        last_of_column = union[np.minimum(np.arange(n_columns) * group + group - 1, len(union) - 1)]
+        values_ms = bucket_values(last_of_column).astype(np.float64) / 1000.0
+    else:  # no successful request on either side: one empty column
+        values_ms = np.zeros(1)
     out: list[dict[str, IntervalMatrix]] = []
     for data, side in zip((base, new), sides, strict=True):
         matrices: dict[str, IntervalMatrix] = {}

@@ -27,6 +27,7 @@ from readiness.compare.model import (
     Verdict,
     VerdictCounts,
 )
+from readiness.compare.repeats import between_run_intervals
 from readiness.compare.verdict import judge, severity
 from readiness.config.gate import GateConfig
 from readiness.results import LatencySummary, RunResult, ScenarioResult, TargetInfo, Totals
@@ -292,6 +293,18 @@ class _Comparer:
                     _figures(ops_n[op]["totals"], ops_n[op]["latency_ms"]),
                 )
         intervals, method = self._intervals(target, b, n, shared, list(groups))
+        between, reps_b, reps_n = between_run_intervals(b, n, self.confidence)
+        if between and not method.startswith(_TOO_SHORT):
+            whole = intervals.setdefault(ALL_OPERATIONS, {})
+            for metric, (low, high) in between.items():
+                within = whole.get(metric)
+                whole[metric] = (
+                    (low, high) if within is None else (min(low, within[0]), max(high, within[1]))
+                )
+            method += (
+                f"; between-run spread of {reps_b}+{reps_n} repetitions (Welch t on the log"
+                " figures), the wider interval"
+            )
         for group, (fb, fn) in groups.items():
             for metric in _LOAD_METRICS:
                 rows.append(

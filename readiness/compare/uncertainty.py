@@ -96,8 +96,9 @@ def _bootstrap(
             "error_rate": failed / attempted,
             "mean": (merged @ values) / totals,
         }
-    for name, q in QUANTILES.items():
-        figures[name] = percentiles_of(merged, values, q)
+    if side.counts.size and float(side.counts.sum()) > 0:  # no successful request: no latency
+        for name, q in QUANTILES.items():
+            figures[name] = percentiles_of(merged, values, q)
     tail = expanded_tail(confidence, side.n / block) * 100
     out: dict[str, tuple[float, float]] = {}
     for name, series in figures.items():

@@ -98,3 +98,10 @@ def test_the_request_estimate_grows_as_the_figure_nears_the_limit() -> None:
     assert far is not None
     assert near is not None
     assert near > far > 1000
+
+
+def test_a_load_without_a_successful_request_still_gets_rate_intervals() -> None:
+    data = interval_data([np.zeros(0)] * 6, failed=[5] * 6)
+    figures = scenario_figure_intervals(data)
+    assert "p99" not in figures
+    assert figures["success_rate"].low == 0.0
