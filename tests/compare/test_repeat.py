@@ -120,3 +120,11 @@ def test_fewer_repetitions_give_a_wider_between_run_interval() -> None:
     assert wide is not None
     assert narrow is not None
     assert wide[1] - wide[0] > narrow[1] - narrow[0]
+
+
+def test_the_reports_show_the_run_to_run_spread(repeated: Path) -> None:
+    folder = repeated.parent
+    for name in ("report.md", "report.html"):
+        text = (folder / name).read_text()
+        assert "Repetitions" in text
+        assert "Run 2 times, interleaved" in text
