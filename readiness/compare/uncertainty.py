@@ -75,10 +75,31 @@ def _value_at_rank(counts: FloatArray, values: FloatArray, rank: int) -> float:
     return float(values[min(index, len(values) - 1)])
 
 
+def _tail_merged(side: IntervalMatrix) -> IntervalMatrix:
+    """The load's last interval folded into the one before it when it is under half as long:
+    it holds the drain (replies to requests sent earlier) in a sliver of time, and a resample
+    that drew it several times would read an absurd rate."""
+    if side.n < 2 or side.seconds[-1] >= 0.5 * float(side.seconds.max()):
+        return side
+
+    def fold(a: FloatArray) -> FloatArray:
+        out: FloatArray = a[:-1].copy()
+        out[-1] = out[-1] + a[-1]
+        return out
+
+    return IntervalMatrix(
+        counts=fold(side.counts),
+        ok=fold(side.ok),
+        failed=fold(side.failed),
+        seconds=fold(side.seconds),
+    )
+
+
 def _bootstrap(
     side: IntervalMatrix, values: FloatArray, confidence: float, seed: int
 ) -> dict[str, tuple[float, float]]:
     """Each figure's percentile interval over block resamples of the intervals."""
+    side = _tail_merged(side)
     if side.n < MIN_BOOTSTRAP_INTERVALS:
         return {}
     block = side_block_length(side, values)

@@ -105,3 +105,13 @@ def test_a_load_without_a_successful_request_still_gets_rate_intervals() -> None
     figures = scenario_figure_intervals(data)
     assert "p99" not in figures
     assert figures["success_rate"].low == 0.0
+
+
+def test_a_drain_sliver_at_the_end_does_not_inflate_the_throughput_interval() -> None:
+    rng = np.random.default_rng(6)
+    data = interval_data(lognormal_load(rng, intervals=8, per_interval=100, median_ms=MEDIAN_MS))
+    data["seconds"][-1] = 0.01  # the last "interval": replies drained in 10 ms
+    figures = scenario_figure_intervals(data)
+    high = figures["throughput"].high
+    assert high is not None
+    assert high < 2 * 800 / 7.01
