@@ -85,11 +85,12 @@ def run_all(args: argparse.Namespace) -> None:
     for i in range(args.start, args.pairs):
         for name in args.conditions:
             folder = out / name / f"{i:03d}"
-            if (folder / "results.json").exists():
+            if (folder / "done").exists():
                 continue
             folder.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
             anyio.run(_one_run, folder, CONDITIONS[name], args)
+            (folder / "done").touch()
             print(f"pair {i} {name}: {time.perf_counter() - started:.1f} s", flush=True)
 
 
@@ -111,7 +112,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
         rows = {"default": [], "zero": []}  # type: dict[str, list[dict[str, str]]]
         for base_file in bases:
             new_file = out / name / base_file.parent.name / "results.json"
-            if not new_file.exists():
+            if not (base_file.parent / "done").exists() or not (new_file.parent / "done").exists():
                 continue
             base, new = load_results(base_file), load_results(new_file)
             rows["default"].append(_verdicts(base, new, GateConfig()))
@@ -138,10 +139,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--pairs", type=int, default=40)
     parser.add_argument("--start", type=int, default=0)
-    parser.add_argument("--rate", type=int, default=200)
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--median-ms", type=float, default=20.0)
-    parser.add_argument("--p99-ms", type=float, default=60.0)
+    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--median-ms", type=float, default=40.0)
+    parser.add_argument("--p99-ms", type=float, default=120.0)
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()

@@ -95,3 +95,11 @@ def test_the_score_gives_an_inconclusive_check_partial_credit(tmp_path: Path) ->
     assert len(scored) == 1
     assert 0 < scored[0]["credit"] < 1
     assert scored[0]["reason"].startswith("inconclusive")
+
+
+def test_the_report_says_why_a_check_is_not_proven_and_how_long_to_run(tmp_path: Path) -> None:
+    _, _, out = _run(tmp_path, "")
+    for name in ("report.md", "report.html"):
+        text = (out / name).read_text()
+        assert "Not proven" in text
+        assert "requests would decide it" in text

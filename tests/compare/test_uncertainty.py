@@ -14,6 +14,7 @@ from readiness.compare.uncertainty import (
     order_statistic_ranks,
     scenario_figure_intervals,
 )
+from readiness.scoring import interval_credit
 from tests.compare.synthetic import interval_data, lognormal_load
 
 MEDIAN_MS = 10.0
@@ -115,3 +116,11 @@ def test_a_drain_sliver_at_the_end_does_not_inflate_the_throughput_interval() ->
     high = figures["throughput"].high
     assert high is not None
     assert high < 2 * 800 / 7.01
+
+
+def test_an_inconclusive_check_earns_the_share_of_its_interval_on_the_passing_side() -> None:
+    assert interval_credit("<", 30.0, [20.0, 40.0]) == pytest.approx(0.5)
+    assert interval_credit("<", 35.0, [20.0, 40.0]) > interval_credit("<", 25.0, [20.0, 40.0])
+    assert interval_credit(">", 30.0, [20.0, 40.0]) == pytest.approx(0.5)
+    assert interval_credit("<", 40.0, [20.0, 40.0]) < 1.0  # not proven is never full marks
+    assert 0 < interval_credit("<", 1.0, [0.5, None]) < 1
