@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from readiness.compare.model import ComparisonRow
 from readiness.compare.repeats import welch_log_interval
-from readiness.compare.runs import compare_runs
+from readiness.compare.runs import _thin_tail, compare_runs
 from readiness.results import load_results
 
 READINESS = [sys.executable, "-m", "readiness.cli"]
@@ -128,3 +129,28 @@ def test_the_reports_show_the_run_to_run_spread(repeated: Path) -> None:
         text = (folder / name).read_text()
         assert "Repetitions" in text
         assert "Run 2 times, interleaved" in text
+
+
+def test_a_percentile_resting_on_a_few_requests_is_shown_not_judged() -> None:
+    row = ComparisonRow(
+        target="demo",
+        scenario="s",
+        operation="(all)",
+        metric="p999",
+        unit="ms",
+        better="lower",
+        base=100.0,
+        new=150.0,
+        delta=50.0,
+        delta_relative=0.5,
+        interval=[0.1, 0.9],
+        tolerance=0.2,
+        verdict="regressed",
+        reason="+50.0% (95% CI +10.0% … +90.0%), past the 20% tolerance",
+        method="block bootstrap",
+    )
+    judged = _thin_tail(dict(row), 9_999)  # type: ignore[arg-type]
+    assert judged["verdict"] == "unchanged"
+    assert "shown, not judged" in judged["reason"]
+    assert "10,000 requests" in judged["reason"]
+    assert _thin_tail(dict(row), 10_000)["verdict"] == "regressed"  # type: ignore[arg-type]
