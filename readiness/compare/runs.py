@@ -471,7 +471,7 @@ def _thin_tail(row: ComparisonRow, count: int) -> ComparisonRow:
     tail = count * (1 - q / 100)
     if tail >= MIN_TAIL:
         return row
-    needed = math.ceil(MIN_TAIL / (1 - q / 100) - 1e-9)
+    needed = math.ceil(round(MIN_TAIL / (1 - q / 100), 6))
     row["verdict"] = "unchanged"
     row["reason"] = (
         f"{row['reason'].split(' (')[0]}: fewer than {MIN_TAIL} requests lie beyond it —"
