@@ -468,7 +468,7 @@ def _thin_tail(row: ComparisonRow, count: int) -> ComparisonRow:
     q = QUANTILES.get(row["metric"])
     if q is None or row["verdict"] not in ("regressed", "improved"):
         return row
-    tail = count * (1 - q / 100)
+    tail = round(count * (1 - q / 100), 6)
     if tail >= MIN_TAIL:
         return row
     needed = math.ceil(round(MIN_TAIL / (1 - q / 100), 6))
