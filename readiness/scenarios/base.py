@@ -43,6 +43,7 @@ from readiness.scenarios.resilience_results import resilience_result
 if TYPE_CHECKING:
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
     from readiness.config.thresholds import Threshold
+    from readiness.health.poller import HealthWatch
     from readiness.protocol.connection import Connection
     from readiness.target import TargetSession
 
@@ -59,6 +60,8 @@ class ScenarioContext:
     on_connected: Callable[[TargetSession], None]
     interrupt: anyio.Event = field(default_factory=anyio.Event)
     started: float = field(default_factory=time.monotonic)  # breaker times count from here
+    # The target's health endpoints, polled by the runner beside the scenario (when configured)
+    health: HealthWatch | None = None
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
     # breaker state, cache and tokens carry over from warm-up to load and from step to step.
     _resilience: list[ResilientRequester] = field(
@@ -167,8 +170,14 @@ async def drive(
     recorder: Recorder | None = None,
 ) -> LoadRun:
     """Run one load of this scenario, bounded by its deadline and the run's interrupt,
-    through the target's resilience layer when it has one."""
-    return await run_load(
+    through the target's resilience layer when it has one. With health endpoints, the
+    server's metrics are scraped before the first load and after each, and the load noted."""
+    health = ctx.health
+    if health is not None and not health.loads:
+        await health.scrape_now()
+    if recorder is None:
+        recorder = Recorder(len(workload.operations))
+    run = await run_load(
         ctx.resilient(conn),
         workload,
         plan,
@@ -180,6 +189,11 @@ async def drive(
         interrupt=ctx.interrupt,
         recorder=recorder,
     )
+    if health is not None:
+        methods = [op.method for op in workload.operations]
+        health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
+        await health.scrape_now()
+    return run
 
 
 async def warm_up(
