@@ -480,7 +480,8 @@ class HealthFlip(TypedDict):
 
 
 class LivenessVerdict(TypedDict):
-    lied: bool | None  # None: nothing to judge (no second in which every MCP call failed)
+    lied: bool | None  # None: not judged (every MCP call failed for less than lie_after_s)
+    lie_after_s: float
     spans: list[list[float]]  # [start, end] of each lie, on the block's time base
     failing_s: float  # the longest run of seconds in which every MCP call failed
     rule: str
@@ -511,6 +512,7 @@ class MetricsComparison(TypedDict):
 class HealthResult(TypedDict):
     time_base: str  # what t = 0 is: the measured load's start, or the scenario's
     interval_s: float
+    polled_s: list[float]  # [first, last] poll judged, on the time base
     probes: list[HealthProbeStats]
     transitions: list[HealthTransition]
     flips: list[HealthFlip]  # failure and recovery scenarios only

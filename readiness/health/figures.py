@@ -4,6 +4,7 @@ the server's own counters beside ours. Pure functions of recorded data."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -41,7 +42,10 @@ def health_result(watch: HealthWatch, result: ScenarioResult) -> HealthResult:
     def rel(t: float) -> float:
         return round(t - origin, 3)
 
-    samples = sorted(watch.samples, key=lambda s: s.at_s)
+    # Judged while the scenario drove load (and the scrapes around it), not while its server
+    # was still starting or already being stopped.
+    lo, hi = _judged_span(watch)
+    samples = sorted((s for s in watch.samples if lo <= s.at_s <= hi), key=lambda s: s.at_s)
     by_probe = {p: [s for s in samples if s.probe == p] for p in watch.urls}
     flips: list[HealthFlip] = []
     if fault is not None:
@@ -54,6 +58,7 @@ def health_result(watch: HealthWatch, result: ScenarioResult) -> HealthResult:
     return HealthResult(
         time_base=time_base,
         interval_s=watch.config.interval,
+        polled_s=[rel(samples[0].at_s), rel(samples[-1].at_s)] if samples else [0.0, 0.0],
         probes=[_probe_stats(p, watch.urls[p], s) for p, s in by_probe.items()],
         transitions=[
             HealthTransition(t_s=rel(s.at_s), probe=s.probe, state=state, detail=detail)
@@ -61,12 +66,23 @@ def health_result(watch: HealthWatch, result: ScenarioResult) -> HealthResult:
         ],
         flips=flips,
         liveness=liveness,
-        metrics=_metrics(watch, result) if "metrics" in watch.urls else None,
+        metrics=_metrics(watch, result, samples) if "metrics" in watch.urls else None,
         note=(
             "health endpoints were polled on the server itself, not through readiness's fault"
-            " proxy, so they show what the server said about its own state"
+            " proxy, so they show what the server said about its own state; polls count from"
+            " the metrics scrape before the first load (or its start) to the end of the last,"
+            " not while the server was starting or being stopped"
         ),
     )
+
+
+def _judged_span(watch: HealthWatch) -> tuple[float, float]:
+    if not watch.loads:
+        return -math.inf, math.inf
+    explicit = [s.at_s for s in watch.scrapes if s.explicit]
+    lo = min([m.start_s for m in watch.loads] + explicit[:1])
+    hi = max([m.end_s for m in watch.loads] + explicit[-1:])
+    return lo, hi
 
 
 # --- probes ----------------------------------------------------------------------------------
@@ -252,6 +268,7 @@ def _liveness_verdict(
             spans.append([_t(stretch_start, origin), _t(b, origin)])
     return LivenessVerdict(
         lied=None if longest < lie_after else bool(spans),
+        lie_after_s=lie_after,
         spans=spans,
         failing_s=round(longest, 3),
         rule=lie_rule(lie_after),
@@ -273,8 +290,11 @@ def metrics_rule(tolerance: float) -> str:
     )
 
 
-def _metrics(watch: HealthWatch, result: ScenarioResult) -> MetricsComparison:
-    scrapes = sorted(watch.scrapes, key=lambda s: s.at_s)
+def _metrics(
+    watch: HealthWatch, result: ScenarioResult, polls: Sequence[ProbeSample]
+) -> MetricsComparison:
+    lo, hi = _judged_span(watch)
+    scrapes = sorted((s for s in watch.scrapes if lo <= s.at_s <= hi), key=lambda s: s.at_s)
     explicit = [s for s in scrapes if s.explicit]
     first = explicit[0] if explicit else (scrapes[0] if scrapes else None)
     last = explicit[-1] if explicit else (scrapes[-1] if scrapes else None)
@@ -347,7 +367,7 @@ def _metrics(watch: HealthWatch, result: ScenarioResult) -> MetricsComparison:
     return MetricsComparison(
         url=watch.urls["metrics"],
         scrapes=len(scrapes),
-        failed_scrapes=watch.failed_scrapes,
+        failed_scrapes=sum(1 for p in polls if p.probe == "metrics") - len(scrapes),
         series=list(series.values()),
         server_error_rate=_r(server_rate, 4),
         our_error_rate=_r(our_rate, 4),

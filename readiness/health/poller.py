@@ -57,6 +57,7 @@ class LoadMark:
     tools/call outcome counts (what a server's tool-call counters count)."""
 
     start_s: float
+    end_s: float
     warmup: bool
     seconds: list[tuple[int, int]]  # (ok, failed) per second; rejected-by-us left out
     tool_calls: int  # tools/call requests that reached an answer or failed, not rejected
@@ -131,7 +132,8 @@ class HealthWatch:
                 judged = sum(op.counts) - op.counts[Outcome.REJECTED]
                 calls += judged
                 failures += judged - op.counts[Outcome.OK]
-        self.loads.append(LoadMark(start_ns / 1e9, warmup, seconds, calls, failures))
+        mark = LoadMark(start_ns / 1e9, time.perf_counter(), warmup, seconds, calls, failures)
+        self.loads.append(mark)
 
     async def _poll(self, probe: str, *, explicit: bool = False) -> None:
         import aiohttp
