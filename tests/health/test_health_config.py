@@ -30,7 +30,12 @@ def test_paths_and_durations_are_read_into_a_health_config(tmp_path: Path) -> No
         name = "web"
         transport = "http"
         url = "http://127.0.0.1:8000/mcp"
-        health = { liveness = "/healthz", readiness = "/readyz", metrics = "/metrics", interval = "250ms" }
+
+        [targets.health]
+        liveness = "/healthz"
+        readiness = "/readyz"
+        metrics = "/metrics"
+        interval = "250ms"
         """,
         tmp_path,
     )
@@ -56,7 +61,8 @@ def test_a_stdio_target_takes_full_loopback_urls(tmp_path: Path) -> None:
         tmp_path,
     )
     (target,) = parse_suite(text, "suite.toml").targets
-    assert target.health is not None and target.health.readiness == "http://localhost:9100/readyz"
+    assert target.health is not None
+    assert target.health.readiness == "http://localhost:9100/readyz"
 
 
 @pytest.mark.parametrize(

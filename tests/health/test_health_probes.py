@@ -98,22 +98,27 @@ async def test_the_demo_goes_not_ready_while_killed_and_ready_again_after_its_re
     }
     assert "chaos" in result
     outage = result["chaos"]["outage"]
-    assert outage is not None and outage["restored_s"] is not None
+    assert outage is not None
+    assert outage["restored_s"] is not None
     flip = {f["probe"]: f for f in h["flips"]}["readiness"]
     assert flip["fault_s"] == outage["injected_s"]
     assert flip["restore_s"] == outage["restored_s"]
     # Not ready during the outage, and ready again only once the restart delay had passed.
-    assert flip["down_s"] is not None and flip["up_s"] is not None
-    assert flip["fault_s"] is not None and flip["restore_s"] is not None
+    assert flip["down_s"] is not None
+    assert flip["up_s"] is not None
+    assert flip["fault_s"] is not None
+    assert flip["restore_s"] is not None
     assert flip["fault_s"] <= flip["down_s"] < flip["restore_s"]
     assert flip["up_s"] >= flip["fault_s"] + RESTART_AFTER
     states = [t["state"] for t in h["transitions"] if t["probe"] == "readiness"]
     assert states[:3] == ["up", "unreachable", "up"]
     readiness = {p["probe"]: p for p in h["probes"]}["readiness"]
-    assert readiness["unreachable"] > 0 and readiness["up"] > 0
+    assert readiness["unreachable"] > 0
+    assert readiness["up"] > 0
     assert readiness["polls"] == readiness["up"] + readiness["down"] + readiness["unreachable"]
     # A dead server says nothing, so its liveness cannot have lied.
-    assert h["liveness"] is not None and h["liveness"]["lied"] is not True
+    assert h["liveness"] is not None
+    assert h["liveness"]["lied"] is not True
     # The restart reset its counters; the calls that failed while it was dead never reached
     # it, so it counted no errors while we saw some: a disagreement, flagged.
     m = h["metrics"]
@@ -121,7 +126,8 @@ async def test_the_demo_goes_not_ready_while_killed_and_ready_again_after_its_re
     series = {s["role"]: s for s in m["series"]}
     assert series["requests"]["resets"] == 1
     assert series["errors"]["delta"] == 0
-    assert series["errors"]["ours"] is not None and series["errors"]["ours"] > 0
+    assert series["errors"]["ours"] is not None
+    assert series["errors"]["ours"] > 0
     assert any(d.startswith("error rate") for d in m["disagreements"])
     markdown = render_markdown(state.result)
     assert "### Target health" in markdown
@@ -167,7 +173,8 @@ async def test_metrics_agree_when_the_server_counts_its_own_failures_and_it_says
     assert series["errors"]["delta"] == series["errors"]["ours"]
     assert series["errors"]["delta"] == result["totals"]["errors"]["tool_error"] > 0
     assert m["disagreements"] == []
-    assert series["memory"]["after"] is not None and series["memory"]["after"] > 0
+    assert series["memory"]["after"] is not None
+    assert series["memory"]["after"] > 0
 
 
 @pytest.mark.anyio

@@ -31,7 +31,7 @@ def test_selected_series_are_summed_over_their_labels_and_missing_ones_are_none(
 
 
 def test_a_page_the_parser_cannot_read_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid metric name"):
         select_series("<html>not metrics</html>\n", NAMES)
 
 
