@@ -29,7 +29,8 @@ def health_strip(s: Mapping[str, Any]) -> str:
         return ""
     chaos = s.get("chaos") or {}
     events = [e for e in chaos.get("events", []) if e["what"] in _EVENTS]
-    top = 8 + (FONT + 4 if events else 0)
+    label_rows = min(len(events), 3)
+    top = 8 + label_rows * (FONT + 2)
     height = top + len(probes) * (_ROW + _GAP) + FONT + 14
     plot = WIDTH - _LEFT - _RIGHT
 
@@ -58,21 +59,27 @@ def health_strip(s: Mapping[str, Any]) -> str:
                 f"{text(t['detail'])}</title></rect>"
             )
     bottom = top + len(probes) * (_ROW + _GAP)
-    for e in events:
+    for i, e in enumerate(events):
         ex = x(e["t_s"])
+        label_y = 8 + (i % max(label_rows, 1)) * (FONT + 2) + FONT - 2  # close events: staggered
         parts.append(
-            f'<path d="M{ex:.1f} {top - 2}V{bottom - _GAP}" class="marker c7" stroke="#57606a" '
-            f'stroke-dasharray="3 3"><title>{text(e["what"])} at {e["t_s"]:.3f} s: '
-            f"{text(e['detail'])}</title></path>"
-            f'<text x="{ex + 2:.1f}" y="{top - 6}" font-size="{FONT - 2}">{text(e["what"])}</text>'
+            f'<path d="M{ex:.1f} {label_y + 2}V{bottom - _GAP}" class="marker c7" '
+            f'stroke="#57606a" stroke-dasharray="3 3"><title>{text(e["what"])} at '
+            f"{e['t_s']:.3f} s: {text(e['detail'])}</title></path>"
+            f'<text x="{ex + 2:.1f}" y="{label_y}" font-size="{FONT - 2}">'
+            f"{text(e['what'].replace('_', ' '))}</text>"
         )
     parts.append(
-        f'<text x="{_LEFT}" y="{bottom + FONT}">{start:.1f} s</text>'
+        f'<text x="{_LEFT}" y="{bottom + FONT}">{round(start, 1) or 0.0:.1f} s</text>'
         f'<text x="{WIDTH - _RIGHT}" y="{bottom + FONT}" text-anchor="end">{end:.1f} s</text>'
     )
-    legend = "   ".join(f"{name}" for name in _STATE_SLOT)
-    parts.append(
-        f'<text x="{_LEFT + plot / 2:.1f}" y="{bottom + FONT}" text-anchor="middle" '
-        f'class="muted">{text("colours: " + legend + " (green, red, grey)")}</text></svg>'
-    )
+    kx = _LEFT + plot / 2 - 110
+    for state, slot in _STATE_SLOT.items():
+        parts.append(
+            f'<rect x="{kx:.1f}" y="{bottom + 3}" width="10" height="10" class="c{slot}" '
+            f'fill="{color(slot)}" fill-opacity="0.75"/>'
+            f'<text x="{kx + 14:.1f}" y="{bottom + FONT}">{state}</text>'
+        )
+        kx += 28 + len(state) * 7
+    parts.append("</svg>")
     return "".join(parts)
