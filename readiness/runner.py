@@ -236,7 +236,7 @@ async def _bounded(
             f" {hard - (timeout or 0):g} s more; nothing it measured could be kept"
         )
     assert result is not None
-    if health is not None:
+    if health is not None and "health" not in result:  # a kind that did not assemble it
         from readiness.health.figures import health_result
 
         result["health"] = health_result(health, result)

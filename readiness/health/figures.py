@@ -382,3 +382,24 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 
 def _t(t: float, origin: float) -> float:
     return round(t - origin, 3)
+
+
+def health_metrics(health: HealthResult | None) -> dict[str, float | None]:
+    """The health figures thresholds may name. Liveness that never had occasion to lie (MCP
+    calls never all failed for lie_after) did not lie: 0. None: not measured."""
+    if health is None:
+        return {}
+    probes = {p["probe"]: p for p in health["probes"]}
+    flips = {f["probe"]: f for f in health["flips"]}
+    liveness = health["liveness"]
+    metrics = health["metrics"]
+    readiness = flips.get("readiness")
+    return {
+        "liveness_lied": None if liveness is None else (1.0 if liveness["lied"] else 0.0),
+        "readiness_availability": (
+            probes["readiness"]["availability"] if "readiness" in probes else None
+        ),
+        "readiness_down_after_fault": readiness["down_after_fault_s"] if readiness else None,
+        "readiness_up_after_restore": readiness["up_after_restore_s"] if readiness else None,
+        "metrics_disagreements": None if metrics is None else float(len(metrics["disagreements"])),
+    }

@@ -48,6 +48,13 @@ if TYPE_CHECKING:
     from readiness.target import TargetSession
 
 DEFAULT_THRESHOLD = "success_rate >= 99%"
+HEALTH_METRICS = (
+    "liveness_lied",
+    "readiness_availability",
+    "readiness_down_after_fault",
+    "readiness_up_after_restore",
+    "metrics_disagreements",
+)
 
 
 @dataclass(frozen=True)
@@ -303,6 +310,10 @@ def observed_value(result: ScenarioResult, metric: str) -> float | None:
     if metric in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
         value = latency[metric]  # type: ignore[literal-required]
         return None if value is None else float(value) / 1000.0
+    if metric in HEALTH_METRICS:
+        from readiness.health.figures import health_metrics
+
+        return health_metrics(result.get("health")).get(metric)
     simple: dict[str, float | None] = {
         "success_rate": totals["success_rate"],
         "error_rate": totals["error_rate"],
@@ -387,7 +398,17 @@ def assemble(
     )
     if (resilience := ctx.resilience_stats()) is not None:
         result["resilience"] = resilience
+    attach_health(ctx, result)
     return result
+
+
+def attach_health(ctx: ScenarioContext, result: ScenarioResult) -> None:
+    """The target's health block, from what its endpoints said up to now (when configured);
+    a kind that adds fault figures to the result attaches it again, for the flips."""
+    if ctx.health is not None:
+        from readiness.health.figures import health_result
+
+        result["health"] = health_result(ctx.health, result)
 
 
 def judge(

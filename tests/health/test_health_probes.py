@@ -196,6 +196,7 @@ async def test_a_liveness_that_says_ok_while_every_call_fails_is_caught_lying(
             kind = "throughput"
             target = "{name}"
             load = {{ model = "open", rate = 20, duration = "5s" }}
+            thresholds = ["liveness_lied == false"]
             """
         )
     with anyio.fail_after(100):
@@ -216,3 +217,8 @@ async def test_a_liveness_that_says_ok_while_every_call_fails_is_caught_lying(
     assert truthful["failing_s"] >= LIE_AFTER
     assert truthful["lied"] is False
     assert "**Yes** — it said alive while every MCP call failed" in render_markdown(state.result)
+    # The lie is a check a suite can gate on.
+    (caught,) = liar_result["checks"]
+    assert (caught["metric"], caught["observed"], caught["passed"]) == ("liveness_lied", 1.0, False)
+    (cleared,) = honest_result["checks"]
+    assert (cleared["observed"], cleared["passed"]) == (0.0, True)
