@@ -464,6 +464,85 @@ class PoolResult(TypedDict):
     budget_s: float  # over_timeout's limit on an open session: wait + request timeout + slack
 
 
+class HealthProbeStats(TypedDict):
+    """One health probe over the scenario: how often it answered "up", and how fast."""
+
+    probe: str  # liveness | readiness | metrics
+    url: str
+    polls: int
+    up: int  # answered 2xx
+    down: int  # answered, not 2xx (503 …)
+    unreachable: int  # no answer: refused, reset, or past the probe timeout
+    availability: float | None  # up / polls
+    p50_ms: float | None  # of answered polls, from the project's histogram
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+class HealthTransition(TypedDict):
+    t_s: float  # on the block's time base (see HealthResult.time_base)
+    probe: str
+    state: Literal["up", "down", "unreachable"]
+    detail: str  # "HTTP 503", "connection refused", "no answer within 1 s"
+
+
+class HealthFlip(TypedDict):
+    """When a probe went bad after the fault and good again after it, beside the outage."""
+
+    probe: str
+    fault_s: float | None  # the outage fault fired (recovery) or the fault window began
+    restore_s: float | None  # the server was restored, or the fault window ended
+    first_success_s: float | None  # first MCP success after the restore (recovery)
+    down_s: float | None  # first poll at or after fault_s that was not up
+    up_s: float | None  # first poll after down_s that was up again
+    down_after_fault_s: float | None
+    up_after_restore_s: float | None
+    up_after_first_success_s: float | None  # negative: the probe said up before MCP worked
+
+
+class LivenessVerdict(TypedDict):
+    lied: bool | None  # None: not judged (every MCP call failed for less than lie_after_s)
+    lie_after_s: float
+    spans: list[list[float]]  # [start, end] of each lie, on the block's time base
+    failing_s: float  # the longest run of seconds in which every MCP call failed
+    rule: str
+
+
+class MetricsSeries(TypedDict):
+    role: Literal["requests", "errors", "memory"]
+    name: str
+    before: float | None
+    after: float | None
+    delta: float | None  # counters: increase over the scenario (resets added up)
+    resets: int  # the counter went down: the server restarted
+    ours: float | None  # our measurement of the same thing over the same span
+    ours_label: str
+
+
+class MetricsComparison(TypedDict):
+    url: str
+    scrapes: int
+    failed_scrapes: int
+    series: list[MetricsSeries]
+    server_error_rate: float | None
+    our_error_rate: float | None
+    disagreements: list[str]
+    rule: str
+
+
+class HealthResult(TypedDict):
+    time_base: str  # what t = 0 is: the measured load's start, or the scenario's
+    interval_s: float
+    polled_s: list[float]  # [first, last] poll judged, on the time base
+    probes: list[HealthProbeStats]
+    transitions: list[HealthTransition]
+    flips: list[HealthFlip]  # failure and recovery scenarios only
+    liveness: LivenessVerdict | None
+    metrics: MetricsComparison | None
+    note: str
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -491,6 +570,7 @@ class ScenarioResult(TypedDict):
     chaos: NotRequired[ChaosResult]
     overload: NotRequired[OverloadResult]
     pool: NotRequired[PoolResult]
+    health: NotRequired[HealthResult]  # the target's own health probes, when configured
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]

@@ -36,6 +36,7 @@ from readiness.scenarios.instruments import unmeasured_server
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
     from readiness.config.scoring import ScoringConfig
+    from readiness.health.poller import HealthWatch
     from readiness.target import TargetSession
 
 ScenarioRunner = Callable[[ScenarioContext], Awaitable[ScenarioResult]]
@@ -160,6 +161,7 @@ async def run_suite(
             break
         stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
         ctx = ScenarioContext(
+            health=_health_watch(target),
             suite=suite,
             scenario=scenario,
             target=target,
@@ -213,6 +215,7 @@ async def _bounded(
         stop.set()
 
     result: ScenarioResult | None = None
+    health = ctx.health
     # A scenario stuck where it cannot see `stop` (starting its server, say) is cut off.
     hard = math.inf if timeout is None else timeout + ctx.scenario.grace + OVERRUN_MARGIN_S
     with unwrapped_groups():  # the watchers never raise: a failure is the scenario's own
@@ -222,6 +225,8 @@ async def _bounded(
                 tg.start_soon(expire, timeout)
             try:
                 with anyio.move_on_after(hard) as cut_off:
+                    if health is not None:  # polled beside the scenario, off its hot path
+                        await tg.start(health.run)
                     result = await scenario_runner(ctx.scenario.kind)(ctx)
             finally:
                 tg.cancel_scope.cancel()
@@ -231,7 +236,19 @@ async def _bounded(
             f" {hard - (timeout or 0):g} s more; nothing it measured could be kept"
         )
     assert result is not None
+    if health is not None and "health" not in result:  # a kind that did not assemble it
+        from readiness.health.figures import health_result
+
+        result["health"] = health_result(health, result)
     return result, timed_out and not interrupt.is_set()
+
+
+def _health_watch(target: TargetConfig) -> HealthWatch | None:
+    if target.health is None:
+        return None
+    from readiness.health.poller import HealthWatch
+
+    return HealthWatch.for_target(target.health, target.url)
 
 
 class _Overran(Exception):

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from readiness.config.errors import Key, did_you_mean
+from readiness.config.health import HealthConfig
 from readiness.config.placeholders import (
     BUILTIN_VARIABLES,
     display_mapping,
@@ -55,6 +56,8 @@ class TargetConfig(ConfigModel):
     process_name: str | None = None
     # [targets.resilience]: breaker, rate limit, retry and cache between workload and client
     resilience: ResilienceConfig | None = None
+    # [targets.health]: liveness/readiness/metrics endpoints polled beside every scenario
+    health: HealthConfig | None = None
 
     # field → (as written, as expanded); display uses the written form while they still match
     _written: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)
@@ -118,6 +121,15 @@ class TargetConfig(ConfigModel):
                     " command is started (and sampled) by readiness",
                     field,
                 )
+        if self.health is not None and self.transport == "stdio":
+            for probe, where in self.health.probes().items():
+                if where.startswith("/"):
+                    raise invalid(
+                        f"a stdio target has no HTTP origin: give {probe} as a full loopback"
+                        f' URL, e.g. "http://127.0.0.1:9100{where}"',
+                        "health",
+                        probe,
+                    )
         if self.pid is not None and self.process_name is not None:
             raise invalid("give pid or process_name, not both", "process_name")
         return self

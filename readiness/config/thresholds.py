@@ -80,6 +80,18 @@ METRICS: dict[str, Metric] = {
     # pool scenarios
     "pool_wait_p99": Metric("seconds", "99th percentile wait for a pooled session"),
     "pool_timeouts": Metric("count", "requests that gave up waiting for a pooled session"),
+    # the target's own health endpoints ([targets.health]), any scenario
+    "liveness_lied": Metric("bool", "liveness said alive while every MCP call failed"),
+    "readiness_availability": Metric("ratio", "share of readiness polls that said ready"),
+    "readiness_down_after_fault": Metric(
+        "seconds", "from the fault to the first readiness poll that was not ready"
+    ),
+    "readiness_up_after_restore": Metric(
+        "seconds", "from the restore to the first readiness poll that was ready again"
+    ),
+    "metrics_disagreements": Metric(
+        "count", "ways the server's own metrics disagreed with readiness's measurements"
+    ),
 }
 
 _OPS: dict[Op, Callable[[float, float], bool]] = {

@@ -158,6 +158,8 @@ def _serve_http(
 ) -> int:
     import anyio
 
+    from readiness.demo.gate import CallGate
+    from readiness.demo.health import health_routes
     from readiness.demo.http import bind_socket, serve_http
     from readiness.demo.server import build_server
 
@@ -167,11 +169,13 @@ def _serve_http(
         raise ConfigError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="--port"
         ) from None
+    gate = CallGate(knobs)
     with sock:
         anyio.run(
             lambda: serve_http(
-                build_server(knobs),
+                build_server(knobs, gate=gate),
                 sock,
+                routes=health_routes(gate),
                 stateless=stateless,
                 json_response=json_response,
                 on_ready=announce,

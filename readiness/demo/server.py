@@ -94,9 +94,10 @@ class DemoTools:
         return f"Summarize what is known about {topic} in three short sentences."
 
 
-def build_server(knobs: Knobs | None = None) -> MCPServer[Any]:
-    """A new demo server with its own counters; nothing is shared between servers."""
-    tools = DemoTools(CallGate(knobs or Knobs()))
+def build_server(knobs: Knobs | None = None, *, gate: CallGate | None = None) -> MCPServer[Any]:
+    """A new demo server with its own counters (or `gate`'s, to read them from outside, as
+    the HTTP health endpoints do); nothing is shared between servers."""
+    tools = DemoTools(gate or CallGate(knobs or Knobs()))
     server: MCPServer[Any] = MCPServer(
         name="readiness-demo",
         version=readiness.__version__,

@@ -43,10 +43,18 @@ from readiness.scenarios.resilience_results import resilience_result
 if TYPE_CHECKING:
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
     from readiness.config.thresholds import Threshold
+    from readiness.health.poller import HealthWatch
     from readiness.protocol.connection import Connection
     from readiness.target import TargetSession
 
 DEFAULT_THRESHOLD = "success_rate >= 99%"
+HEALTH_METRICS = (
+    "liveness_lied",
+    "readiness_availability",
+    "readiness_down_after_fault",
+    "readiness_up_after_restore",
+    "metrics_disagreements",
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class ScenarioContext:
     on_connected: Callable[[TargetSession], None]
     interrupt: anyio.Event = field(default_factory=anyio.Event)
     started: float = field(default_factory=time.monotonic)  # breaker times count from here
+    # The target's health endpoints, polled by the runner beside the scenario (when configured)
+    health: HealthWatch | None = None
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
     # breaker state, cache and tokens carry over from warm-up to load and from step to step.
     _resilience: list[ResilientRequester] = field(
@@ -167,8 +177,14 @@ async def drive(
     recorder: Recorder | None = None,
 ) -> LoadRun:
     """Run one load of this scenario, bounded by its deadline and the run's interrupt,
-    through the target's resilience layer when it has one."""
-    return await run_load(
+    through the target's resilience layer when it has one. With health endpoints, the
+    server's metrics are scraped before the first load and after each, and the load noted."""
+    health = ctx.health
+    if health is not None and not health.loads:
+        await health.scrape_now()
+    if recorder is None:
+        recorder = Recorder(len(workload.operations))
+    run = await run_load(
         ctx.resilient(conn),
         workload,
         plan,
@@ -180,6 +196,11 @@ async def drive(
         interrupt=ctx.interrupt,
         recorder=recorder,
     )
+    if health is not None:
+        methods = [op.method for op in workload.operations]
+        health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
+        await health.scrape_now()
+    return run
 
 
 async def warm_up(
@@ -289,6 +310,10 @@ def observed_value(result: ScenarioResult, metric: str) -> float | None:
     if metric in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
         value = latency[metric]  # type: ignore[literal-required]
         return None if value is None else float(value) / 1000.0
+    if metric in HEALTH_METRICS:
+        from readiness.health.figures import health_metrics
+
+        return health_metrics(result.get("health")).get(metric)
     simple: dict[str, float | None] = {
         "success_rate": totals["success_rate"],
         "error_rate": totals["error_rate"],
@@ -374,7 +399,17 @@ def assemble(
     result["intervals"] = rec.series.to_result(names)
     if (resilience := ctx.resilience_stats()) is not None:
         result["resilience"] = resilience
+    attach_health(ctx, result)
     return result
+
+
+def attach_health(ctx: ScenarioContext, result: ScenarioResult) -> None:
+    """The target's health block, from what its endpoints said up to now (when configured);
+    a kind that adds fault figures to the result attaches it again, for the flips."""
+    if ctx.health is not None:
+        from readiness.health.figures import health_result
+
+        result["health"] = health_result(ctx.health, result)
 
 
 def judge(
