@@ -205,7 +205,9 @@ async def _watch_interrupts(state: RunState) -> None:
 
     import anyio
 
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGTERM (a CI runner cancelling the job) and SIGHUP (its terminal closing) mean what
+    # Ctrl-C means: stop, keep what was measured, exit 130; a second one stops at once.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for _ in signals:
             if state.interrupt.is_set():
                 raise KeyboardInterrupt

@@ -32,6 +32,7 @@ from readiness.results import (
 )
 from readiness.scenarios.base import ScenarioContext, describe_load, now_iso, thresholds_of
 from readiness.scenarios.instruments import unmeasured_server
+from readiness.scenarios.protocol_notes import protocol_notes
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
@@ -159,13 +160,14 @@ async def run_suite(
         if state.interrupt.is_set():
             break
         stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
+        connections: list[object] = []  # every connection the scenario opened, for its notes
         ctx = ScenarioContext(
             suite=suite,
             scenario=scenario,
             target=target,
             run_dir=state.folder,
             on_progress=on_progress,
-            on_connected=partial(_note_connection, state, target),
+            on_connected=partial(_note_connection, state, target, connections),
             interrupt=stop,
         )
         started_at = now_iso()
@@ -184,6 +186,9 @@ async def run_suite(
             detail = "".join(traceback.format_exception_only(exc)).strip()
             state.internal_errors.append(traceback.format_exc())
             result = error_result(scenario, target, started_at, f"internal error: {detail}")
+        notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
+        if notes is not None:
+            result["protocol"] = notes
         state.result["scenarios"].append(result)
         state.save()
         on_scenario_done(result)
@@ -255,7 +260,10 @@ def finish(state: RunState) -> Path:
     return state.save()
 
 
-def _note_connection(state: RunState, target: TargetConfig, session: TargetSession) -> None:
+def _note_connection(
+    state: RunState, target: TargetConfig, connections: list[object], session: TargetSession
+) -> None:
+    connections.append(session.conn)
     for info in state.result["targets"]:
         if info["name"] == target.name:
             info["protocol_version"] = session.conn.protocol_version
