@@ -454,6 +454,7 @@ class ProtocolNotes(TypedDict):
     stdout_closed: bool  # a stdio server closed its stdout while still running
     stdin_closed: bool  # a stdio server closed its stdin while still running
     violations: list[str]
+    transport_errors: dict[str, int]  # by detail ("HTTP 500"), most frequent first
 
 
 class ScenarioResult(TypedDict):

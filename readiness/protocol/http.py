@@ -19,7 +19,7 @@ import yarl
 from readiness.errors import TargetError
 from readiness.protocol.connection import ConnectOptions, HttpParams
 from readiness.protocol.jsonrpc import Framer, TableStatistics, answer_server_request, classify
-from readiness.protocol.outcome import Outcome, OversizedReply, Reply
+from readiness.protocol.outcome import FailureTally, Outcome, OversizedReply, Reply
 from readiness.protocol.session import Negotiated, handshake
 from readiness.protocol.sse import SseParser
 
@@ -94,6 +94,7 @@ class HttpConnection:
         self.bad_content_type = 0
         self.oversized = 0
         self.timeouts = 0
+        self.failures = FailureTally()  # transport failures by detail
 
     # -- Connection -------------------------------------------------------------------------
 
@@ -130,6 +131,14 @@ class HttpConnection:
 
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Reply:
+        reply = await self._request(method, params, timeout)
+        if reply.outcome is _TRANSPORT:
+            self.failures.add(reply.detail)
+        return reply
+
+    async def _request(
+        self, method: str, params: dict[str, Any] | None, timeout: float | None
     ) -> Reply:
         if self._closed is not None:
             return self._closed

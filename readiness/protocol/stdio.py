@@ -20,7 +20,7 @@ from readiness.process import ChildProcess, ProcessSpec
 from readiness.protocol.batcher import Batcher, BatcherClosed, BatcherStatistics
 from readiness.protocol.connection import ConnectOptions, StdioParams
 from readiness.protocol.jsonrpc import Framer, RequestTable, TableStatistics, oversized_reply_id
-from readiness.protocol.outcome import Outcome, OversizedReply, Reply
+from readiness.protocol.outcome import FailureTally, Outcome, OversizedReply, Reply
 from readiness.protocol.session import Negotiated
 
 # After stdin closes a well-behaved server exits on its own; then SIGTERM, then SIGKILL.
@@ -70,6 +70,7 @@ class StdioConnection:
         self.write_pauses = 0  # times the server's stdin was full and senders had to wait
         self.stdin_closed_early = False  # the server closed its stdin while still running
         self.stdout_closed_early = False  # the server closed its stdout while still running
+        self.failures = FailureTally()  # transport failures by detail
         self._batcher: Batcher[bytes] | None = None
         self._batcher_done = anyio.Event()
         if (batch := options.batch) is not None:
@@ -111,6 +112,7 @@ class StdioConnection:
         table = self._table
         closed = table.closed
         if closed is not None:
+            self.failures.add(closed.detail)
             return closed
         request_id, future = table.open(self._timeout if timeout is None else timeout)
         batcher = self._batcher
@@ -133,14 +135,18 @@ class StdioConnection:
             # pipe of a server still exiting takes no writes either: its exit answers.)
             table.forget(request_id)
             self.stdin_closed_early = True
+            self.failures.add("server closed its stdin")
             return Reply(_TRANSPORT, None, None, "server closed its stdin")
         try:
-            return await future
+            reply = await future
         except BaseException:
             # Cancelled by the caller: a later reply counts as late.
             table.forget(request_id)
             self._cancel(request_id)
             raise
+        if reply.outcome is _TRANSPORT:
+            self.failures.add(reply.detail)
+        return reply
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         self._send(self._framer.notification(method, params))

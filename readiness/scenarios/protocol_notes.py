@@ -13,8 +13,8 @@ from readiness.results import ProtocolNotes
 def protocol_notes(
     connections: Sequence[object], transport: Literal["stdio", "http"], max_reply_bytes: int
 ) -> ProtocolNotes | None:
-    """The violations summed over `connections` (those without counters are skipped), or None
-    when there were none."""
+    """The violations and transport failures summed over `connections` (those without
+    counters are skipped), or None when there were none."""
     stats = [s for c in connections if isinstance(s := _statistics(c), TableStatistics)]
     non_json = sum(s.not_json for s in stats)
     malformed = sum(s.malformed for s in stats) - non_json
@@ -47,7 +47,12 @@ def protocol_notes(
         said.append("server closed its stdout while still running; later requests failed")
     if stdin_closed:
         said.append("server closed its stdin while still running; later requests failed")
-    if not said:
+    failures: dict[str, int] = {}
+    for connection in connections:
+        tally = getattr(connection, "failures", None)
+        for detail, count in getattr(tally, "counts", {}).items():
+            failures[detail] = failures.get(detail, 0) + count
+    if not said and not failures:
         return None
     return ProtocolNotes(
         non_json_lines=non_json,
@@ -58,6 +63,7 @@ def protocol_notes(
         stdout_closed=stdout_closed,
         stdin_closed=stdin_closed,
         violations=said,
+        transport_errors=dict(sorted(failures.items(), key=lambda item: -item[1])),
     )
 
 
