@@ -133,7 +133,7 @@ class HttpConnection:
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> Reply:
         reply = await self._request(method, params, timeout)
-        if reply.outcome is _TRANSPORT:
+        if reply.outcome is _TRANSPORT and self.negotiated is not None:  # not the probes
             self.failures.add(reply.detail)
         return reply
 
@@ -262,7 +262,7 @@ class HttpConnection:
         except aiohttp.ServerDisconnectedError:
             return Reply(_TRANSPORT, None, None, "server closed the connection")
         except aiohttp.ClientPayloadError as exc:
-            return Reply(_TRANSPORT, None, None, f"broken reply body: {exc}")
+            return Reply(_TRANSPORT, None, None, f"broken reply body: {_payload_failure(exc)}")
         except aiohttp.ClientOSError as exc:
             reason = exc.strerror or "the connection broke while sending"
             return Reply(_TRANSPORT, None, None, f"connection lost: {reason}")
@@ -508,6 +508,27 @@ class HttpConnection:
             if len(self._timeouts) < 64:
                 self._timeouts[seconds] = timeout
         return timeout
+
+
+def _payload_failure(exc: BaseException) -> str:
+    """Why a reply body broke off, in a few words (aiohttp's message nests reprs)."""
+    seen: BaseException | None = exc
+    short = False
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset by peer mid-reply"
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        short = short or "ContentLength" in type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "ConnectionResetError" in text:  # aiohttp keeps only the repr of the cause
+        return "connection reset by peer mid-reply"
+    return (
+        "the body ended before its Content-Length"
+        if short or "content length" in text
+        else "the reply ended early"
+    )
 
 
 def _connect_failure(exc: aiohttp.ClientConnectorError) -> str:

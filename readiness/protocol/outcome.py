@@ -75,6 +75,7 @@ class FailureTally:
         self._limit = limit
 
     def add(self, detail: str) -> None:
+        detail = detail[:200]
         counts = self.counts
         if detail in counts:
             counts[detail] += 1

@@ -144,7 +144,7 @@ class StdioConnection:
             table.forget(request_id)
             self._cancel(request_id)
             raise
-        if reply.outcome is _TRANSPORT:
+        if reply.outcome is _TRANSPORT and self.negotiated is not None:  # not the probes
             self.failures.add(reply.detail)
         return reply
 
