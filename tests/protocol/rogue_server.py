@@ -4,6 +4,11 @@ Run as `python tests/protocol/rogue_server.py [--legacy] [--choose VERSION] [fla
 speaks just enough MCP to get through the handshake. Flags make the whole server misbehave:
 
     --pid-file PATH      write its pid there first (so a test can check it is gone)
+    --call-log PATH      append a line there for every tool call it receives, and one
+                         (`stdin closed`) when its input ends: what a test waits for
+    --stubborn           ignore SIGTERM and the end of its input: only SIGKILL ends it
+    --silent-list        never answer tools/list (logging `tools/list` when asked)
+    --silent-start       never answer the handshake (logging `handshake` when asked)
     --noise N            write N lines that are not JSON to stdout, one before each of its
                          first N replies (log lines printed to stdout, as many servers do)
     --flood-stderr N     write N bytes of log lines to stderr before serving (all of it
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -43,6 +49,10 @@ def flag(name: str, index: int = 1) -> str | None:
 
 CHOOSE = flag("--choose")
 PID_FILE = flag("--pid-file")
+CALL_LOG = flag("--call-log")
+SILENT_LIST = "--silent-list" in sys.argv
+SILENT_START = "--silent-start" in sys.argv
+STUBBORN = "--stubborn" in sys.argv
 NOISE = int(flag("--noise") or 0)
 FLOOD = int(flag("--flood-stderr") or 0)
 AFTER_CALLS = int(flag("--after-calls") or 0)
@@ -131,7 +141,11 @@ def handle(message: dict[str, object]) -> None:
     assert isinstance(params, dict)
     if request_id is None:
         return
-    if method == "server/discover" and LEGACY:
+    if SILENT_START and method in ("server/discover", "initialize"):
+        log("handshake")
+    elif SILENT_LIST and method == "tools/list":
+        log("tools/list")
+    elif method == "server/discover" and LEGACY:
         error = {"code": -32601, "message": "Method not found"}
         send({"jsonrpc": "2.0", "id": request_id, "error": error})
     elif method == "server/discover":
@@ -157,6 +171,7 @@ def handle(message: dict[str, object]) -> None:
             },
         )
     elif method == "tools/call":
+        log("call")
         arguments = params.get("arguments") or {}
         assert isinstance(arguments, dict)
         call_tool(request_id, str(params.get("name")), arguments)
@@ -166,6 +181,12 @@ def handle(message: dict[str, object]) -> None:
     else:
         error = {"code": -32601, "message": "Method not found"}
         send({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+
+def log(line: str) -> None:
+    if CALL_LOG:
+        with open(CALL_LOG, "a") as call_log:
+            call_log.write(line + "\n")
 
 
 def misbehave(action: str) -> None:
@@ -198,8 +219,13 @@ def main() -> None:
     sys.stderr.flush()
     if FLOOD:
         flood(FLOOD)
+    if STUBBORN:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while (message := read()) is not None:
         handle(message)
+    log("stdin closed")
+    while STUBBORN:
+        time.sleep(3600)
 
 
 if __name__ == "__main__":
