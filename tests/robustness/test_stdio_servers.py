@@ -3,7 +3,6 @@ results and reports, classifies what the server did, and leaves no process behin
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -78,56 +77,6 @@ async def test_a_well_behaved_server_has_no_protocol_notes(tmp_path: Path) -> No
     run = await run_rogue(tmp_path, rogue_suite(tmp_path, load="{ concurrency = 1, requests = 5 }"))
     assert "protocol" not in run.scenario
     assert "Protocol violations" not in run.markdown
-
-
-GENERATOR = """
-import resource, sys
-import anyio
-from readiness.protocol.client import open_connection
-from readiness.protocol.connection import ConnectOptions, StdioParams
-
-CAP = 16 * 1024 * 1024
-
-async def main() -> None:
-    params = StdioParams(sys.executable, (sys.argv[1],))
-    options = ConnectOptions(max_reply_bytes=CAP, request_timeout=60)
-    async with open_connection(params, options) as connection:
-        call = {"name": "echo", "arguments": {"text": "warm"}}
-        assert (await connection.request("tools/call", call)).outcome.name == "OK"
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        huge = {"name": "huge", "arguments": {"size": 64 * 1024 * 1024}}
-        replies = [await connection.request("tools/call", huge) for _ in range(2)]
-        after = await connection.request("tools/call", call)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(*(type(r).__name__ + ":" + r.outcome.name for r in replies), after.outcome.name)
-    print((peak - before) * 1024)
-
-anyio.run(main)
-"""
-
-
-def test_a_64_mib_reply_is_refused_per_request_with_memory_bounded_by_the_cap(
-    tmp_path: Path,
-) -> None:
-    # A process of its own, so its peak RSS is the generator's alone (ru_maxrss is a peak).
-    script = tmp_path / "generator.py"
-    script.write_text(GENERATOR)
-    done = subprocess.run(
-        [sys.executable, str(script), ROGUE_SERVER],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"PYTHONPATH": str(Path(__file__).parents[2])},
-    )
-    assert done.returncode == 0, done.stderr
-    outcomes, growth = done.stdout.splitlines()
-    # Each 64 MiB reply is an OversizedReply; the server was drained, so the next one is OK.
-    assert outcomes == "OversizedReply:TRANSPORT OversizedReply:TRANSPORT OK"
-    cap = 16 * 1024 * 1024
-    # At most one cap's worth held (measured: 1.07 x cap; 2.06 x when the held chunks of an
-    # oversized line were joined to find its head).
-    assert int(growth) < 2 * cap, f"peak RSS grew by {int(growth) / 2**20:.0f} MiB"
 
 
 async def test_oversized_replies_are_classified_and_reported(tmp_path: Path) -> None:
