@@ -247,7 +247,11 @@ class StdioConnection:
             return  # the table fails these requests as the process goes
         stdin.write(b"".join(frames))
         if self._paused and not self._closing:
-            await self._wait_resumed()
+            # At most a request timeout: by then this batch's requests have timed out, and
+            # the requests queued behind it must get to time out too, not wait on a server
+            # that stopped reading.
+            with anyio.move_on_after(self._timeout):
+                await self._wait_resumed()
 
     # -- pipe callbacks ---------------------------------------------------------------------
 
