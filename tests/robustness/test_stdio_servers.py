@@ -142,7 +142,7 @@ async def test_a_server_that_stops_reading_stdin_times_requests_out(
         "stop-reading",
         tool="echo",
         arguments='{ text = "' + "x" * 200_000 + '" }',
-        load='{ concurrency = 4, duration = "3s" }',
+        load='{ concurrency = 4, duration = "2s" }',
         target_extra="[targets.resilience.batch]\nmax_size = 2\n" if batch else "",
     )
     run = await run_rogue(tmp_path, text)
