@@ -245,11 +245,23 @@ async def _watch_interrupts(state: RunState) -> None:
 
     import anyio
 
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGTERM (a CI runner cancelling the job) and SIGHUP (its terminal closing) mean what
+    # Ctrl-C means: stop, keep what was measured, exit 130; a second one stops at once.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for _ in signals:
             if state.interrupt.is_set():
+                from readiness.process import kill_our_descendants
+
+                # Stop at once: the servers get no grace period, what was kept is written.
+                kill_our_descendants()
+                typer.echo("interrupted again: stopping now", err=True)
                 raise KeyboardInterrupt
             state.interrupt.set()
+            typer.echo(
+                "interrupted: stopping the load and ending the servers; results so far will be"
+                " written (interrupt again to stop at once)",
+                err=True,
+            )
 
 
 def _write_reports(state: RunState) -> None:

@@ -543,6 +543,21 @@ class HealthResult(TypedDict):
     note: str
 
 
+class ProtocolNotes(TypedDict):
+    """How the server broke the MCP framing during a scenario, summed over its connections;
+    present only when it did. Each count is also said in `violations`, as the reports show it."""
+
+    non_json_lines: int  # stdout lines (stdio), reply bodies or SSE events (HTTP) not JSON
+    malformed: int  # JSON messages that were not JSON-RPC (the non-JSON ones not included)
+    oversized_replies: int  # over the target's max_reply_bytes, refused unread
+    unknown_replies: int  # replies to ids never sent
+    bad_content_type: int  # HTTP replies neither application/json nor text/event-stream
+    stdout_closed: bool  # a stdio server closed its stdout while still running
+    stdin_closed: bool  # a stdio server closed its stdin while still running
+    violations: list[str]
+    transport_errors: dict[str, int]  # by detail ("HTTP 500"), most frequent first
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -571,6 +586,7 @@ class ScenarioResult(TypedDict):
     overload: NotRequired[OverloadResult]
     pool: NotRequired[PoolResult]
     health: NotRequired[HealthResult]  # the target's own health probes, when configured
+    protocol: NotRequired[ProtocolNotes]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]

@@ -32,6 +32,7 @@ from readiness.results import (
 )
 from readiness.scenarios.base import ScenarioContext, describe_load, now_iso, thresholds_of
 from readiness.scenarios.instruments import unmeasured_server
+from readiness.scenarios.protocol_notes import protocol_notes
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
@@ -160,6 +161,7 @@ async def run_suite(
         if state.interrupt.is_set():
             break
         stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
+        connections: list[object] = []  # every connection the scenario opened, for its notes
         ctx = ScenarioContext(
             health=_health_watch(target),
             suite=suite,
@@ -167,18 +169,21 @@ async def run_suite(
             target=target,
             run_dir=state.folder,
             on_progress=on_progress,
-            on_connected=partial(_note_connection, state, target),
+            on_connected=partial(_note_connection, state, target, connections),
             interrupt=stop,
         )
         started_at = now_iso()
         try:
-            result, timed_out = await _bounded(ctx, state.interrupt, stop)
+            result, timed_out = await _bounded(ctx, state.interrupt, stop, connections)
             if timed_out:
                 result["partial"] = True
                 result["stopped"] = f"its timeout of {scenario.timeout:g} s passed"
         except _Overran as exc:  # not fatal: the next scenario gets its own target
             result = error_result(scenario, target, started_at, str(exc))
             result["partial"] = True
+        except _InterruptedBeforeConnecting:
+            message = "interrupted while its target was starting; nothing was measured"
+            result = error_result(scenario, target, started_at, message)
         except ReadinessError as exc:
             result = error_result(scenario, target, started_at, str(exc))
             state.fatal = exc
@@ -186,6 +191,9 @@ async def run_suite(
             detail = "".join(traceback.format_exception_only(exc)).strip()
             state.internal_errors.append(traceback.format_exc())
             result = error_result(scenario, target, started_at, f"internal error: {detail}")
+        notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
+        if notes is not None:
+            result["protocol"] = notes
         state.result["scenarios"].append(result)
         state.save()
         on_scenario_done(result)
@@ -196,17 +204,28 @@ async def run_suite(
 
 
 async def _bounded(
-    ctx: ScenarioContext, interrupt: anyio.Event, stop: anyio.Event
+    ctx: ScenarioContext, interrupt: anyio.Event, stop: anyio.Event, connections: list[object]
 ) -> tuple[ScenarioResult, bool]:
     """Run one scenario; `stop` is set by the run's interrupt or when the scenario's timeout
-    passes, and the scenario then ends its load and returns what it measured. Returns the
-    result and whether the timeout stopped it."""
+    passes, and the scenario then ends its load and returns what it measured. An interrupt
+    before the scenario connected (`connections` still empty) cancels it at once. Returns
+    the result and whether the timeout stopped it."""
     timeout = ctx.scenario.timeout
     timed_out = False
+    interrupted_early = False
+    # A scenario stuck where it cannot see `stop` (starting its server, say) is cut off.
+    hard = math.inf if timeout is None else timeout + ctx.scenario.grace + OVERRUN_MARGIN_S
+    cut_off = anyio.CancelScope(deadline=anyio.current_time() + hard)
 
     async def follow_interrupt() -> None:
+        nonlocal interrupted_early
         await interrupt.wait()
         stop.set()
+        if not connections:
+            # Starting a server or its handshake can take connect_timeout, and nothing is
+            # measured yet: an interrupt does not wait for it.
+            interrupted_early = True
+            cut_off.cancel()
 
     async def expire(after: float) -> None:
         nonlocal timed_out
@@ -216,20 +235,20 @@ async def _bounded(
 
     result: ScenarioResult | None = None
     health = ctx.health
-    # A scenario stuck where it cannot see `stop` (starting its server, say) is cut off.
-    hard = math.inf if timeout is None else timeout + ctx.scenario.grace + OVERRUN_MARGIN_S
     with unwrapped_groups():  # the watchers never raise: a failure is the scenario's own
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow_interrupt)
             if timeout is not None:
                 tg.start_soon(expire, timeout)
             try:
-                with anyio.move_on_after(hard) as cut_off:
+                with cut_off:
                     if health is not None:  # polled beside the scenario, off its hot path
                         await tg.start(health.run)
                     result = await scenario_runner(ctx.scenario.kind)(ctx)
             finally:
                 tg.cancel_scope.cancel()
+    if interrupted_early and result is None:
+        raise _InterruptedBeforeConnecting
     if cut_off.cancelled_caught:
         raise _Overran(
             f"its timeout of {timeout:g} s passed and it did not stop within"
@@ -255,6 +274,10 @@ class _Overran(Exception):
     """A scenario went on past its timeout and its grace, and was cancelled."""
 
 
+class _InterruptedBeforeConnecting(Exception):
+    """The run was interrupted while the scenario's target was still starting."""
+
+
 def finish(state: RunState) -> Path:
     info = state.result["run"]
     info["finished_at"] = now_iso()
@@ -272,7 +295,10 @@ def finish(state: RunState) -> Path:
     return state.save()
 
 
-def _note_connection(state: RunState, target: TargetConfig, session: TargetSession) -> None:
+def _note_connection(
+    state: RunState, target: TargetConfig, connections: list[object], session: TargetSession
+) -> None:
+    connections.append(session.conn)
     for info in state.result["targets"]:
         if info["name"] == target.name:
             info["protocol_version"] = session.conn.protocol_version

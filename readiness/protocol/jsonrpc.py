@@ -146,6 +146,8 @@ class TableStatistics:
     server_requests: int  # server-to-client requests (answered)
     malformed: int  # messages that were not JSON or not JSON-RPC
     oversized: int  # replies over max_reply_bytes
+    not_json: int = 0  # of `malformed`: lines (stdio), bodies or events (HTTP) not JSON at all
+    bad_content_type: int = 0  # HTTP replies neither application/json nor text/event-stream
 
 
 class RequestTable:
@@ -184,6 +186,7 @@ class RequestTable:
         self.server_requests = 0
         self.malformed = 0
         self.oversized = 0
+        self.not_json = 0
 
     @property
     def closed(self) -> Reply | None:
@@ -339,4 +342,5 @@ class RequestTable:
             server_requests=self.server_requests,
             malformed=self.malformed,
             oversized=self.oversized,
+            not_json=self.not_json,
         )
