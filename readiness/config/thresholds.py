@@ -80,6 +80,13 @@ METRICS: dict[str, Metric] = {
     # pool scenarios
     "pool_wait_p99": Metric("seconds", "99th percentile wait for a pooled session"),
     "pool_timeouts": Metric("count", "requests that gave up waiting for a pooled session"),
+    # security scenarios
+    "findings_critical": Metric("count", "critical security findings"),
+    "findings_high": Metric("count", "high-severity security findings"),
+    "findings_medium": Metric("count", "medium-severity security findings"),
+    "findings_low": Metric("count", "low-severity security findings"),
+    "crashed": Metric("bool", "the server crashed or stopped answering during the probes"),
+    "hangs": Metric("count", "probes that got no answer within probe_timeout"),
 }
 
 _OPS: dict[Op, Callable[[float, float], bool]] = {
