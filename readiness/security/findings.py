@@ -151,10 +151,17 @@ def strings_in(value: Any) -> list[str]:
 
 
 def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
-    """A probe or evidence as printable ASCII, cut to `limit` characters with its full size."""
-    text = value if isinstance(value, str) else reply_text(value)
-    size = len(text.encode("utf-8", "surrogatepass"))
-    escaped = json.dumps(text)[1:-1]  # ASCII only: control, RTL and NUL characters escaped
+    """A probe or evidence as printable ASCII (a string escaped, anything else as JSON), cut
+    to `limit` characters with its full size in bytes."""
+    if isinstance(value, str):
+        escaped = json.dumps(value)[1:-1]  # control, RTL and NUL characters escaped
+        size = len(value.encode("utf-8", "surrogatepass"))
+    else:
+        try:
+            escaped = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            escaped = json.dumps(repr(value))[1:-1]
+        size = len(escaped)
     if len(escaped) <= limit:
         return escaped
     return f"{escaped[:limit]}… ({size:,} bytes)"
@@ -210,7 +217,8 @@ class FindingLog:
     @property
     def findings(self) -> list[Finding]:
         order = {s: i for i, s in enumerate(SEVERITIES)}
-        return sorted(self._by_key.values(), key=lambda f: (order[f.severity], f.id))
+        found = list(self._by_key.values())  # in the order first found
+        return sorted(found, key=lambda f: order[f.severity])
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self._by_key.values() if f.severity == severity)

@@ -143,17 +143,18 @@ class Prober:
             return
         body = reply.result if reply.result is not None else reply.error
         text = reply_text(body) if body is not None else reply.detail
+        shown = body if body is not None else text
         if probe.injection == "traversal" and self.tokens.file_token in text:
-            self._find("RDY-TRAVERSAL", target, column, cls, payload, text)
+            self._find("RDY-TRAVERSAL", target, column, cls, payload, shown)
         elif probe.injection == "shell" and self.tokens.shell_canary in text:
-            self._find("RDY-CANARY", target, column, cls, payload, text)
+            self._find("RDY-CANARY", target, column, cls, payload, shown)
         elif probe.injection == "template" and TEMPLATE_PRODUCT in scrubbed(
             text, strings_in(payload)
         ):
-            self._find("RDY-TEMPLATE", target, column, cls, payload, text)
+            self._find("RDY-TEMPLATE", target, column, cls, payload, shown)
         self._leaks(text, strings_in(payload), target, column, cls, payload)
         if reply.outcome is Outcome.OK and probe.forbidden:
-            self._find("RDY-ACCEPTED", target, column, cls, payload, text)
+            self._find("RDY-ACCEPTED", target, column, cls, payload, shown)
 
     async def _check_alive(
         self, conn: Connection, target: str, column: str, cls: str, payload: Any
@@ -224,7 +225,7 @@ class Prober:
         text = reply_text(reply)
         self._leaks(text, [frame], PROTOCOL, probe.id, "protocol", frame)
         if probe.accepted and "result" in reply:
-            self._find("RDY-ACCEPTED", PROTOCOL, probe.id, "protocol", frame, text)
+            self._find("RDY-ACCEPTED", PROTOCOL, probe.id, "protocol", frame, reply)
 
     async def run_protocol_http(
         self,
