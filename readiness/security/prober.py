@@ -27,7 +27,7 @@ from readiness.security.findings import (
     scrubbed,
     strings_in,
 )
-from readiness.security.raw import HttpAnswer, RawStdio, initialize_body, post_raw
+from readiness.security.raw import HttpAnswer, RawStdio, opening_request, post_raw
 from readiness.security.schema import CallProbe
 
 ALIVE_EVERY = 25  # probes per batch; the server is checked alive after each
@@ -296,8 +296,9 @@ class Prober:
             if probe.needs == "session":
                 body = orjson.dumps({"jsonrpc": "2.0", "id": 3_000_000, "method": "tools/list"})
             else:
-                sent = {k: v for k, v in sent.items() if k.lower() != "mcp-session-id"}
-                body = initialize_body(3_000_000)
+                body, more = opening_request(conn.protocol_version, 3_000_000)
+                drop = {"mcp-session-id", "mcp-protocol-version", *(k.lower() for k in more)}
+                sent = {k: v for k, v in sent.items() if k.lower() not in drop} | more
             answer = await post_raw(url, body, sent, timeout)
             shown_headers = {
                 k: (v if len(v) < 80 else f"{v[:40]}… ({len(v)} bytes)")

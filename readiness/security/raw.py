@@ -178,16 +178,25 @@ async def post_raw(url: str, body: bytes, headers: Mapping[str, str], timeout: f
         return HttpAnswer(None, "", (), f"{type(exc).__name__}: {exc}")
 
 
-def initialize_body(request_id: int) -> bytes:
-    return orjson.dumps(
-        {
+def opening_request(version: str, request_id: int) -> tuple[bytes, dict[str, str]]:
+    """The request that opens a conversation in this protocol generation, and the headers it
+    needs beyond the usual: initialize (handshake versions), or server/discover with its
+    envelope and routing headers (2026-07-28)."""
+    from readiness.protocol.connection import MODERN_VERSIONS, ConnectOptions
+    from readiness.protocol.session import client_meta, initialize_params
+
+    options = ConnectOptions(client_name="readiness-security")
+    if version in MODERN_VERSIONS:
+        body = {
             "jsonrpc": "2.0",
             "id": request_id,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": LATEST_HANDSHAKE_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "readiness-security", "version": "0"},
-            },
+            "method": "server/discover",
+            "params": {"_meta": client_meta(options, version)},
         }
-    )
+        return orjson.dumps(body), {
+            "MCP-Protocol-Version": version,
+            "Mcp-Method": "server/discover",
+        }
+    params = initialize_params(options, version)
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
+    return orjson.dumps(body), {}
