@@ -101,14 +101,17 @@ def call(name: str, args: Any, plants: set[str]) -> dict[str, Any] | None:
             try:
                 with open(unquote(unquote(args["path"])).removeprefix("file://")) as f:
                     return text(f.read(4096))
-            except OSError:
+            except (OSError, ValueError):
                 return text("cannot read that file", error=True)
         return text("no such note", error=True)
     if name == "run":
         if "canary" in plants:
-            out = subprocess.run(
-                "echo " + args["text"], shell=True, capture_output=True, text=True, timeout=5
-            )
+            try:
+                out = subprocess.run(
+                    "echo " + args["text"], shell=True, capture_output=True, text=True, timeout=5
+                )
+            except (OSError, ValueError, subprocess.SubprocessError):
+                return text("cannot run that", error=True)
             return text(out.stdout)
         return text("hello")
     if name == "lookup":

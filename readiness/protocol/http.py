@@ -7,6 +7,7 @@ request and steady at 64 in flight, where httpx cost 1.4–3.1 ms and its throug
 from __future__ import annotations
 
 import base64
+import io
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +36,7 @@ NAME_BEARING_METHODS: Mapping[str, str] = {
 CLOSE_TIMEOUT = 2.0
 SSE_DRAIN_TIMEOUT = 0.1  # how long to wait for a server to end an SSE stream it has replied on
 _HEADER_CACHE_LIMIT = 4096
+_LARGE_BODY = 1024 * 1024
 _HEADER_SAFE = re.compile(r"[\x20-\x7E]*")
 _B64_SENTINEL = re.compile(r"=\?base64\?.*\?=")
 
@@ -227,8 +229,11 @@ class HttpConnection:
             return Reply(_TRANSPORT, None, None, "connection closed")
         headers = self._headers_for(method, params)
         try:
+            # aiohttp writes a body over 1 MiB from a file-like object only (else it warns that
+            # the write may block the loop); small ones stay bytes, on the hot path.
+            data = body if len(body) <= _LARGE_BODY else io.BytesIO(body)
             async with http.post(
-                self._url, data=body, headers=headers, timeout=client_timeout
+                self._url, data=data, headers=headers, timeout=client_timeout
             ) as resp:
                 if method == "initialize":
                     self._capture_session(resp.headers.get(SESSION_HEADER))

@@ -64,7 +64,7 @@ _LEAKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "RDY-STACK",
         re.compile(
             r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+"
-            r"|\n\s+at [\w.$<>]+ ?\((?:[\w./\\-]+|<anonymous>):\d+(?::\d+)?\)"
+            r"|\bat [\w.$<>]+(?: \[as \w+\])? \((?:[\w./\\:-]+|<anonymous>):\d+:\d+\)"
             r"|\bat [\w.$]+\([\w]+\.java:\d+\)|goroutine \d+ \[running\]"
         ),
     ),
@@ -164,7 +164,7 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
         size = len(escaped)
     if len(escaped) <= limit:
         return escaped
-    return f"{escaped[:limit]}… ({size:,} bytes)"
+    return f"{escaped[:limit]}... ({size:,} bytes)"
 
 
 @dataclass

@@ -5,6 +5,7 @@ with aiohttp. Both hand back what the server said, parsed where it parses."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -168,7 +169,8 @@ async def post_raw(url: str, body: bytes, headers: Mapping[str, str], timeout: f
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
-            http.post(url, data=body, headers=dict(headers)) as resp,
+            # a file-like body: aiohttp writes a large one without blocking the loop
+            http.post(url, data=io.BytesIO(body), headers=dict(headers)) as resp,
         ):
             raw = await resp.content.read(MAX_BODY)
             return HttpAnswer(resp.status, raw.decode("utf-8", "replace"), parse_body(raw))
