@@ -37,6 +37,7 @@ CALL_CLASSES = ("schema", "injection")  # the recorder's operations, in this ord
 DEEP_NESTING = 100_000
 HUGE_INTEGER_DIGITS = 5_000
 LARGE_HEADER = 64 * 1024
+RECOVERY_FACTOR = 3  # a server still running gets this many probe_timeouts more to answer
 REPLY_GRACE = 0.5  # after the ping behind a protocol probe was answered, for the probe's reply
 
 
@@ -159,20 +160,41 @@ class Prober:
     async def _check_alive(
         self, conn: Connection, target: str, column: str, cls: str, payload: Any
     ) -> None:
+        """Ping the server (tools/list in 2026-07-28). One that does not answer within
+        probe_timeout but still runs gets RECOVERY_FACTOR times longer before it counts as
+        stopped: a slow recovery from a probe is a hang (found on the probe), not a crash."""
         self._since_check = 0
+        timeout = self.settings.probe_timeout
+        failure = await self._ping(conn, timeout)
+        if failure == "timeout":
+            failure = await self._ping(conn, timeout * RECOVERY_FACTOR)
+            waited = timeout * (1 + RECOVERY_FACTOR)
+            if failure == "timeout":
+                failure = f"did not answer ping within {waited:g} s"
+        if failure is None:
+            return
+        self.crashed = True
+        self.stopped = f"the server stopped answering after a probe of {target}"
+        evidence = f"after this probe the server {failure}"
+        self._find("RDY-CRASH", target, column, cls, payload, evidence)
+
+    @staticmethod
+    async def _ping(conn: Connection, timeout: float) -> str | None:
+        """None when the server answered; "timeout"; or how it failed."""
         client = McpClient(conn)
         try:
-            with anyio.fail_after(self.settings.probe_timeout):
+            with anyio.fail_after(timeout):
                 if conn.protocol_version in MODERN_VERSIONS:
                     await client.list_tools()
                 else:
                     await client.ping()
-            return
-        except (RequestFailed, TimeoutError) as exc:
-            evidence = f"after this probe the server did not answer ping: {exc or 'timed out'}"
-        self.crashed = True
-        self.stopped = f"the server stopped answering after a probe of {target}"
-        self._find("RDY-CRASH", target, column, cls, payload, evidence)
+        except TimeoutError:
+            return "timeout"
+        except RequestFailed as exc:
+            if exc.reply is not None and exc.reply.outcome is Outcome.TIMEOUT:
+                return "timeout"
+            return f"failed: {exc}"
+        return None
 
     # -- protocol probes ---------------------------------------------------------------------
 
