@@ -4,6 +4,7 @@ after each batch that the server still answers."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -205,6 +206,9 @@ async def run_security(ctx: ScenarioContext) -> ScenarioResult:
                     await prober.run_calls(conn, _round_robin(groups))
     finally:
         await anyio.Path(tokens.file_path).unlink(missing_ok=True)
+        for folder in (work, work.parent):  # the folders too, when nothing else is in them
+            with contextlib.suppress(OSError):
+                await anyio.Path(folder).rmdir()
     recording = prober.recorder.finish()
     workload = Workload(
         [

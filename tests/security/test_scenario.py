@@ -173,6 +173,21 @@ async def test_each_planted_problem_is_found_with_its_severity(
     assert expected[0].split("-", 1)[0] in report
 
 
+async def test_what_a_server_sent_back_is_escaped_in_the_html_report(tmp_path: Path) -> None:
+    from readiness.reports.html import render_html
+    from readiness.results import load_results
+
+    await run_security_suite(tmp_path, stdio_suite([str(VULNERABLE), "--plant", "canary"]))
+    result = load_results(tmp_path / "results.json")
+    [finding] = result["scenarios"][0]["security"]["findings"]
+    finding["evidence"] = "<script>alert(1)</script>"
+    finding["tool"] = "<b>tool</b>"
+    html = render_html(result)
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)" in html
+    assert "<b>tool</b>" not in html
+
+
 async def test_probes_stop_at_the_cap(tmp_path: Path) -> None:
     scenario = await run_security_suite(tmp_path, stdio_suite([str(VULNERABLE)], max_probes="30"))
     security = scenario["security"]
