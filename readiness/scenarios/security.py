@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from readiness.engine.progress import Progress
 from readiness.engine.workload import Operation, Workload
 from readiness.process import ProcessSpec
 from readiness.protocol.client import McpClient, RequestFailed
@@ -154,6 +155,29 @@ async def run_security(ctx: ScenarioContext) -> ScenarioResult:
     started_at = now_iso()
     started = time.perf_counter()
     planned = 0
+
+    def tick() -> None:
+        rec = prober.recorder
+        ctx.on_progress(
+            Progress(
+                scenario=scenario.name,
+                kind=scenario.kind,
+                target=target.name,
+                phase=f"probes ({len(prober.log)} findings)",
+                elapsed_s=time.perf_counter() - started,
+                planned_s=None,
+                planned_requests=planned or None,
+                sent=prober.sent,
+                ok=rec.completed - rec.errors - rec.rejected,
+                errors=rec.errors,
+                in_flight=0,
+                rps=0.0,
+                p50_ms=None,
+                p99_ms=None,
+            )
+        )
+
+    prober.on_tick = tick
     skipped: dict[str, str] = {}
     logs = ctx.run_dir / "logs"
     try:

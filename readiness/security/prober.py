@@ -5,7 +5,7 @@ in transport or hung). A server found dead ends the probing with what was found 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,8 +71,10 @@ class Prober:
     hangs: int = 0
     crashed: bool = False
     stopped: str = ""
+    on_tick: Callable[[], None] = lambda: None  # about once a second, for live progress
     _started: float = field(default_factory=time.monotonic)
     _since_check: int = 0
+    _last_tick: float = 0.0
 
     # -- budget and pace -------------------------------------------------------------------
 
@@ -87,6 +89,10 @@ class Prober:
             await anyio.sleep(delay)
 
     def _count(self, target: str, column: str, probe_class: str) -> None:
+        now = time.monotonic()
+        if now - self._last_tick >= 1.0:
+            self._last_tick = now
+            self.on_tick()
         self.sent += 1
         self._since_check += 1
         self.by_class[probe_class] = self.by_class.get(probe_class, 0) + 1

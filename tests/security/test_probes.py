@@ -173,3 +173,17 @@ def test_security_keys_belong_to_the_security_kind(tmp_path: Path) -> None:
         [],
         ["findings_critical == 0", "findings_high == 0", "crashed == false"],
     )
+
+
+def test_the_security_suite_probes_the_demo_with_the_default_checks() -> None:
+    from readiness.config import load_suite
+
+    suite = load_suite(ROOT / "scenarios" / "security.toml", environ={})
+    [scenario] = suite.scenarios
+    assert scenario.kind == "security"
+    assert suite.targets[0].args == ("-m", "readiness.demo")
+    assert [t.expression for t in scenario.thresholds] == [
+        "findings_critical == 0",
+        "findings_high == 0",
+        "crashed == false",
+    ]
