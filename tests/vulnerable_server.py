@@ -6,7 +6,8 @@ With no plant it is clean: it validates every argument against its schema and re
 frames, so the security scenario must find nothing. Each plant opens exactly one hole:
 traversal (read_file opens any path, URL-decoded), canary (run hands its text to a shell:
 the probes only ask it to echo), stacktrace (lookup replies with a Python traceback), crash
-(store exits on a string over 512 KiB), hang (wait never answers when item is null).
+(store exits on a string over 512 KiB), hang (wait never answers when item is null), batch
+(the process exits on a JSON array: a protocol probe's crash).
 Plain Python, no SDK: it starts in milliseconds.
 """
 
@@ -20,7 +21,7 @@ import traceback
 from typing import Any
 from urllib.parse import unquote
 
-PLANTS = ("traversal", "canary", "stacktrace", "crash", "hang")
+PLANTS = ("traversal", "canary", "stacktrace", "crash", "hang", "batch")
 _STRING = {"type": "string"}
 _NULLABLE = {"type": ["string", "null"]}
 _ENUM = {"type": "string", "enum": ["fast", "slow"]}
@@ -175,6 +176,8 @@ def main() -> None:
         except RecursionError:
             reply = {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "deep"}}
         else:
+            if "batch" in plants and isinstance(message, list):
+                os._exit(4)
             reply = handle(message, plants, state)
         if reply is not None:
             sys.stdout.write(json.dumps(reply) + "\n")

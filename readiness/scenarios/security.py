@@ -187,36 +187,12 @@ async def run_security(ctx: ScenarioContext) -> ScenarioResult:
             async with watch(session.pid) as instruments:
                 found = await discover(conn)
                 groups, skipped = _call_probes(ctx, found, catalog, tokens)
-                assert groups is not None
-                planned = sum(
-                    1 for _ in _round_robin(_call_probes(ctx, found, catalog, tokens)[0] or [])
-                )
+                planned = sum(1 for _ in _round_robin(_call_probes(ctx, found, catalog, tokens)[0]))
+                planned += len(catalog.protocol) if "protocol" in classes else 0
+                planned += len(catalog.http) if "http" in classes else 0
                 if "protocol" in classes:
-                    planned += len(catalog.protocol)
-                    if target.transport == "stdio":
-                        assert target.command is not None
-                        spec = ProcessSpec(
-                            target.command,
-                            tuple(target.args),
-                            env=dict(target.env),
-                            cwd=target.cwd,
-                            log_path=str(logs / f"{target.name}-{scenario.name}-raw.stderr.log"),
-                            name=target.name,
-                        )
-                        raw = RawStdio(spec)
-                        try:
-                            await raw.start()
-                            await prober.run_protocol_stdio(raw, catalog.protocol)
-                        finally:
-                            await raw.aclose()
-                        prober.crashed = prober.crashed and not await _answers(prober, conn)
-                    else:
-                        assert target.url is not None
-                        await prober.run_protocol_http(
-                            conn, target.url, _http_headers(ctx, conn), catalog.protocol
-                        )
+                    await _protocol_probes(ctx, prober, conn, catalog, logs)
                 if "http" in classes:
-                    planned += len(catalog.http)
                     assert target.url is not None
                     session_id = getattr(conn, "session_id", None)
                     await prober.run_http(
@@ -274,18 +250,40 @@ async def run_security(ctx: ScenarioContext) -> ScenarioResult:
     )
     counts = result["security"]["counts"]
     extra: dict[str, float | None] = {f"findings_{s}": float(counts[s]) for s in SEVERITIES}
-    extra["crashed"] = 1.0 if prober.crashed else 0.0
+    extra["crashed"] = 1.0 if result["security"]["crashed"] else 0.0
     extra["hangs"] = float(prober.hangs)
     return judge(result, scenario, extra)
 
 
-async def _answers(prober: Prober, conn: Connection) -> bool:
-    """Whether the target itself still answers (the raw session's server was another)."""
+async def _protocol_probes(
+    ctx: ScenarioContext, prober: Prober, conn: Connection, catalog: Catalog, logs: Path
+) -> None:
+    """Raw frames: over stdio to a server process of their own, over HTTP as raw POSTs to
+    the target. A raw server that died is a finding; probing goes on while the target
+    itself still answers."""
+    target = ctx.target
+    if target.transport != "stdio":
+        assert target.url is not None
+        await prober.run_protocol_http(conn, target.url, _http_headers(ctx, conn), catalog.protocol)
+        return
+    assert target.command is not None
+    spec = ProcessSpec(
+        target.command,
+        tuple(target.args),
+        env=dict(target.env),
+        cwd=target.cwd,
+        log_path=str(logs / f"{target.name}-{ctx.scenario.name}-raw.stderr.log"),
+        name=target.name,
+    )
+    raw = RawStdio(spec)
     try:
-        await McpClient(conn).ping()
-    except RequestFailed:
-        return False
-    return True
+        await raw.start()
+        await prober.run_protocol_stdio(raw, catalog.protocol)
+    finally:
+        await raw.aclose()
+    if prober.crashed and await Prober.ping(conn, ctx.scenario.probe_timeout) is None:
+        prober.crashed = False
+        prober.stopped = ""
 
 
 def _security_result(
@@ -333,7 +331,7 @@ def _security_result(
         skipped=skipped,
         classes=list(classes),
         counts={s: prober.log.count(s) for s in SEVERITIES},
-        crashed=prober.crashed,
+        crashed=any(f.rule == "RDY-CRASH" for f in prober.log.findings),
         hangs=prober.hangs,
         stopped=prober.stopped,
         notes=list(found.notes),

@@ -171,9 +171,9 @@ class Prober:
         stopped: a slow recovery from a probe is a hang (found on the probe), not a crash."""
         self._since_check = 0
         timeout = self.settings.probe_timeout
-        failure = await self._ping(conn, timeout)
+        failure = await self.ping(conn, timeout)
         if failure == "timeout":
-            failure = await self._ping(conn, timeout * RECOVERY_FACTOR)
+            failure = await self.ping(conn, timeout * RECOVERY_FACTOR)
             waited = timeout * (1 + RECOVERY_FACTOR)
             if failure == "timeout":
                 failure = f"did not answer ping within {waited:g} s"
@@ -185,7 +185,7 @@ class Prober:
         self._find("RDY-CRASH", target, column, cls, payload, evidence)
 
     @staticmethod
-    async def _ping(conn: Connection, timeout: float) -> str | None:
+    async def ping(conn: Connection, timeout: float) -> str | None:
         """None when the server answered; "timeout"; or how it failed."""
         client = McpClient(conn)
         try:
@@ -312,29 +312,32 @@ class Prober:
                 continue
             await self._pace()
             self._count(HTTP, probe.id, "http")
-            sent = {k: v for k, v in headers.items() if k not in probe.drop}
-            sent = {
-                k: v for k, v in sent.items() if k.lower() not in {d.lower() for d in probe.drop}
-            }
-            for name, value in probe.set.items():
-                value = value.replace("@NONCE@", self.tokens.nonce)
-                value = value.replace("@PAD64K@", "A" * LARGE_HEADER)
-                sent = {k: v for k, v in sent.items() if k.lower() != name.lower()}
-                sent[name] = value
-            if probe.needs == "session":
-                body = orjson.dumps({"jsonrpc": "2.0", "id": 3_000_000, "method": "tools/list"})
-            else:
-                body, more = opening_request(conn.protocol_version, 3_000_000)
-                drop = {"mcp-session-id", "mcp-protocol-version", *(k.lower() for k in more)}
-                sent = {k: v for k, v in sent.items() if k.lower() not in drop} | more
+            body, sent, changed = self._http_request(probe, headers, conn.protocol_version)
             answer = await post_raw(url, body, sent, timeout)
-            shown_headers = {
-                k: (v if len(v) < 80 else f"{v[:40]}… ({len(v)} bytes)")
-                for k, v in sent.items()
-                if k.lower() != "authorization" or probe.needs == "auth"
-            }
-            self._judge_http(probe, answer, shown_headers)
-            await self._check_alive(conn, HTTP, probe.id, "http", shown_headers)
+            self._judge_http(probe, answer, changed)
+            await self._check_alive(conn, HTTP, probe.id, "http", changed)
+
+    def _http_request(
+        self, probe: HttpProbe, headers: Mapping[str, str], version: str
+    ) -> tuple[bytes, dict[str, str], dict[str, str]]:
+        """The body and headers of an HTTP probe, and what it changed (all a finding shows:
+        the target's own headers may hold secrets)."""
+        removed = {d.lower() for d in probe.drop}
+        sent = {k: v for k, v in headers.items() if k.lower() not in removed}
+        changed = {name: "(removed)" for name in probe.drop}
+        for name, template in probe.set.items():
+            value = template.replace("@NONCE@", self.tokens.nonce)
+            value = value.replace("@PAD64K@", "A" * LARGE_HEADER)
+            sent = {k: v for k, v in sent.items() if k.lower() != name.lower()}
+            sent[name] = value
+            changed[name] = value if len(value) < 80 else f"{value[:40]}... ({len(value)} bytes)"
+        if probe.needs == "session":
+            body = orjson.dumps({"jsonrpc": "2.0", "id": 3_000_000, "method": "tools/list"})
+            return body, sent, changed
+        body, routing = opening_request(version, 3_000_000)
+        stale = {"mcp-session-id", "mcp-protocol-version", *(k.lower() for k in routing)}
+        sent = {k: v for k, v in sent.items() if k.lower() not in stale or k in probe.set}
+        return body, sent | routing, changed
 
     def _judge_http(self, probe: HttpProbe, answer: HttpAnswer, headers: dict[str, str]) -> None:
         evidence = f"HTTP {answer.status}: {answer.body[:200]}" if answer.status else answer.error

@@ -188,6 +188,23 @@ async def test_what_a_server_sent_back_is_escaped_in_the_html_report(tmp_path: P
     assert "<b>tool</b>" not in html
 
 
+async def test_a_crash_of_the_raw_protocol_session_is_found_and_the_target_still_probed(
+    tmp_path: Path,
+) -> None:
+    scenario = await run_security_suite(
+        tmp_path, stdio_suite([str(VULNERABLE), "--plant", "batch"])
+    )
+    security = scenario["security"]
+    assert findings(scenario) == [("RDY-CRASH", "critical", "(protocol)")]
+    assert security["crashed"] is True
+    assert security["matrix"]["(protocol)"]["batch-array"]["worst"] == "critical"
+    # the raw session had a server process of its own: the target's own went on being probed
+    assert security["by_class"]["schema"] > 0
+    assert security["probes_sent"] < security["probes_planned"]  # protocol probes after it
+    assert scenario["status"] == "failed"
+    assert [c["observed"] for c in scenario["checks"] if c["metric"] == "crashed"] == [1.0]
+
+
 async def test_probes_stop_at_the_cap(tmp_path: Path) -> None:
     scenario = await run_security_suite(tmp_path, stdio_suite([str(VULNERABLE)], max_probes="30"))
     security = scenario["security"]
