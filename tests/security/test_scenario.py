@@ -15,11 +15,12 @@ import pytest
 
 from readiness.reports.writer import write_reports
 from readiness.results import ScenarioResult
-from tests.servers import demo_http_server
+from tests.servers import demo_http_server, free_port
 from tests.suites import run_all
 
 ROOT = Path(__file__).resolve().parents[2]
 VULNERABLE = ROOT / "tests" / "vulnerable_server.py"
+VULNERABLE_HTTP = ROOT / "tests" / "vulnerable_http_server.py"
 SCHEMA = Path(__file__).with_name("sarif-schema-2.1.0.json")
 pytestmark = pytest.mark.anyio
 
@@ -120,6 +121,36 @@ async def test_the_demo_over_http_refuses_foreign_hosts_and_origins_but_not_a_mi
     assert scenario["status"] == "failed"
     assert "rdy-test-token" not in (tmp_path / "results.json").read_text()
     assert sarif_errors(tmp_path / "security.sarif") == []
+
+
+async def test_a_server_without_dns_rebinding_protection_is_found_serving_any_host(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    text = textwrap.dedent(
+        f"""
+        [[targets]]
+        name = "server"
+        transport = "http"
+        url = "http://127.0.0.1:{port}/mcp"
+        command = {json.dumps(sys.executable)}
+        args = [{json.dumps(str(VULNERABLE_HTTP))}, "--port", "{port}"]
+
+        [[scenarios]]
+        name = "security"
+        kind = "security"
+        probe_rate = "500/s"
+        huge_strings = ["1MiB"]
+        """
+    )
+    scenario = await run_security_suite(tmp_path, text)
+    assert sorted(findings(scenario)) == [
+        ("RDY-HOST", "high", "(http)"),
+        ("RDY-ORIGIN", "high", "(http)"),
+    ]
+    evidence = {f["rule"]: f["probe"] for f in scenario["security"]["findings"]}
+    assert "Host" in evidence["RDY-HOST"]
+    assert "Origin" in evidence["RDY-ORIGIN"]
 
 
 async def test_the_clean_vulnerable_server_yields_no_finding(tmp_path: Path) -> None:
