@@ -23,7 +23,7 @@ from readiness.protocol.connection import Connection
 from readiness.results import Method, ScenarioResult, SecurityCell, SecurityFinding, SecurityResult
 from readiness.scenarios.base import ScenarioContext, assemble, judge, now_iso
 from readiness.scenarios.instruments import watch
-from readiness.security.catalog import Catalog, Tokens, load_catalog
+from readiness.security.catalog import Catalog, HttpProbe, Tokens, load_catalog
 from readiness.security.findings import RULES, SEVERITIES, FindingLog
 from readiness.security.prober import CALL_CLASSES, Prober, ProbeSettings
 from readiness.security.raw import RawStdio
@@ -189,19 +189,23 @@ async def run_security(ctx: ScenarioContext) -> ScenarioResult:
                 groups, skipped = _call_probes(ctx, found, catalog, tokens)
                 planned = sum(1 for _ in _round_robin(_call_probes(ctx, found, catalog, tokens)[0]))
                 planned += len(catalog.protocol) if "protocol" in classes else 0
-                planned += len(catalog.http) if "http" in classes else 0
-                if "protocol" in classes:
-                    await _protocol_probes(ctx, prober, conn, catalog, logs)
+                http_probes: list[HttpProbe] = []
                 if "http" in classes:
                     assert target.url is not None
                     session_id = getattr(conn, "session_id", None)
-                    await prober.run_http(
-                        conn,
+                    http_probes = Prober.http_plan(
                         target.url,
-                        _http_headers(ctx, conn),
+                        ctx.target.headers,
                         session_id if isinstance(session_id, str) else None,
                         catalog.http,
                     )
+                planned += len(http_probes)
+                if "protocol" in classes:
+                    await _protocol_probes(ctx, prober, conn, catalog, logs)
+                if http_probes:
+                    assert target.url is not None
+                    headers = _http_headers(ctx, conn)
+                    await prober.run_http(conn, target.url, headers, http_probes)
                 if not prober.crashed:
                     await prober.run_calls(conn, _round_robin(groups))
     finally:

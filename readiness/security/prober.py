@@ -289,31 +289,29 @@ class Prober:
 
     # -- HTTP probes -------------------------------------------------------------------------
 
-    async def run_http(
-        self,
-        conn: Connection,
-        url: str,
-        headers: Mapping[str, str],
-        session_id: str | None,
-        probes: Sequence[HttpProbe],
-    ) -> None:
-        timeout = self.settings.probe_timeout
+    @staticmethod
+    def http_plan(
+        url: str, headers: Mapping[str, str], session_id: str | None, probes: Sequence[HttpProbe]
+    ) -> list[HttpProbe]:
+        """The HTTP probes that apply to this target: auth probes when it sends credentials,
+        the session probe when the server issued a session, Host and Origin on loopback."""
         has_auth = any(k.lower() == "authorization" for k in headers)
         host = urlsplit(url).hostname or ""
-        loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        met = {"": True, "auth": has_auth, "session": session_id is not None, "loopback": loopback}
+        return [p for p in probes if met[p.needs]]
+
+    async def run_http(
+        self, conn: Connection, url: str, headers: Mapping[str, str], probes: Sequence[HttpProbe]
+    ) -> None:
+        """Each probe (see http_plan) as a raw POST; the server checked alive after each."""
         for probe in probes:
             if self.done:
                 return
-            if (
-                (probe.needs == "auth" and not has_auth)
-                or (probe.needs == "session" and session_id is None)
-                or (probe.needs == "loopback" and not loopback)
-            ):
-                continue
             await self._pace()
             self._count(HTTP, probe.id, "http")
             body, sent, changed = self._http_request(probe, headers, conn.protocol_version)
-            answer = await post_raw(url, body, sent, timeout)
+            answer = await post_raw(url, body, sent, self.settings.probe_timeout)
             self._judge_http(probe, answer, changed)
             await self._check_alive(conn, HTTP, probe.id, "http", changed)
 
