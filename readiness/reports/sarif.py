@@ -68,10 +68,8 @@ def render_sarif(result: RunResult) -> str:
 
 
 def _rule(finding: SecurityFinding) -> dict[str, Any]:
-    from readiness.security.findings import RULES
-
-    rule = RULES.get(finding["rule"])
-    description = rule.description if rule is not None else finding["message"]
+    # The rule's description travels in each finding: reports read results.json alone.
+    description = finding["message"]
     return {
         "id": finding["rule"],
         "name": finding["rule_name"],
