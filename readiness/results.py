@@ -558,6 +558,47 @@ class ProtocolNotes(TypedDict):
     transport_errors: dict[str, int]  # by detail ("HTTP 500"), most frequent first
 
 
+class SecurityFinding(TypedDict):
+    id: str
+    rule: str  # RDY-… (readiness.security.findings.RULES; the SARIF rule ids)
+    rule_name: str
+    severity: str  # critical | high | medium | low
+    category: str  # availability | injection | http | leak | validation
+    tool: str  # the tool, "prompt:…", "resource:…", "(protocol)" or "(http)"
+    probe_class: str  # schema | injection | protocol | http
+    probe: str  # what was sent: escaped, cut to a few hundred characters
+    evidence: str  # what came back: escaped, cut likewise
+    message: str
+    count: int  # probes that hit this rule on this tool (the first is shown)
+
+
+class SecurityCell(TypedDict):
+    probes: int
+    findings: int
+    worst: str | None  # the most severe finding's severity, None when none
+
+
+class SecurityResult(TypedDict):
+    probes_sent: int
+    probes_planned: int
+    by_class: dict[str, int]  # probes sent per class
+    probe_rate: float  # the configured pace, per second
+    duration_s: float  # the probing itself, discovery and raw sessions included
+    tools: list[str]
+    resources: int
+    resource_templates: int
+    prompts: int
+    skipped: dict[str, str]  # tool → why it was not probed (destructiveHint)
+    classes: list[str]  # probe classes that ran
+    counts: dict[str, int]  # findings per severity
+    crashed: bool
+    hangs: int
+    stopped: str  # why probing stopped early; empty when it ran its course
+    notes: list[str]
+    findings: list[SecurityFinding]
+    matrix: dict[str, dict[str, SecurityCell]]  # target → probe column → cell
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -587,6 +628,7 @@ class ScenarioResult(TypedDict):
     pool: NotRequired[PoolResult]
     health: NotRequired[HealthResult]  # the target's own health probes, when configured
     protocol: NotRequired[ProtocolNotes]
+    security: NotRequired[SecurityResult]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]

@@ -54,6 +54,7 @@ _KINDS = {
     "recovery": ("readiness.scenarios.chaos", "run_recovery"),
     "overload": ("readiness.scenarios.overload", "run_overload"),
     "pool": ("readiness.scenarios.pool", "run_pool"),
+    "security": ("readiness.scenarios.security", "run_security"),
 }
 
 

@@ -89,7 +89,8 @@ def test_the_built_in_suite_tests_the_demo_with_the_running_python() -> None:
     (target,) = suite.targets
     assert (target.transport, target.command) == ("stdio", sys.executable)
     assert target.args == ("-m", "readiness.demo")
-    throughput, scaling, memory, failure, recovery = suite.scenarios
+    throughput, scaling, memory, failure, recovery, security = suite.scenarios
+    assert security.kind == "security"
     assert throughput.load == LoadConfig(concurrency=50, requests=1000)
     # The chaos pair: isolation (echo is hit, the status read is not) and a kill + restart.
     assert (failure.kind, recovery.kind) == ("failure", "recovery")
@@ -134,6 +135,7 @@ def test_the_commented_examples_in_scenarios_toml_are_valid() -> None:
         "memory",
         "failure",
         "recovery",
+        "security",
     ]
     (fault,) = suite.scenario("failure").faults
     assert fault.describe() == "error:tool=echo,probability=0.1"

@@ -127,8 +127,18 @@ class LoadConfig(ConfigModel):
 
 
 ScenarioKind = Literal[
-    "throughput", "scaling", "memory", "payload", "failure", "recovery", "overload", "pool"
+    "throughput",
+    "scaling",
+    "memory",
+    "payload",
+    "failure",
+    "recovery",
+    "overload",
+    "pool",
+    "security",
 ]
+ProbeClass = Literal["schema", "injection", "protocol", "http"]
+PROBE_CLASSES: tuple[ProbeClass, ...] = ("schema", "injection", "protocol", "http")
 PayloadDirection = Literal["result", "argument", "both"]
 # overload without capacity probes from these rates (per second) up, each for
 # OVERLOAD_PROBE_STEP_S unless step_duration is given: past the last it doubles until a rate
@@ -204,6 +214,14 @@ class ScenarioConfig(ConfigModel):
     ramp: Annotated[Duration, Field(gt=0)] = 5.0
     hold: Annotated[Duration, Field(gt=0)] = 5.0
     cooldown: Annotated[Duration, Field(gt=0)] = 10.0
+    # security: hostile-client probes, non-destructive, paced and capped; the server is
+    # checked alive after every batch and the scenario stops if it died
+    probe_rate: Annotated[Rate, Field(gt=0)] = 50.0
+    max_probes: Annotated[Integer, Field(ge=1)] = 2000
+    probe_timeout: Annotated[Duration, Field(gt=0)] = 5.0
+    allow_destructive: bool = False
+    probe_classes: tuple[ProbeClass, ...] = PROBE_CLASSES
+    huge_strings: tuple[Annotated[Size, Field(gt=0)], ...] = (1024 * 1024, 16 * 1024 * 1024)
 
     # field → the kinds it applies to
     _ONLY: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -234,6 +252,12 @@ class ScenarioConfig(ConfigModel):
         "ramp": ("overload",),
         "hold": ("overload",),
         "cooldown": ("overload",),
+        "probe_rate": ("security",),
+        "max_probes": ("security",),
+        "probe_timeout": ("security",),
+        "allow_destructive": ("security",),
+        "probe_classes": ("security",),
+        "huge_strings": ("security",),
     }
 
     @model_validator(mode="before")
@@ -272,6 +296,10 @@ class ScenarioConfig(ConfigModel):
                 raise invalid("give capacity or steps to probe for it, not both", "steps")
             self._check_steps()
             self._check_max_rate()
+        elif self.kind == "security" and self.load is not None:
+            raise invalid(
+                "a security scenario sets its pace with probe_rate and max_probes", "load"
+            )
         elif self.kind == "pool" and self.load is not None and self.load.model != "closed":
             raise invalid("a pool scenario runs virtual users: use the closed model", "load")
         if self.kind in ("failure", "recovery"):

@@ -92,6 +92,13 @@ METRICS: dict[str, Metric] = {
     "metrics_disagreements": Metric(
         "count", "ways the server's own metrics disagreed with readiness's measurements"
     ),
+    # security scenarios
+    "findings_critical": Metric("count", "critical security findings"),
+    "findings_high": Metric("count", "high-severity security findings"),
+    "findings_medium": Metric("count", "medium-severity security findings"),
+    "findings_low": Metric("count", "low-severity security findings"),
+    "crashed": Metric("bool", "the server crashed or stopped answering during the probes"),
+    "hangs": Metric("count", "probes that got no answer within probe_timeout"),
 }
 
 _OPS: dict[Op, Callable[[float, float], bool]] = {

@@ -17,6 +17,11 @@ from readiness.demo.gate import CallGate
 from readiness.demo.knobs import Knobs
 
 STATUS_URI = "demo://status"
+# Bounds a hostile client cannot get past (the security scenario tries): no call sleeps or
+# allocates without limit, and no number is NaN or infinite.
+MAX_WORK_MS = 60_000.0
+MAX_BLOB_KB = 1024 * 1024
+_Finite = Annotated[int | float, Field(allow_inf_nan=False)]
 
 _BLOB_LINE = (
     "readiness demo blob: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\n"
@@ -34,13 +39,16 @@ class DemoTools:
         await self.gate.enter("echo")
         return text
 
-    async def add(self, a: int | float, b: int | float) -> int | float:
+    async def add(self, a: _Finite, b: _Finite) -> int | float:
         """Return the sum of two numbers."""
         await self.gate.enter("add")
         return a + b
 
     async def work(
-        self, ms: Annotated[float, Field(ge=0, description="how long to work, in milliseconds")]
+        self,
+        ms: Annotated[
+            float, Field(ge=0, le=MAX_WORK_MS, description="how long to work, in milliseconds")
+        ],
     ) -> str:
         """Wait for `ms` milliseconds, then return."""
         await self.gate.enter("work")
@@ -66,7 +74,9 @@ class DemoTools:
         except KeyError:
             raise ToolError(f"no such note: {name!r} (notes: {', '.join(NOTES)})") from None
 
-    async def blob(self, kb: Annotated[int, Field(ge=0, description="payload size in KiB")]) -> str:
+    async def blob(
+        self, kb: Annotated[int, Field(ge=0, le=MAX_BLOB_KB, description="payload size in KiB")]
+    ) -> str:
         """Return a text payload of exactly `kb` KiB (ASCII, so bytes equal characters)."""
         await self.gate.enter("blob")
         cap = self.gate.knobs.max_blob_kb

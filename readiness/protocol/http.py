@@ -7,6 +7,7 @@ request and steady at 64 in flight, where httpx cost 1.4–3.1 ms and its throug
 from __future__ import annotations
 
 import base64
+import io
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,7 @@ CLOSE_TIMEOUT = 2.0
 MAX_REDIRECTS = 3
 SSE_DRAIN_TIMEOUT = 0.1  # how long to wait for a server to end an SSE stream it has replied on
 _HEADER_CACHE_LIMIT = 4096
+_LARGE_BODY = 1024 * 1024
 _HEADER_SAFE = re.compile(r"[\x20-\x7E]*")
 _B64_SENTINEL = re.compile(r"=\?base64\?.*\?=")
 
@@ -244,8 +246,11 @@ class HttpConnection:
         url = self._url
         try:
             for _ in range(MAX_REDIRECTS + 1):
+                # aiohttp writes a body over 1 MiB from a file-like object only (else it warns
+                # that the write may block the loop); small ones stay bytes, on the hot path.
+                data = body if len(body) <= _LARGE_BODY else io.BytesIO(body)
                 async with http.post(
-                    url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
+                    url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
                 ) as resp:
                     if 300 <= resp.status < 400:
                         url, failure = self._redirect(url, resp)

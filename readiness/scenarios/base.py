@@ -289,6 +289,9 @@ def default_thresholds(scenario: ScenarioConfig) -> tuple[str, ...]:
         return ("recovered == true", "recovery_time < 10s", "lost == 0")
     if scenario.kind == "pool":
         return (DEFAULT_THRESHOLD, "pool_timeouts == 0")
+    if scenario.kind == "security":
+        # Hostile input fails on purpose; what counts is what the failures revealed.
+        return ("findings_critical == 0", "findings_high == 0", "crashed == false")
     if scenario.kind == "overload":
         # Failures while overloaded are the point; surviving and coming back are the test.
         return ("alive == true", "recovered == true")
