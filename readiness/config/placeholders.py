@@ -11,11 +11,17 @@ from collections.abc import Callable, Mapping, Sequence
 # Placeholders that have a value even when the environment lacks them; their values are shown.
 BUILTIN_VARIABLES: Mapping[str, Callable[[], str]] = {"PYTHON": lambda: sys.executable}
 
-_PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:(?!\$\{)[^}])*))?\}")
+_STRAY = re.compile(r"\$\{")  # what is left of a ${ that starts no placeholder
+
+
+class MalformedPlaceholder(ValueError):
+    """A ${ that is not ${NAME} or ${NAME:-default}: a typo would otherwise be sent as is."""
 
 
 def expand(template: str, environ: Mapping[str, str]) -> str:
-    """Replace ${VAR} and ${VAR:-default}; $${ is a literal ${. Unset without default → KeyError."""
+    """Replace ${VAR} and ${VAR:-default}; $${ is a literal ${. Unset without default → KeyError;
+    any other ${ → MalformedPlaceholder."""
 
     def value(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -29,6 +35,12 @@ def expand(template: str, environ: Mapping[str, str]) -> str:
             return BUILTIN_VARIABLES[name]()
         raise KeyError(name)
 
+    stray = _STRAY.search(_PLACEHOLDER.sub("", template))
+    if stray is not None:
+        raise MalformedPlaceholder(
+            f"{template!r} has a ${{ that starts no placeholder: write ${{NAME}} or"
+            " ${NAME:-default} (they do not nest), or $${ for a literal ${"
+        )
     return _PLACEHOLDER.sub(value, template)
 
 

@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from readiness.config.errors import Key, did_you_mean
 from readiness.config.placeholders import (
     BUILTIN_VARIABLES,
+    MalformedPlaceholder,
     display_mapping,
     display_template,
     expand,
@@ -180,6 +181,8 @@ def _expand_field(value: Any, environ: Mapping[str, str], key: Key) -> Any:
                 f" (write ${{{name}:-default}} to give a fallback)",
                 *key,
             ) from None
+        except MalformedPlaceholder as exc:
+            raise invalid(str(exc), *key) from None
     if isinstance(value, list | tuple):
         return [_expand_field(item, environ, (*key, i)) for i, item in enumerate(value)]
     if isinstance(value, dict):
