@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from readiness import __version__
-from readiness.errors import ConfigError, ExitCode, ReadinessError
+from readiness.errors import ConfigError, ExitCode, OutputError, ReadinessError
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
@@ -128,10 +128,11 @@ def run(
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out, suite.run.name)
+    state = new_state(suite, folder, sys.argv)
     try:
-        state = new_state(suite, folder, sys.argv)
-    except OSError as exc:
-        _fail(ConfigError(f"cannot write the report folder: {exc}", file=str(folder)), debug)
+        state.save()  # a folder that cannot take results.json fails before any load is sent
+    except ReadinessError as exc:
+        _fail(exc, debug)
     code = _execute(suite, state, pairs, quiet=quiet, debug=debug)
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
@@ -177,15 +178,28 @@ def _execute(
             state.interrupt.set()
     if hard_stop:
         finish(state)
-    _write_reports(state)
+    if not isinstance(state.fatal, OutputError):  # else the reports would fail the same way
+        try:
+            _write_reports(state)
+        except OutputError as exc:
+            state.fatal = exc
     for trace in state.internal_errors:
-        log = state.folder / "logs" / "internal-errors.txt"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a") as handle:
-            handle.write(trace + "\n")
         if debug:
             typer.echo(trace, err=True)
-    if state.fatal is not None:
+        log = state.folder / "logs" / "internal-errors.txt"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a") as handle:
+                handle.write(trace + "\n")
+        except OSError:
+            break  # the run's fatal error says why the folder cannot be written
+    if isinstance(state.fatal, OutputError):
+        typer.echo(
+            f"OutputError: {state.fatal}; the run stopped, and results.json keeps what was"
+            " written before",
+            err=True,
+        )
+    elif state.fatal is not None:
         typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
     score = state.result.get("score")
     if score is not None and score["value"] is not None:
@@ -217,7 +231,10 @@ def _write_reports(state: RunState) -> None:
     from readiness.results import as_stored
 
     stored = as_stored(state.result)
-    write_reports(stored, state.folder)
+    try:
+        write_reports(stored, state.folder)
+    except OSError as exc:
+        raise OutputError(str(state.folder), exc) from None
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         from readiness.reports.markdown import render_summary
@@ -310,7 +327,7 @@ def report(
     except ReadinessError as exc:
         _fail(exc, debug)
     except OSError as exc:
-        _fail(ConfigError(f"cannot write the reports: {exc}", file=str(out or path)), debug)
+        _fail(OutputError(str(out or path), exc), debug)
     for written_path in written:
         typer.echo(f"wrote {written_path}")
     score = result.get("score")

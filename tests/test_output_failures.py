@@ -1,0 +1,186 @@
+"""Every path readiness reads or writes can fail: each failure ends in one line and exit 2,
+no load is sent that could not be kept, and what was written before stays."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from readiness.config import parse_suite
+from readiness.errors import ExitCode, OutputError
+from readiness.results import write_atomic
+from readiness.runner import new_state, plan_pairs, run_suite
+
+READINESS = [sys.executable, "-m", "readiness.cli"]
+
+SUITE = """\
+[[targets]]
+name = "demo"
+transport = "stdio"
+command = "${PYTHON}"
+args = ["-m", "readiness.demo"]
+
+[[scenarios]]
+name = "one"
+kind = "throughput"
+load = { concurrency = 1, requests = 5 }
+
+[[scenarios]]
+name = "two"
+kind = "throughput"
+load = { concurrency = 1, requests = 5 }
+
+[[scenarios]]
+name = "three"
+kind = "throughput"
+load = { concurrency = 1, requests = 5 }
+"""
+
+
+def marking_python(folder: Path, marker: Path) -> Path:
+    """A stand-in for ${PYTHON} that leaves `marker` behind when a target is started."""
+    script = folder / "marking-python"
+    script.write_text(f'#!/bin/sh\ntouch "{marker}"\nexec "{sys.executable}" "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, fsize: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    def limit_file_size() -> None:  # Python ignores SIGXFSZ: a write past it fails with EFBIG
+        if fsize is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    return subprocess.run(
+        [*READINESS, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+        preexec_fn=limit_file_size,
+    )
+
+
+def files_in(folder: Path) -> list[str]:
+    return [path.name for path in folder.iterdir()]
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == ExitCode.USAGE, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        pytest.param("/proc/nope", id="a folder that cannot be created"),
+        pytest.param("/proc/self", id="a folder that cannot be written"),
+        pytest.param("{tmp}/file", id="a file where the folder should be"),
+        pytest.param("{tmp}/file/inside", id="a file where a parent folder should be"),
+    ],
+)
+def test_a_report_folder_that_cannot_be_written_exits_2_before_any_load(
+    tmp_path: Path, out: str
+) -> None:
+    (tmp_path / "file").write_text("in the way")
+    marker = tmp_path / "started"
+    env = {"PYTHON": str(marking_python(tmp_path, marker))}
+    (tmp_path / "suite.toml").write_text(SUITE)
+    proc = run_cli(
+        "run", "-c", "suite.toml", "--out", out.format(tmp=tmp_path), cwd=tmp_path, env=env
+    )
+    line = one_line(proc)
+    assert line.startswith("OutputError: cannot write ")
+    assert not marker.exists()
+
+
+def test_a_disk_that_fills_during_a_run_stops_it_and_keeps_results_json(tmp_path: Path) -> None:
+    (tmp_path / "suite.toml").write_text(SUITE)
+    # The first results.json (no scenario yet) is about 5 KB; with a scenario it is about 10.
+    proc = run_cli("run", "-c", "suite.toml", "--out", "out", "-q", cwd=tmp_path, fsize=8000)
+    line = one_line(proc)
+    assert line.startswith("OutputError: cannot write ")
+    assert "File too large" in line
+    assert "the run stopped" in line
+    kept = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert kept["scenarios"] == []
+    assert not (tmp_path / "out" / "logs" / "demo-two.stderr.log").exists()  # never started
+
+
+@pytest.mark.anyio
+async def test_a_results_json_that_cannot_be_saved_ends_the_run_after_that_scenario(
+    tmp_path: Path,
+) -> None:
+    suite = parse_suite(SUITE, str(tmp_path / "suite.toml"))
+    state = new_state(suite, tmp_path, ["readiness", "run"])
+    writes = 0
+
+    def disk_fills_after_two_writes(path: Path, data: bytes) -> None:
+        nonlocal writes
+        writes += 1
+        if writes > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write_atomic(path, data)
+
+    state.write = disk_fills_after_two_writes
+    await run_suite(suite, state, plan_pairs(suite))
+    assert isinstance(state.fatal, OutputError)
+    assert "No space left on device" in str(state.fatal)
+    assert [s["name"] for s in state.result["scenarios"]] == ["one", "two"]  # three never ran
+    kept = json.loads((tmp_path / "results.json").read_text())
+    assert [s["name"] for s in kept["scenarios"]] == ["one"]  # the last save that succeeded
+    assert sorted(files_in(tmp_path)) == ["logs", "results.json"]  # no torn temporary file
+
+
+def test_a_suite_file_that_is_a_folder_exits_2_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "suite.toml").mkdir()
+    line = one_line(run_cli("run", "-c", "suite.toml", cwd=tmp_path))
+    assert line.startswith(f"ConfigError: {tmp_path / 'suite.toml'}: ")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b'{"schema_version": 1, "run": {"name": "x", "sta', id="truncated"),
+        pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00", id="binary"),
+        pytest.param(b"[1, 2, 3]", id="not an object"),
+        pytest.param(b'{"schema_version": 1}', id="no run"),
+    ],
+)
+def test_a_broken_results_file_given_to_report_exits_2_with_one_line(
+    tmp_path: Path, content: bytes
+) -> None:
+    (tmp_path / "results.json").write_bytes(content)
+    line = one_line(run_cli("report", "results.json", cwd=tmp_path))
+    assert line.startswith("ConfigError: results.json: ")
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_report_on_a_truncated_results_file_or_into_an_unwritable_folder_exits_2(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "suite.toml").write_text(SUITE.split('[[scenarios]]\nname = "two"')[0])
+    assert run_cli("run", "-c", "suite.toml", "--out", "out", "-q", cwd=tmp_path).returncode == 0
+    whole = (tmp_path / "out" / "results.json").read_bytes()
+    for cut in (1, len(whole) // 3, len(whole) // 2, len(whole) - 2):
+        (tmp_path / "cut.json").write_bytes(whole[:cut])
+        line = one_line(run_cli("report", "cut.json", "--out", "again", cwd=tmp_path))
+        assert line.startswith("ConfigError: cut.json: ")
+    for out in ("/proc/nope", str(tmp_path / "suite.toml")):
+        line = one_line(run_cli("report", "out", "--out", out, cwd=tmp_path))
+        assert line.startswith(f"OutputError: cannot write {out}")
