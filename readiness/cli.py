@@ -58,6 +58,13 @@ def _fail(exc: ReadinessError, debug: bool) -> NoReturn:
     raise typer.Exit(int(exc.exit_code))
 
 
+def _given(option: str, value: str) -> str:
+    """An option's path as given; an empty one (a variable that was not set) is an error."""
+    if not value.strip():
+        raise ConfigError("an empty path; give a file or folder name", key=option)
+    return value
+
+
 def _run_folder(out: Path | None, name: str) -> Path:
     if out is not None:
         return out
@@ -108,7 +115,7 @@ def run(
         str | None, typer.Option("--target", help="Run only against this target.")
     ] = None,
     out: Annotated[
-        Path | None,
+        str | None,  # not Path: Path("") is ".", and an empty --out must not mean "here"
         typer.Option("--out", help="Report folder. Default: reports/<UTC time>-<run name>/."),
     ] = None,
     quiet: Annotated[
@@ -123,11 +130,12 @@ def run(
     from readiness.runner import new_state, plan_pairs
 
     try:
-        suite = find_suite(config, Path.cwd())
+        suite = find_suite(None if config is None else _given("-c/--config", config), Path.cwd())
         pairs = plan_pairs(suite, scenario or (), target)
+        out_path = None if out is None else Path(_given("--out", out))
     except ReadinessError as exc:
         _fail(exc, debug)
-    folder = _run_folder(out, suite.run.name)
+    folder = _run_folder(out_path, suite.run.name)
     state = new_state(suite, folder, sys.argv)
     try:
         state.save()  # a folder that cannot take results.json fails before any load is sent
@@ -301,7 +309,7 @@ def report(
         str, typer.Option("--format", help="Comma-separated: md, html, junit.")
     ] = "md,html,junit",
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--out", help="Where to write. Default: the folder of results.json."),
     ] = None,
     config: Annotated[
@@ -319,7 +327,10 @@ def report(
 ) -> None:
     """Render a past run again from its results.json: report.md, report.html, junit.xml."""
     try:
-        result, folder = _rescored(path, config, out)
+        out_path = None if out is None else Path(_given("--out", out))
+        result, folder = _rescored(
+            path, None if config is None else _given("-c/--config", config), out_path
+        )
         from readiness.reports.writer import parse_formats, write_reports
 
         chosen = parse_formats(formats)
