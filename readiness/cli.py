@@ -191,7 +191,7 @@ def _execute(
             _write_reports(state)
         except OutputError as exc:
             state.fatal = exc
-    for trace in state.internal_errors:
+    for trace in map(state.redact, state.internal_errors):
         if debug:
             typer.echo(trace, err=True)
         log = state.folder / "logs" / "internal-errors.txt"
@@ -208,7 +208,7 @@ def _execute(
             err=True,
         )
     elif state.fatal is not None:
-        typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
+        typer.echo(state.redact(f"{type(state.fatal).__name__}: {state.fatal}"), err=True)
     score = state.result.get("score")
     if score is not None and score["value"] is not None:
         typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from readiness import __version__
+from readiness.config.placeholders import Redactor
 from readiness.engine.progress import ProgressSink, ignore_progress
 from readiness.environment import capture_environment
 from readiness.errors import ConfigError, OutputError, ReadinessError, unwrapped_groups
@@ -75,6 +76,8 @@ class RunState:
     internal_errors: list[str] = field(default_factory=list)
 
     write: Callable[[Path, bytes], None] = write_atomic  # the filesystem, replaceable in tests
+    # ${VAR} values back to their names in anything saved or shown (errors quote URLs)
+    redact: Redactor = field(default_factory=lambda: Redactor(()))
 
     def save(self) -> Path:
         """Write results.json; a failure (folder missing, read-only, disk full) → OutputError."""
@@ -82,6 +85,7 @@ class RunState:
 
         self.result["summary"] = summarize(self.result["scenarios"])
         attach_scores(self.result, self.scoring)
+        self.redact.scrub(self.result)
         path = self.folder / "results.json"
         try:
             self.write(path, dump_json(self.result))
@@ -150,7 +154,8 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         scenarios=[],
         summary=summarize([]),
     )
-    return RunState(result=result, folder=folder, scoring=suite.scoring)
+    secrets = Redactor(pair for t in suite.targets for pair in t.placeholder_values().items())
+    return RunState(result=result, folder=folder, scoring=suite.scoring, redact=secrets)
 
 
 async def run_suite(
