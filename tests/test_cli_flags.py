@@ -39,6 +39,8 @@ def refused(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         (["run", "-c", "missing.toml"], "missing.toml: no such file"),
         (["run", "-c", ""], "-c/--config: an empty path"),
         (["run", "-c", "folder"], "folder: cannot read the file"),
+        (["run", "-c", "/dev/zero"], "/dev/zero: larger than 4 MiB"),
+        (["report", "folder", "-c", "/dev/zero", "--out", "elsewhere"], "no such file"),
         (["run", "-s", "nope"], "-s/--scenario: no scenario named 'nope'"),
         (["run", "-s", ""], "-s/--scenario: no scenario named ''"),
         (["run", "--target", "nope"], "--target: no target named 'nope'"),

@@ -146,10 +146,13 @@ async def test_a_results_json_that_cannot_be_saved_ends_the_run_after_that_scena
     assert sorted(files_in(tmp_path)) == ["logs", "results.json"]  # no torn temporary file
 
 
-def test_a_suite_file_that_is_a_folder_exits_2_with_one_line(tmp_path: Path) -> None:
-    (tmp_path / "suite.toml").mkdir()
-    line = one_line(run_cli("run", "-c", "suite.toml", cwd=tmp_path))
-    assert line.startswith(f"ConfigError: {tmp_path / 'suite.toml'}: ")
+@pytest.mark.parametrize("given", [True, False], ids=["given with -c", "found in the folder"])
+def test_a_suite_file_that_is_a_folder_exits_2_with_one_line(tmp_path: Path, given: bool) -> None:
+    (tmp_path / "scenarios.toml").mkdir()
+    args = ("run", "-c", "scenarios.toml") if given else ("run",)
+    line = one_line(run_cli(*args, cwd=tmp_path))
+    assert line.startswith(f"ConfigError: {tmp_path / 'scenarios.toml'}: ")
+    assert "Is a directory" in line
 
 
 @pytest.mark.parametrize(
