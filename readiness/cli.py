@@ -339,6 +339,13 @@ def report(
         _fail(exc, debug)
     except OSError as exc:
         _fail(OutputError(str(out or path), exc), debug)
+    except Exception as exc:  # a results.json edited or cut into a shape we never write
+        source = path / "results.json" if path.is_dir() else path
+        cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        message = f"cannot render it ({cause}): it is not shaped as readiness writes results"
+        error = ConfigError(message + "; --debug shows where", file=str(source))
+        error.__cause__ = exc  # what --debug prints
+        _fail(error, debug)
     for written_path in written:
         typer.echo(f"wrote {written_path}")
     score = result.get("score")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
+import random
 import resource
 import stat
 import subprocess
@@ -187,3 +189,41 @@ def test_report_on_a_truncated_results_file_or_into_an_unwritable_folder_exits_2
     for out in ("/proc/nope", str(tmp_path / "suite.toml")):
         line = one_line(run_cli("report", "out", "--out", out, cwd=tmp_path))
         assert line.startswith(f"OutputError: cannot write {out}")
+
+
+def test_report_on_a_results_file_of_the_wrong_shape_exits_2_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutants of a real results.json (keys deleted, values of the wrong type) either render
+    or are refused naming the file: never a traceback."""
+    from typer.testing import CliRunner
+
+    from readiness.cli import app
+    from tests.config_mutants import WRONG_TYPES, copy, delete, paths, put, show
+
+    (tmp_path / "suite.toml").write_text(SUITE.split('[[scenarios]]\nname = "two"')[0])
+    assert run_cli("run", "-c", "suite.toml", "--out", "out", "-q", cwd=tmp_path).returncode == 0
+    base = json.loads((tmp_path / "out" / "results.json").read_text())
+    keys = list(paths(base))
+    finite = [v for v in WRONG_TYPES if not isinstance(v, float) or math.isfinite(v)]
+    rng = random.Random(14)
+    monkeypatch.chdir(tmp_path)
+    failures = []
+    for i in range(40):
+        mutant, key = copy(base), rng.choice(keys)
+        if i % 2:
+            delete(mutant, key)
+            note = f"deleted {show(key)}"
+        else:
+            put(mutant, key, rng.choice(finite))
+            note = f"{show(key)} of a wrong type"
+        (tmp_path / "mutant.json").write_text(json.dumps(mutant))
+        result = CliRunner().invoke(app, ["report", "mutant.json", "--out", f"again{i}"])
+        clean = result.exception is None or isinstance(result.exception, SystemExit)
+        lines = result.stderr.strip().splitlines()
+        refused_well = result.exit_code == 2 and len(lines) == 1
+        if not clean or not (result.exit_code == 0 or refused_well):
+            failures.append(f"{note}: exit {result.exit_code} {result.exception!r} {lines}")
+        elif result.exit_code == 2:
+            assert lines[0].startswith("ConfigError: mutant.json: "), lines
+    assert not failures, "\n".join(failures)
