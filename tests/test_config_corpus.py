@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from readiness.config import load_suite, parse_suite
+from readiness.config import Suite, load_suite, parse_suite
 from readiness.errors import ConfigError
+from readiness.runner import error_result, finish, new_state, plan_pairs
 from tests.config_mutants import Mutant, corpus
 
 CORPUS_SIZE = 1000
@@ -21,12 +22,27 @@ def problem_with(mutant: Mutant, path: Path) -> str | None:
     path.write_bytes(mutant.data)
     source = str(path)
     try:
-        load_suite(path, environ=ENVIRON)
+        suite = load_suite(path, environ=ENVIRON)
     except ConfigError as exc:
         return _badly_located(exc, source, mutant.data)
     except Exception:
         return "raised " + traceback.format_exc(limit=-3)
+    try:
+        plan_without_load(suite, path.parent / "run")
+    except Exception:
+        return "loaded, then planning it raised " + traceback.format_exc(limit=-3)
     return None
+
+
+def plan_without_load(suite: Suite, folder: Path) -> None:
+    """What `readiness run` does before it sends anything: plan, results.json, scoring (and,
+    as if every scenario failed to start, their results and the score of those)."""
+    pairs = plan_pairs(suite)
+    state = new_state(suite, folder, ["readiness", "run"])
+    state.save()
+    for scenario, target in pairs:
+        state.result["scenarios"].append(error_result(scenario, target, "", "not run"))
+    finish(state)
 
 
 def _badly_located(exc: ConfigError, source: str, data: bytes) -> str | None:
@@ -162,3 +178,12 @@ def test_a_literal_dollar_brace_is_still_written_as_two_dollars() -> None:
     text = BASE.replace('"readiness.demo"]', '"readiness.demo", "$${NOT_A_VAR}"]')
     suite = parse_suite(text, "suite.toml", environ=ENVIRON)
     assert suite.targets[0].args[-1] == "${NOT_A_VAR}"
+
+
+def test_a_run_whose_assessed_categories_all_weigh_nothing_is_not_scored(tmp_path: Path) -> None:
+    text = BASE + "\n[scoring.weights]\nperformance = 0\n"
+    suite = parse_suite(text, "suite.toml", environ=ENVIRON)
+    plan_without_load(suite, tmp_path)  # divided by a total weight of 0
+    state = new_state(suite, tmp_path, ["readiness"])
+    state.save()
+    assert state.result["score"]["value"] is None
