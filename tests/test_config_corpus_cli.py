@@ -13,7 +13,7 @@ from readiness.config import load_suite
 from readiness.errors import ConfigError
 from tests.config_mutants import Mutant, corpus
 
-CLI_MUTANTS = 24
+CLI_MUTANTS = 20
 READINESS = [sys.executable, "-m", "readiness.cli"]
 
 

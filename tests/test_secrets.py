@@ -94,6 +94,18 @@ name = "short"
 kind = "throughput"
 load = {{ concurrency = 2, requests = 20 }}
 thresholds = ["success_rate >= 99%", {{ check = "p99 < 5s", critical = true }}]
+
+# Through readiness's fault proxy (HTTP) or relay (stdio), which log their own events.
+[[scenarios]]
+name = "faulty"
+kind = "failure"
+load = {{ model = "open", rate = "20/s", duration = "2s" }}
+inject = "0.5s..1.5s"
+thresholds = ["lost == 0"]
+
+[[scenarios.faults]]
+type = "error"
+probability = 0.5
 """
 
 
@@ -141,7 +153,7 @@ def test_no_secret_value_reaches_a_file_or_the_screen(tmp_path: Path) -> None:
         [*READINESS, "run", "-c", "suite.toml", "--out", "live"], tmp_path, env
     )
     quiet = subprocess.run(
-        [*READINESS, "run", "-c", "suite.toml", "--out", "quiet", "-q"],
+        [*READINESS, "run", "-c", "suite.toml", "-s", "short", "--out", "quiet", "-q"],
         cwd=tmp_path,
         env={**env, "GITHUB_STEP_SUMMARY": str(tmp_path / "step-summary.md")},
         capture_output=True,
@@ -167,6 +179,7 @@ def test_no_secret_value_reaches_a_file_or_the_screen(tmp_path: Path) -> None:
         Path("<report stdout+stderr>"): again.stdout + again.stderr,
     }
     assert (tmp_path / "quiet" / "logs").is_dir()
+    assert (tmp_path / "live" / "logs" / "stdio-faulty.faults.jsonl").is_file()
     assert {"results.json", "report.md", "report.html", "junit.xml"} <= {p.name for p in outputs}
     saw = outputs.pop(tmp_path / "server-saw").decode()
     for name in ("SECRET_ENV_TOKEN", "SECRET_ENV_PLAIN", "SECRET_ARG_FLAG", "SECRET_ARG_BARE"):
