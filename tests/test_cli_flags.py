@@ -21,7 +21,8 @@ def refused(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    problem = [line for line in lines if line.startswith(("Error: ", "ConfigError: "))]
+    said = ("Error: ", "ConfigError: ", "readiness demo: error: ", "readiness proxy: error: ")
+    problem = [line for line in lines if line.startswith(said)]
     assert len(problem) == 1, result.stderr
     assert not result.stdout.strip()
     return problem[0]
@@ -57,6 +58,12 @@ def refused(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         (["report", "folder", "--fail-on", "x"], "'--fail-on'"),
         (["report", "folder", "--bogus"], "No such option: --bogus"),
         (["--bogus"], "No such option: --bogus"),
+        (["demo", "--http", "--port", "abc"], "argument --port: invalid int value: 'abc'"),
+        (["demo", "--latency", "nonsense"], "--latency: 'nonsense' is not a latency spec"),
+        (["demo", "--error-rate", "2"], "--error-rate: '2' is not a fraction"),
+        (["proxy", "--fault", "nonsense", "--", "x"], "unknown fault type 'nonsense'"),
+        (["proxy", "--upstream", "notaurl"], "--upstream: expected an http:// URL"),
+        (["proxy", "--faults-file", "missing.toml", "--", "x"], "missing.toml: no such file"),
     ],
 )
 def test_a_wrong_option_value_exits_2_naming_the_option(

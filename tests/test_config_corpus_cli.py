@@ -4,6 +4,7 @@ traceback, and no server started (the target's command would leave a marker file
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from readiness.errors import ConfigError
 from tests.config_mutants import Mutant, corpus
 
 CLI_MUTANTS = 20
+CONTEXT = re.compile(r"\s+\d+ \| |\s+\| +\^$|also:$|  \S+:\d+: |  … and \d+ more$")
 READINESS = [sys.executable, "-m", "readiness.cli"]
 
 
@@ -59,10 +61,14 @@ def test_a_refused_mutant_exits_2_with_its_error_first_and_starts_nothing(
             env=env,
             check=False,
         )
-        first = proc.stderr.splitlines()[0] if proc.stderr else ""
+        first, *rest = proc.stderr.splitlines() or [""]
+        # After the line that says it all: only the quoted source line, its caret, and the
+        # other problems found ("also:"), each naming its file and line.
+        extra = [line for line in rest if not CONTEXT.match(line)]
         problems = [
             f"exit {proc.returncode}" if proc.returncode != 2 else "",
             "a traceback" if "Traceback" in proc.stderr else "",
+            f"more than the error: {extra}" if extra else "",
             f"first line {first!r}" if not first.startswith(f"ConfigError: {path}") else "",
             "a target was started" if marker.exists() else "",
             "a report folder was written" if out.exists() else "",
