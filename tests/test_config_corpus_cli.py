@@ -15,7 +15,7 @@ from readiness.errors import ConfigError
 from tests.config_mutants import Mutant, corpus
 
 CLI_MUTANTS = 20
-CONTEXT = re.compile(r"\s+\d+ \| |\s+\| +\^$|also:$|  \S+:\d+: |  … and \d+ more$")
+CONTEXT = re.compile(r"\s+\d+ \| |\s+\| +\^$|also:$|  \S+(?::\d+)?: |  … and \d+ more$")
 READINESS = [sys.executable, "-m", "readiness.cli"]
 
 
