@@ -123,6 +123,21 @@ def test_a_disk_that_fills_during_a_run_stops_it_and_keeps_results_json(tmp_path
     assert not (tmp_path / "out" / "logs" / "demo-two.stderr.log").exists()  # never started
 
 
+def test_a_disk_that_fills_while_the_reports_are_written_keeps_results_json(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "suite.toml").write_text(SUITE.split('[[scenarios]]\nname = "two"')[0])
+    # One scenario: results.json is about 10 KB, report.md 7 KB, report.html 20 KB.
+    proc = run_cli("run", "-c", "suite.toml", "--out", "out", "-q", cwd=tmp_path, fsize=15000)
+    line = one_line(proc)
+    assert line.startswith("OutputError: cannot write ")
+    assert "File too large" in line
+    kept = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [s["name"] for s in kept["scenarios"]] == ["one"]
+    assert "PASSED  one" in proc.stdout  # the run itself went through
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
 @pytest.mark.anyio
 async def test_a_results_json_that_cannot_be_saved_ends_the_run_after_that_scenario(
     tmp_path: Path,
