@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from readiness import __version__
-from readiness.errors import ConfigError, ExitCode, ReadinessError
+from readiness.errors import ConfigError, ExitCode, OutputError, ReadinessError
 
 if TYPE_CHECKING:
     from readiness.compare.baseline import SavedBaseline
@@ -58,6 +58,13 @@ def _fail(exc: ReadinessError, debug: bool) -> NoReturn:
         traceback.print_exception(exc)
     typer.echo(f"{type(exc).__name__}: {exc}", err=True)
     raise typer.Exit(int(exc.exit_code))
+
+
+def _given(option: str, value: str) -> str:
+    """An option's path as given; an empty one (a variable that was not set) is an error."""
+    if not value.strip():
+        raise ConfigError("an empty path; give a file or folder name", key=option)
+    return value
 
 
 def _run_folder(out: Path | None, name: str) -> Path:
@@ -110,7 +117,7 @@ def run(
         str | None, typer.Option("--target", help="Run only against this target.")
     ] = None,
     out: Annotated[
-        Path | None,
+        str | None,  # not Path: Path("") is ".", and an empty --out must not mean "here"
         typer.Option("--out", help="Report folder. Default: reports/<UTC time>-<run name>/."),
     ] = None,
     quiet: Annotated[
@@ -136,16 +143,18 @@ def run(
     from readiness.runner import new_state, plan_pairs
 
     try:
-        suite = find_suite(config, Path.cwd())
+        suite = find_suite(None if config is None else _given("-c/--config", config), Path.cwd())
         pairs = plan_pairs(suite, scenario or (), target)
+        out_path = None if out is None else Path(_given("--out", out))
         base = _load_baseline(baseline)
     except ReadinessError as exc:
         _fail(exc, debug)
-    folder = _run_folder(out, suite.run.name)
+    folder = _run_folder(out_path, suite.run.name)
+    state = new_state(suite, folder, sys.argv)
     try:
-        state = new_state(suite, folder, sys.argv)
-    except OSError as exc:
-        _fail(ConfigError(f"cannot write the report folder: {exc}", file=str(folder)), debug)
+        state.save()  # a folder that cannot take results.json fails before any load is sent
+    except ReadinessError as exc:
+        _fail(exc, debug)
     code = _execute(suite, state, pairs, quiet=quiet, debug=debug, baseline=base)
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
@@ -206,16 +215,31 @@ def _execute(
             _compare_with_baseline(state, suite, baseline)
         except (KeyError, TypeError, ValueError) as exc:
             failure = _unreadable(exc, baseline[1])
-    _write_reports(state)
-    for trace in state.internal_errors:
-        log = state.folder / "logs" / "internal-errors.txt"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a") as handle:
-            handle.write(trace + "\n")
+        except OutputError as exc:
+            state.fatal = exc
+    if not isinstance(state.fatal, OutputError):  # else the reports would fail the same way
+        try:
+            _write_reports(state)
+        except OutputError as exc:
+            state.fatal = exc
+    for trace in map(state.redact, state.internal_errors):
         if debug:
             typer.echo(trace, err=True)
-    if state.fatal is not None:
-        typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
+        log = state.folder / "logs" / "internal-errors.txt"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a") as handle:
+                handle.write(trace + "\n")
+        except OSError:
+            break  # the run's fatal error says why the folder cannot be written
+    if isinstance(state.fatal, OutputError):
+        typer.echo(
+            f"OutputError: {state.fatal}; the run stopped, and results.json keeps what was"
+            " written before",
+            err=True,
+        )
+    elif state.fatal is not None:
+        typer.echo(state.redact(f"{type(state.fatal).__name__}: {state.fatal}"), err=True)
     score = state.result.get("score")
     if score is not None and score["value"] is not None:
         typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")
@@ -269,7 +293,10 @@ def _write_reports(state: RunState) -> None:
     from readiness.results import as_stored
 
     stored = as_stored(state.result)
-    write_reports(stored, state.folder)
+    try:
+        write_reports(stored, state.folder)
+    except OSError as exc:
+        raise OutputError(str(state.folder), exc) from None
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         from readiness.reports.markdown import render_summary
@@ -336,7 +363,7 @@ def report(
         str, typer.Option("--format", help="Comma-separated: md, html, junit.")
     ] = "md,html,junit",
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--out", help="Where to write. Default: the folder of results.json."),
     ] = None,
     config: Annotated[
@@ -354,7 +381,10 @@ def report(
 ) -> None:
     """Render a past run again from its results.json: report.md, report.html, junit.xml."""
     try:
-        result, folder = _rescored(path, config, out)
+        out_path = None if out is None else Path(_given("--out", out))
+        result, folder = _rescored(
+            path, None if config is None else _given("-c/--config", config), out_path
+        )
         from readiness.reports.writer import parse_formats, write_reports
 
         chosen = parse_formats(formats)
@@ -362,7 +392,14 @@ def report(
     except ReadinessError as exc:
         _fail(exc, debug)
     except OSError as exc:
-        _fail(ConfigError(f"cannot write the reports: {exc}", file=str(out or path)), debug)
+        _fail(OutputError(str(out or path), exc), debug)
+    except Exception as exc:  # a results.json edited or cut into a shape we never write
+        source = path / "results.json" if path.is_dir() else path
+        cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        message = f"cannot render it ({cause}): it is not shaped as readiness writes results"
+        error = ConfigError(message + "; --debug shows where", file=str(source))
+        error.__cause__ = exc  # what --debug prints
+        _fail(error, debug)
     for written_path in written:
         typer.echo(f"wrote {written_path}")
     score = result.get("score")

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import anyio
 
 from readiness import __version__
+from readiness.config.placeholders import Redactor
 from readiness.engine.progress import ProgressSink, ignore_progress
 from readiness.environment import capture_environment
-from readiness.errors import ConfigError, ReadinessError, unwrapped_groups
+from readiness.errors import ConfigError, OutputError, ReadinessError, unwrapped_groups
 from readiness.results import (
     SCHEMA_VERSION,
     CheckResult,
@@ -27,8 +28,9 @@ from readiness.results import (
     ScenarioResult,
     TargetInfo,
     Totals,
+    dump_json,
     summarize,
-    write_results,
+    write_atomic,
 )
 from readiness.scenarios.base import ScenarioContext, describe_load, now_iso, thresholds_of
 from readiness.scenarios.instruments import unmeasured_server
@@ -76,12 +78,23 @@ class RunState:
     fatal: ReadinessError | None = None
     internal_errors: list[str] = field(default_factory=list)
 
+    write: Callable[[Path, bytes], None] = write_atomic  # the filesystem, replaceable in tests
+    # ${VAR} values back to their names in anything saved or shown (errors quote URLs)
+    redact: Redactor = field(default_factory=lambda: Redactor(()))
+
     def save(self) -> Path:
+        """Write results.json; a failure (folder missing, read-only, disk full) → OutputError."""
         from readiness.scoring import attach_scores
 
         self.result["summary"] = summarize(self.result["scenarios"])
         attach_scores(self.result, self.scoring)
-        return write_results(self.result, self.folder)
+        self.redact.scrub(self.result)
+        path = self.folder / "results.json"
+        try:
+            self.write(path, dump_json(self.result))
+        except OSError as exc:
+            raise OutputError(str(path), exc) from None
+        return path
 
 
 def plan_pairs(
@@ -144,7 +157,8 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         scenarios=[],
         summary=summarize([]),
     )
-    return RunState(result=result, folder=folder, scoring=suite.scoring)
+    secrets = Redactor(pair for t in suite.targets for pair in t.placeholder_values().items())
+    return RunState(result=result, folder=folder, scoring=suite.scoring, redact=secrets)
 
 
 async def run_suite(
@@ -156,8 +170,13 @@ async def run_suite(
     on_scenario_done: Callable[[ScenarioResult], None] = lambda _: None,
 ) -> RunState:
     """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
-    other scenario failures are recorded and the run goes on."""
-    state.save()
+    other scenario failures are recorded and the run goes on. A results.json that cannot be
+    written (the disk filled, say) also ends the run: no load is sent that could not be kept."""
+    try:
+        state.save()
+    except OutputError as exc:
+        state.fatal = exc
+        return state
     for scenario, target in pairs:
         if state.interrupt.is_set():
             break
@@ -196,7 +215,10 @@ async def run_suite(
         if notes is not None:
             result["protocol"] = notes
         state.result["scenarios"].append(result)
-        state.save()
+        try:
+            state.save()
+        except OutputError as exc:
+            state.fatal = exc
         on_scenario_done(result)
         if state.fatal is not None:
             break
@@ -293,7 +315,12 @@ def finish(state: RunState) -> Path:
         info["status"] = "inconclusive"
     else:
         info["status"] = "passed"
-    return state.save()
+    try:
+        return state.save()
+    except OutputError as exc:
+        if state.fatal is None:
+            state.fatal = exc
+        return state.folder / "results.json"
 
 
 def _note_connection(

@@ -27,6 +27,9 @@ from readiness.config.workload import WorkloadConfig
 from readiness.errors import ConfigError
 
 _THRESHOLD_KEYS = ("check", "critical", "weight")
+# Each virtual user is a task with its own buffers: a typo such as 10**12 must be refused
+# here rather than exhaust memory once the load starts.
+MAX_CONCURRENCY = 100_000
 
 
 def _threshold(value: object) -> Threshold:
@@ -77,7 +80,7 @@ class LoadConfig(ConfigModel):
     """
 
     model: Literal["closed", "open"] = "closed"
-    concurrency: Annotated[Integer, Field(ge=1)] | None = None
+    concurrency: Annotated[Integer, Field(ge=1, le=MAX_CONCURRENCY)] | None = None
     requests: Annotated[Integer, Field(ge=1)] | None = None
     duration: Annotated[Duration, Field(gt=0)] | None = None
     think_time: Annotated[Duration, Field(ge=0)] = 0.0
@@ -116,6 +119,13 @@ class LoadConfig(ConfigModel):
                 if not stage.target.is_integer():
                     raise invalid(
                         "a closed-model stage targets a whole concurrency", "stages", i, "target"
+                    )
+                if stage.target > MAX_CONCURRENCY:
+                    raise invalid(
+                        f"must be at most {MAX_CONCURRENCY} virtual users, got {stage.target:g}",
+                        "stages",
+                        i,
+                        "target",
                     )
         return self
 
@@ -192,7 +202,7 @@ class ScenarioConfig(ConfigModel):
     sizes: tuple[Annotated[Size, Field(gt=0)], ...] = ()
     direction: PayloadDirection = "both"
     requests_per_size: Annotated[int, Field(ge=1, strict=True)] = 20
-    concurrency: Annotated[int, Field(ge=1, strict=True)] = 2
+    concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY, strict=True)] = 2
     result_tool: str = "blob"  # called with {result_argument: size in KiB}
     result_argument: str = "kb"
     argument_tool: str = "echo"  # called with {argument_name: a string of the size}
@@ -353,6 +363,10 @@ class ScenarioConfig(ConfigModel):
             for i, step in enumerate(self.steps):
                 if not step.is_integer():
                     raise invalid("closed-model steps are whole concurrencies", "steps", i)
+                if step > MAX_CONCURRENCY:
+                    raise invalid(
+                        f"must be at most {MAX_CONCURRENCY} virtual users, got {step:g}", "steps", i
+                    )
         if self.warmup >= self.step_duration:
             raise invalid("warmup must be shorter than step_duration", "warmup")
 

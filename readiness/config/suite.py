@@ -181,14 +181,7 @@ def parse_suite(text: str, source: str, *, environ: Mapping[str, str] | None = N
 def load_suite(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Suite:
     """Read and parse a suite file."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such file", file=source) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason})", file=source) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
+    text = config_errors.read_config(path)
     return parse_suite(text, source, environ=environ)
 
 
@@ -204,6 +197,6 @@ def find_suite(config: str | None, cwd: Path, *, environ: Mapping[str, str] | No
         path = Path(config)
         return load_suite(path if path.is_absolute() else cwd / path, environ=environ)
     local = cwd / "scenarios.toml"
-    if local.is_file():
+    if local.exists() or local.is_symlink():  # a folder or a broken link is an error, not absent
         return load_suite(local, environ=environ)
     return default_suite(environ=environ)
