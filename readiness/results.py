@@ -564,6 +564,7 @@ class RunInfo(TypedDict):
     status: RunStatus
     config: str  # the suite's source file, or "<built-in default suite>"
     argv: list[str]
+    seed: NotRequired[int]  # of templated arguments' draws: the same seed draws the same values
 
 
 class RunSummary(TypedDict):

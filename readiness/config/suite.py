@@ -19,7 +19,7 @@ from readiness.config.errors import did_you_mean
 from readiness.config.scenario import ScenarioConfig
 from readiness.config.scoring import ScoringConfig
 from readiness.config.target import TargetConfig
-from readiness.config.types import ConfigModel, Name, invalid
+from readiness.config.types import ConfigModel, Integer, Name, invalid
 from readiness.config.workload import WorkloadConfig
 from readiness.errors import ConfigError
 
@@ -28,6 +28,8 @@ DEFAULT_SUITE_SOURCE = "<built-in default suite>"
 
 class RunConfig(ConfigModel):
     name: Name = "readiness"
+    # Of the values templated arguments draw; a run without one draws a seed and records it.
+    seed: Annotated[Integer, Field(ge=0)] | None = None
 
     @field_validator("name")
     @classmethod
@@ -161,15 +163,26 @@ def _require_unique(names: Sequence[str], table: str, what: str) -> None:
 _suite_keys = config_errors.keys_in(Suite, internal=("source",))
 
 
-def parse_suite(text: str, source: str, *, environ: Mapping[str, str] | None = None) -> Suite:
-    """Parse TOML text; any problem raises ConfigError naming `source`, the key and the line."""
+def parse_suite(
+    text: str,
+    source: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Suite:
+    """Parse TOML text; any problem raises ConfigError naming `source`, the key and the line.
+
+    Data files are read relative to `base_dir` (the current directory when None)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise config_errors.syntax_error(exc, text, source) from None
     if "source" in data:
         raise config_errors.unknown_key("source", _suite_keys(()) or (), text, source)
-    context = {"environ": os.environ if environ is None else environ}
+    context = {
+        "environ": os.environ if environ is None else environ,
+        "base_dir": base_dir if base_dir is not None else Path(source).parent,
+    }
     try:
         return Suite.model_validate({**data, "source": source}, context=context)
     except ValidationError as exc:
@@ -187,7 +200,7 @@ def load_suite(path: str | Path, *, environ: Mapping[str, str] | None = None) ->
         raise ConfigError(f"not UTF-8 text ({exc.reason})", file=source) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
-    return parse_suite(text, source, environ=environ)
+    return parse_suite(text, source, environ=environ, base_dir=Path(path).parent)
 
 
 def default_suite(*, environ: Mapping[str, str] | None = None) -> Suite:

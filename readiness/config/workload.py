@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
+from readiness.config.datafile import DataFileError, DataTable, read_data
+from readiness.config.errors import did_you_mean
+from readiness.config.templates import (
+    RESERVED,
+    Saved,
+    TemplateError,
+    templates_in,
+)
+from readiness.config.templates import Field as DataField
 from readiness.config.types import ConfigModel, Name, Number, invalid
+
+_DATA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 Call = Literal[
     "tools/call",
@@ -85,12 +98,59 @@ def _default_operations() -> tuple[OperationConfig, ...]:
     return (OperationConfig(call="tools/call", tool="echo", arguments={"text": "hello"}),)
 
 
-class WorkloadConfig(ConfigModel):
-    """The weighted mix of operations each request is drawn from."""
+class DataConfig(ConfigModel):
+    """A data set templated arguments draw rows from: `{{ name.field }}`."""
 
+    name: Name
+    file: Name  # JSON Lines or CSV, relative to the suite file
+    pick: Literal["random", "sequential", "unique"] = "random"
+    _table: DataTable | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _read(self, info: ValidationInfo) -> DataConfig:
+        if not _DATA_NAME.fullmatch(self.name):
+            raise invalid(
+                "a data set's name is letters, digits, _ and - (as in {{ name.field }})", "name"
+            )
+        if self.name in RESERVED:
+            raise invalid(
+                f"{self.name!r} is a placeholder of its own; name the data set otherwise", "name"
+            )
+        base = (info.context or {}).get("base_dir")
+        path = Path(self.file)
+        if not path.is_absolute():
+            path = (Path(base) if base is not None else Path.cwd()) / path
+        try:
+            self._table = read_data(path, self.file)
+        except DataFileError as exc:
+            raise invalid(str(exc), "file") from None
+        return self
+
+    @property
+    def table(self) -> DataTable:
+        assert self._table is not None
+        return self._table
+
+
+class WorkloadConfig(ConfigModel):
+    """The weighted mix of operations each request is drawn from, and the data sets their
+    templated arguments draw from."""
+
+    data: tuple[DataConfig, ...] = ()
     operations: Annotated[tuple[OperationConfig, ...], Field(min_length=1)] = Field(
         default_factory=_default_operations
     )
+
+    @model_validator(mode="after")
+    def _templates(self) -> WorkloadConfig:
+        tables: dict[str, DataTable] = {}
+        for i, data in enumerate(self.data):
+            if data.name in tables:
+                raise invalid(f"another data set is already named {data.name!r}", "data", i, "name")
+            tables[data.name] = data.table
+        for i, op in enumerate(self.operations):
+            check_templates(op.arguments, tables, ("operations", i, "arguments"), saved=())
+        return self
 
     @model_validator(mode="after")
     def _distinct_names(self) -> WorkloadConfig:
@@ -105,3 +165,46 @@ class WorkloadConfig(ConfigModel):
                 )
             seen.add(op.name)
         return self
+
+
+def check_templates(
+    arguments: dict[str, Any],
+    tables: dict[str, DataTable],
+    key: tuple[str | int, ...],
+    *,
+    saved: tuple[str, ...],
+) -> None:
+    """Every placeholder in `arguments` parses and names a known data set and field (and, in
+    a journey, a value an earlier step saved); else a located error."""
+    try:
+        found = list(templates_in(arguments))
+    except TemplateError as exc:
+        where = exc.args[1] if len(exc.args) > 1 else ()
+        raise invalid(str(exc.args[0]), *key, *where) from None
+    for path, template in found:
+        for node in template.nodes:
+            if isinstance(node, DataField):
+                table = tables.get(node.data)
+                if table is None:
+                    hint = did_you_mean(node.data, tables)
+                    known = ", ".join(tables) or "none declared in [[workload.data]]"
+                    raise invalid(
+                        f"no data set is named {node.data!r}{hint} (data sets: {known})",
+                        *key,
+                        *path,
+                    )
+                if node.field not in table.fields:
+                    hint = did_you_mean(node.field, sorted(table.fields))
+                    raise invalid(
+                        f"data set {node.data!r} has no field {node.field!r}{hint}"
+                        f" (fields: {', '.join(sorted(table.fields))})",
+                        *key,
+                        *path,
+                    )
+            elif isinstance(node, Saved) and node.name not in saved:
+                raise invalid(
+                    f"{{{{ saved.{node.name} }}}} needs an earlier journey step that saves"
+                    f" {node.name!r}{did_you_mean(node.name, saved)}",
+                    *key,
+                    *path,
+                )

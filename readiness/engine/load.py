@@ -17,6 +17,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from readiness.engine.arguments import DataExhausted
 from readiness.engine.progress import Progress, ProgressSink
 from readiness.engine.schedule import Ramp, arrival_offsets
 from readiness.engine.workload import Operation, Workload
@@ -65,6 +66,7 @@ class LoadRun:
     recording: Recording
     partial: bool  # ended by its deadline or an interruption, not by its plan
     elapsed_s: float
+    exhausted: str | None = None  # the unique data set whose running out ended the load
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,11 @@ class _Stop:
     def __init__(self, requests: int | None) -> None:
         self.remaining = math.inf if requests is None else requests
         self.stopped = False
+        self.exhausted: str | None = None
+
+    def exhaust(self, data: str) -> None:
+        self.stopped = True
+        self.exhausted = data
 
     def take(self) -> bool:
         if self.stopped or self.remaining <= 0:
@@ -131,7 +138,10 @@ async def run_load(
     if deadline.cancelled_caught:
         partial = True
     return LoadRun(
-        recording=recorder.finish(), partial=partial, elapsed_s=time.perf_counter() - started
+        recording=recorder.finish(),
+        partial=partial,
+        elapsed_s=time.perf_counter() - started,
+        exhausted=stop.exhausted,
     )
 
 
@@ -224,12 +234,25 @@ class _ClosedLoop(_Loop):
         take = self._stop.take
         clock = time.perf_counter_ns
         think = self._plan.think_time
+        # Templated values are drawn here, before the clock starts: never in the timed part.
+        draw = self._workload.draw(index + 1) if self._workload.templated else None
+        iteration = 0
         try:
             while index < self._target and take():
                 op: Operation = pick()
+                params = op.params
+                if op.render is not None:
+                    assert draw is not None
+                    draw.iteration = iteration
+                    try:
+                        params = op.render(draw)
+                    except DataExhausted as exc:
+                        self._stop.exhaust(exc.name)
+                        return
+                iteration += 1
                 on_sent(op.index)
                 t0 = clock()
-                reply = await request(op.method, op.params)
+                reply = await request(op.method, params)
                 record(op.index, reply.outcome, t0, t0, clock(), reply.error_code)
                 if reply.outcome is not _OK:
                     # A dead connection answers without yielding; let deadlines and the
@@ -273,8 +296,23 @@ class _OpenLoop(_Loop):
         plan = self._plan
         recorder = self._recorder
         clock = time.perf_counter_ns
+        # The open model has no virtual users: one draw (vu 0), its iteration the arrival's
+        # number. Values are drawn before waiting for the intended time, never after it.
+        draw = self._workload.draw(0) if self._workload.templated else None
+        arrival = 0
         for offset in offsets:
             intended = start_ns + int(offset * 1e9)
+            op = self._workload.next()
+            params = op.params
+            if op.render is not None:
+                assert draw is not None
+                draw.iteration = arrival
+                try:
+                    params = op.render(draw)
+                except DataExhausted as exc:
+                    self._stop.exhaust(exc.name)
+                    return
+            arrival += 1
             wait_ns = intended - clock()
             if wait_ns > _SLEEP_EARLY_NS:
                 await anyio.sleep((wait_ns - _SLEEP_EARLY_NS) / 1e9)
@@ -282,7 +320,6 @@ class _OpenLoop(_Loop):
                 await anyio.lowlevel.checkpoint()
             if not self._stop.take():
                 return
-            op = self._workload.next()
             if self._in_flight >= plan.max_in_flight:
                 if plan.drop_when_full:
                     recorder.on_dropped()
@@ -297,12 +334,12 @@ class _OpenLoop(_Loop):
                     raise
             self._in_flight += 1
             recorder.on_sent(op.index)
-            tg.start_soon(self._send, op, intended)
+            tg.start_soon(self._send, op, params, intended)
 
-    async def _send(self, op: Operation, intended_ns: int) -> None:
+    async def _send(self, op: Operation, params: dict[str, Any] | None, intended_ns: int) -> None:
         try:
             t0 = time.perf_counter_ns()
-            reply = await self._conn.request(op.method, op.params)
+            reply = await self._conn.request(op.method, params)
             self._recorder.record(
                 op.index, reply.outcome, intended_ns, t0, time.perf_counter_ns(), reply.error_code
             )

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from readiness.engine.arguments import Draw, Render
+
 # Picking from a precomputed table costs one index per request; the table holds the exact
 # configured proportions (largest-remainder rounding), shuffled with a fixed seed.
 _TABLE_SIZE = 4096
@@ -19,6 +21,16 @@ class Operation:
     method: str
     params: dict[str, Any] | None
     weight: float
+    # The params per request when the arguments are templated (then `params` holds the
+    # templates as written, for what reads the tool name).
+    render: Render | None = None
+
+    def params_for(self, draw: Draw) -> dict[str, Any] | None:
+        """This request's params; may raise DataExhausted or MissingSaved."""
+        if self.render is None:
+            return self.params
+        result: dict[str, Any] | None = self.render(draw)
+        return result
 
 
 def operation_params(
@@ -43,12 +55,20 @@ def operation_params(
 class Workload:
     """A weighted mix of operations with a cheap deterministic picker."""
 
-    def __init__(self, operations: Sequence[Operation], *, seed: int = 0) -> None:
+    def __init__(
+        self, operations: Sequence[Operation], *, seed: int = 0, data_seed: int = 0
+    ) -> None:
         if not operations:
             raise ValueError("a workload needs at least one operation")
         self.operations = tuple(operations)
+        self.data_seed = data_seed
+        self.templated = any(op.render is not None for op in self.operations)
         self._table = _proportional_table([op.weight for op in operations], seed)
         self._cursor = 0
+
+    def draw(self, vu: int) -> Draw:
+        """A virtual user's own seeded state for templated arguments."""
+        return Draw(self.data_seed, vu)
 
     def next(self) -> Operation:
         cursor = self._cursor

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from readiness.engine.arguments import DataSource, compile_render
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
@@ -59,6 +60,7 @@ class ScenarioContext:
     on_connected: Callable[[TargetSession], None]
     interrupt: anyio.Event = field(default_factory=anyio.Event)
     started: float = field(default_factory=time.monotonic)  # breaker times count from here
+    seed: int = 0  # of templated arguments' draws ([run] seed, or drawn for the run)
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
     # breaker state, cache and tokens carry over from warm-up to load and from step to step.
     _resilience: list[ResilientRequester] = field(
@@ -88,20 +90,26 @@ def now_iso() -> str:
 
 
 def build_workload(ctx: ScenarioContext) -> Workload:
+    """The scenario's operation mix, templated arguments compiled (each scenario draws its
+    data sets afresh: a unique data set gives every row once per scenario)."""
     config = ctx.scenario.workload or ctx.suite.workload
-    ops = [
-        Operation(
-            index=i,
-            name=op.name,
-            method=op.call,
-            params=operation_params(
-                op.call, tool=op.tool, uri=op.uri, prompt=op.prompt, arguments=dict(op.arguments)
-            ),
-            weight=op.weight,
+    sources = {d.name: DataSource(d.name, d.table.rows, d.pick) for d in config.data}
+    ops = []
+    for i, op in enumerate(config.operations):
+        params = operation_params(
+            op.call, tool=op.tool, uri=op.uri, prompt=op.prompt, arguments=dict(op.arguments)
         )
-        for i, op in enumerate(config.operations)
-    ]
-    return Workload(ops)
+        ops.append(
+            Operation(
+                index=i,
+                name=op.name,
+                method=op.call,
+                params=params,
+                weight=op.weight,
+                render=compile_render(params, sources),
+            )
+        )
+    return Workload(ops, data_seed=ctx.seed)
 
 
 def load_plan(load: LoadConfig) -> LoadPlan:

@@ -49,4 +49,6 @@ async def run_throughput(ctx: ScenarioContext) -> ScenarioResult:
         generator=instruments.generator_stats(run.recording.sent),
         server=instruments.server_resources(),
     )
+    if run.exhausted is not None:
+        result["stopped"] = f'data set {run.exhausted!r} ran out of rows (pick = "unique")'
     return judge(result, scenario)
