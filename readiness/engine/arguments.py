@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import string
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -30,6 +29,12 @@ from readiness.config.templates import (
 )
 
 _ALPHABET = string.ascii_letters + string.digits
+# Random bytes mapped onto letters and digits: a table lookup per character, not a draw.
+# (256 is not a multiple of 62, so the first 8 characters are drawn 5/256 rather than 4/256.)
+_TO_ALPHABET = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) for b in range(256))
+# RFC 4122 version 4: version nibble 4, variant bits 10.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)
 
 Rows = tuple[Mapping[str, Any], ...]
 Value = Callable[["Draw", Rows], Any]
@@ -125,10 +130,28 @@ def _compile(value: Any, sources: Mapping[str, DataSource], used: list[str]) -> 
         return None if template is None else _template(template, sources, used)
     if isinstance(value, dict):
         items = [(k, _compile(v, sources, used), v) for k, v in value.items()]
-        if all(fn is None for _, fn, _ in items):
+        varied = tuple((k, fn) for k, fn, _ in items if fn is not None)
+        if not varied:
             return None
-        pairs = tuple((k, fn if fn is not None else _constant(v)) for k, fn, v in items)
-        return lambda draw, rows: {k: fn(draw, rows) for k, fn in pairs}
+        # A copy of the constant part and one call per templated key: cheaper than rebuilding.
+        fixed = {k: v for k, fn, v in items if fn is None}
+        if len(varied) == 1:
+            ((key, one),) = varied
+
+            def single(draw: Draw, rows: Rows) -> dict[str, Any]:
+                out = fixed.copy()
+                out[key] = one(draw, rows)
+                return out
+
+            return single
+
+        def several(draw: Draw, rows: Rows) -> dict[str, Any]:
+            out = fixed.copy()
+            for k, fn in varied:
+                out[k] = fn(draw, rows)
+            return out
+
+        return several
     if isinstance(value, list | tuple):
         elements = [(_compile(v, sources, used), v) for v in value]
         if all(fn is None for fn, _ in elements):
@@ -182,9 +205,9 @@ def _node(node: Node, sources: Mapping[str, DataSource], used: list[str]) -> Val
             count = len(values)
             return lambda draw, rows: values[int(draw.rng.random() * count)]
         case RandomString(length=length):
-            return lambda draw, rows: "".join(draw.rng.choices(_ALPHABET, k=length))
+            return lambda draw, rows: draw.rng.randbytes(length).translate(_TO_ALPHABET).decode()
         case Uuid():
-            return lambda draw, rows: str(uuid.UUID(int=draw.rng.getrandbits(128), version=4))
+            return lambda draw, rows: _uuid4(draw.rng.getrandbits(128))
         case VirtualUser():
             return lambda draw, rows: draw.vu
         case Iteration():
@@ -192,6 +215,11 @@ def _node(node: Node, sources: Mapping[str, DataSource], used: list[str]) -> Val
         case Saved(name=name):
             return lambda draw, rows: _saved(draw, name)
     raise AssertionError(node)
+
+
+def _uuid4(bits: int) -> str:
+    h = f"{bits & _UUID_CLEAR | _UUID_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _saved(draw: Draw, name: str) -> Any:
