@@ -11,6 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from readiness.config.datafile import DataTable
+from readiness.config.errors import did_you_mean
+from readiness.config.types import invalid
+
 # Names a data set may not take: they are placeholders of their own.
 RESERVED = frozenset({"random", "saved", "uuid", "vu", "iteration"})
 MAX_STRING = 1_000_000
@@ -177,3 +181,75 @@ def templates_in(
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from templates_in(item, (*path, index))
+
+
+def check_templates(
+    arguments: dict[str, Any],
+    tables: dict[str, DataTable],
+    key: tuple[str | int, ...],
+    *,
+    saved: tuple[str, ...],
+) -> None:
+    """Every placeholder in `arguments` parses and names a known data set and field (and, in
+    a journey, a value an earlier step saved); else a located error."""
+    try:
+        found = list(templates_in(arguments))
+    except TemplateError as exc:
+        where = exc.args[1] if len(exc.args) > 1 else ()
+        raise invalid(str(exc.args[0]), *key, *where) from None
+    for path, template in found:
+        for node in template.nodes:
+            if isinstance(node, Field):
+                table = tables.get(node.data)
+                if table is None:
+                    hint = did_you_mean(node.data, tables)
+                    known = ", ".join(tables) or "none declared in [[workload.data]]"
+                    raise invalid(
+                        f"no data set is named {node.data!r}{hint} (data sets: {known})",
+                        *key,
+                        *path,
+                    )
+                if node.field not in table.fields:
+                    hint = did_you_mean(node.field, sorted(table.fields))
+                    raise invalid(
+                        f"data set {node.data!r} has no field {node.field!r}{hint}"
+                        f" (fields: {', '.join(sorted(table.fields))})",
+                        *key,
+                        *path,
+                    )
+            elif isinstance(node, Saved) and node.name not in saved:
+                raise invalid(
+                    f"{{{{ saved.{node.name} }}}} needs an earlier journey step that saves"
+                    f" {node.name!r}{did_you_mean(node.name, saved)}",
+                    *key,
+                    *path,
+                )
+
+
+class SavePathError(ValueError):
+    """A `save` path that does not parse."""
+
+
+_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
+_SAVE_ROOTS = ("structuredContent", "content")
+
+
+def parse_save_path(text: str) -> tuple[str | int, ...]:
+    """`structuredContent.id`, `content[0].text`, `content[0].text.id` → its segments."""
+    root = next((r for r in _SAVE_ROOTS if text.startswith(r)), None)
+    if root is None:
+        raise SavePathError(
+            f"a save path starts at structuredContent or content, as in"
+            f' "structuredContent.id" or "content[0].text"; got {text!r}'
+        )
+    path: list[str | int] = [root]
+    pos = len(root)
+    while pos < len(text):
+        match = _SEGMENT.match(text, pos)
+        if match is None:
+            raise SavePathError(
+                f"cannot read {text!r} from character {pos + 1}: use .name and [index]"
+            )
+        path.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        pos = match.end()
+    return tuple(path)

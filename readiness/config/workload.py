@@ -9,15 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
 from readiness.config.datafile import DataFileError, DataTable, read_data
-from readiness.config.errors import did_you_mean
-from readiness.config.templates import (
-    RESERVED,
-    Saved,
-    TemplateError,
-    templates_in,
-)
-from readiness.config.templates import Field as DataField
-from readiness.config.types import ConfigModel, Name, Number, invalid
+from readiness.config.templates import RESERVED, SavePathError, check_templates, parse_save_path
+from readiness.config.types import ConfigModel, Duration, Name, Number, invalid
 
 _DATA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
@@ -132,14 +125,44 @@ class DataConfig(ConfigModel):
         return self._table
 
 
+class StepConfig(OperationConfig):
+    """One step of a journey: an operation, the think time before it, and the values it saves
+    from its reply for later steps (`{{ saved.name }}`)."""
+
+    think_time: Annotated[Duration, Field(ge=0)] = 0.0
+    save: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _step(self) -> StepConfig:
+        if "weight" in self.model_fields_set:
+            raise invalid("a journey step has no weight; the journey has one", "weight")
+        for name, path in self.save.items():
+            if not _DATA_NAME.fullmatch(name):
+                raise invalid("a saved name is letters, digits, _ and -", "save", name)
+            try:
+                parse_save_path(path)
+            except SavePathError as exc:
+                raise invalid(str(exc), "save", name) from None
+        return self
+
+
+class JourneyConfig(ConfigModel):
+    """A weighted sequence of steps a virtual user walks, values carried between them."""
+
+    name: Name
+    weight: Annotated[Number, Field(gt=0)] = 1.0
+    steps: Annotated[tuple[StepConfig, ...], Field(min_length=1)]
+
+
 class WorkloadConfig(ConfigModel):
-    """The weighted mix of operations each request is drawn from, and the data sets their
-    templated arguments draw from."""
+    """The weighted mix of operations each request is drawn from (or the journeys users walk),
+    and the data sets their templated arguments draw from."""
 
     data: tuple[DataConfig, ...] = ()
     operations: Annotated[tuple[OperationConfig, ...], Field(min_length=1)] = Field(
         default_factory=_default_operations
     )
+    journeys: tuple[JourneyConfig, ...] = ()
 
     @model_validator(mode="after")
     def _templates(self) -> WorkloadConfig:
@@ -150,6 +173,20 @@ class WorkloadConfig(ConfigModel):
             tables[data.name] = data.table
         for i, op in enumerate(self.operations):
             check_templates(op.arguments, tables, ("operations", i, "arguments"), saved=())
+        if self.journeys and "operations" in self.model_fields_set:
+            raise invalid("a workload sends operations or walks journeys, not both", "journeys")
+        names: set[str] = set()
+        for i, journey in enumerate(self.journeys):
+            if journey.name in names:
+                raise invalid(
+                    f"another journey is already named {journey.name!r}", "journeys", i, "name"
+                )
+            names.add(journey.name)
+            saved: tuple[str, ...] = ()
+            for j, step in enumerate(journey.steps):
+                key = ("journeys", i, "steps", j, "arguments")
+                check_templates(step.arguments, tables, key, saved=saved)
+                saved = (*saved, *step.save)
         return self
 
     @model_validator(mode="after")
@@ -165,46 +202,3 @@ class WorkloadConfig(ConfigModel):
                 )
             seen.add(op.name)
         return self
-
-
-def check_templates(
-    arguments: dict[str, Any],
-    tables: dict[str, DataTable],
-    key: tuple[str | int, ...],
-    *,
-    saved: tuple[str, ...],
-) -> None:
-    """Every placeholder in `arguments` parses and names a known data set and field (and, in
-    a journey, a value an earlier step saved); else a located error."""
-    try:
-        found = list(templates_in(arguments))
-    except TemplateError as exc:
-        where = exc.args[1] if len(exc.args) > 1 else ()
-        raise invalid(str(exc.args[0]), *key, *where) from None
-    for path, template in found:
-        for node in template.nodes:
-            if isinstance(node, DataField):
-                table = tables.get(node.data)
-                if table is None:
-                    hint = did_you_mean(node.data, tables)
-                    known = ", ".join(tables) or "none declared in [[workload.data]]"
-                    raise invalid(
-                        f"no data set is named {node.data!r}{hint} (data sets: {known})",
-                        *key,
-                        *path,
-                    )
-                if node.field not in table.fields:
-                    hint = did_you_mean(node.field, sorted(table.fields))
-                    raise invalid(
-                        f"data set {node.data!r} has no field {node.field!r}{hint}"
-                        f" (fields: {', '.join(sorted(table.fields))})",
-                        *key,
-                        *path,
-                    )
-            elif isinstance(node, Saved) and node.name not in saved:
-                raise invalid(
-                    f"{{{{ saved.{node.name} }}}} needs an earlier journey step that saves"
-                    f" {node.name!r}{did_you_mean(node.name, saved)}",
-                    *key,
-                    *path,
-                )
