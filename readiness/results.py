@@ -442,6 +442,25 @@ class PoolResult(TypedDict):
     budget_s: float  # over_timeout's limit on an open session: wait + request timeout + slack
 
 
+class JourneyStepResult(TypedDict):
+    name: str  # the step's operation name, as in `operations`
+    failed: int  # journeys that ended here because the request failed
+    missing_value: int  # … because a value to save was not in the reply, or one to use unsaved
+
+
+class JourneyResult(TypedDict):
+    name: str
+    weight: float
+    started: int
+    completed: int
+    failed: int  # ended by a failed step (see steps[].failed)
+    missing_value: int  # ended by a missing value (see steps[].missing_value)
+    unfinished: int  # cut off by the end of the load
+    steps: list[JourneyStepResult]
+    duration_ms: LatencySummary  # completed journeys, first step's start to last step's end
+    duration_histogram: str  # LatencyHistogram.encode() of the same
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -469,6 +488,7 @@ class ScenarioResult(TypedDict):
     chaos: NotRequired[ChaosResult]
     overload: NotRequired[OverloadResult]
     pool: NotRequired[PoolResult]
+    journeys: NotRequired[list[JourneyResult]]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]

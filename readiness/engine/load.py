@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
+from readiness.engine.journeys import ClosedJourneys, OpenJourneys
 from readiness.engine.loops import ClosedLoop, LoadPlan, OpenLoop, Requester, Stop
 from readiness.engine.progress import Progress, ProgressSink
 from readiness.engine.workload import Workload
+from readiness.metrics.journeys import JourneyRecord, JourneyRecorder
 from readiness.metrics.recorder import Recorder, Recording
 
 __all__ = ["LoadPlan", "LoadRun", "ProgressLabel", "Requester", "run_load"]
@@ -25,6 +27,7 @@ class LoadRun:
     partial: bool  # ended by its deadline or an interruption, not by its plan
     elapsed_s: float
     exhausted: str | None = None  # the unique data set whose running out ended the load
+    journeys: list[JourneyRecord] | None = None  # per-journey totals, when users walked journeys
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,14 @@ async def run_load(
     started = time.perf_counter()
     partial = False
     body: Callable[[anyio.abc.TaskGroup], Awaitable[None]]
-    if plan.model == "closed":
+    journeys: JourneyRecorder | None = None
+    if workload.journeys:
+        journeys = JourneyRecorder(
+            [(j.name, [s.op.name for s in j.steps]) for j in workload.journeys]
+        )
+        walkers = ClosedJourneys if plan.model == "closed" else OpenJourneys
+        body = walkers(conn, workload, plan, recorder, stop, journeys).run
+    elif plan.model == "closed":
         body = ClosedLoop(conn, workload, plan, recorder, stop).run
     else:
         body = OpenLoop(conn, workload, plan, recorder, stop).run
@@ -81,6 +91,7 @@ async def run_load(
         partial=partial,
         elapsed_s=time.perf_counter() - started,
         exhausted=stop.exhausted,
+        journeys=None if journeys is None else journeys.records,
     )
 
 

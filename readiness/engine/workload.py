@@ -33,6 +33,24 @@ class Operation:
         return result
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of a journey: its operation (recorded under its own index), the think time
+    before it, and the values it saves from its reply: (name, path into the result)."""
+
+    op: Operation
+    think_s: float = 0.0
+    save: tuple[tuple[str, tuple[str | int, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Journey:
+    index: int
+    name: str
+    weight: float
+    steps: tuple[Step, ...]
+
+
 def operation_params(
     call: str,
     *,
@@ -56,15 +74,29 @@ class Workload:
     """A weighted mix of operations with a cheap deterministic picker."""
 
     def __init__(
-        self, operations: Sequence[Operation], *, seed: int = 0, data_seed: int = 0
+        self,
+        operations: Sequence[Operation],
+        *,
+        seed: int = 0,
+        data_seed: int = 0,
+        journeys: Sequence[Journey] = (),
     ) -> None:
         if not operations:
             raise ValueError("a workload needs at least one operation")
         self.operations = tuple(operations)
+        # With journeys, `operations` are their steps, in order, and users walk journeys.
+        self.journeys = tuple(journeys)
+        self._journey_table = _proportional_table([j.weight for j in journeys], seed)
+        self._journey_cursor = 0
         self.data_seed = data_seed
         self.templated = any(op.render is not None for op in self.operations)
         self._table = _proportional_table([op.weight for op in operations], seed)
         self._cursor = 0
+
+    def next_journey(self) -> Journey:
+        cursor = self._journey_cursor
+        self._journey_cursor = (cursor + 1) % len(self._journey_table)
+        return self.journeys[self._journey_table[cursor]]
 
     def draw(self, vu: int) -> Draw:
         """A virtual user's own seeded state for templated arguments."""
@@ -81,6 +113,8 @@ class Workload:
 
 
 def _proportional_table(weights: Sequence[float], seed: int) -> list[int]:
+    if not weights:
+        return []
     total = sum(weights)
     exact = [w / total * _TABLE_SIZE for w in weights]
     counts = [int(x) for x in exact]

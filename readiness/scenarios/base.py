@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from readiness.config.templates import parse_save_path
 from readiness.engine.arguments import DataSource, compile_render
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
-from readiness.engine.workload import Operation, Workload, operation_params
+from readiness.engine.workload import Journey, Operation, Step, Workload, operation_params
 from readiness.errors import ConfigError, ProtocolError
 from readiness.metrics.recorder import Recorder, Recording
 from readiness.metrics.summary import (
@@ -44,6 +45,7 @@ from readiness.scenarios.resilience_results import resilience_result
 if TYPE_CHECKING:
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
     from readiness.config.thresholds import Threshold
+    from readiness.config.workload import JourneyConfig
     from readiness.protocol.connection import Connection
     from readiness.target import TargetSession
 
@@ -94,6 +96,8 @@ def build_workload(ctx: ScenarioContext) -> Workload:
     data sets afresh: a unique data set gives every row once per scenario)."""
     config = ctx.scenario.workload or ctx.suite.workload
     sources = {d.name: DataSource(d.name, d.table.rows, d.pick) for d in config.data}
+    if config.journeys:
+        return _journey_workload(config.journeys, sources, ctx.seed)
     ops = []
     for i, op in enumerate(config.operations):
         params = operation_params(
@@ -110,6 +114,37 @@ def build_workload(ctx: ScenarioContext) -> Workload:
             )
         )
     return Workload(ops, data_seed=ctx.seed)
+
+
+def _journey_workload(
+    journeys: Sequence[JourneyConfig], sources: Mapping[str, DataSource], seed: int
+) -> Workload:
+    """Users walk journeys; every step is an operation of its own, named after its journey."""
+    ops: list[Operation] = []
+    walks: list[Journey] = []
+    for j, journey in enumerate(journeys):
+        steps: list[Step] = []
+        for i, step in enumerate(journey.steps):
+            params = operation_params(
+                step.call,
+                tool=step.tool,
+                uri=step.uri,
+                prompt=step.prompt,
+                arguments=dict(step.arguments),
+            )
+            op = Operation(
+                index=len(ops),
+                name=f"{journey.name} {i + 1}. {step.name}",
+                method=step.call,
+                params=params,
+                weight=journey.weight,
+                render=compile_render(params, sources),
+            )
+            ops.append(op)
+            save = tuple((name, parse_save_path(path)) for name, path in step.save.items())
+            steps.append(Step(op=op, think_s=step.think_time, save=save))
+        walks.append(Journey(index=j, name=journey.name, weight=journey.weight, steps=tuple(steps)))
+    return Workload(ops, data_seed=seed, journeys=walks)
 
 
 def load_plan(load: LoadConfig) -> LoadPlan:
@@ -147,21 +182,27 @@ def describe_load(load: LoadConfig) -> dict[str, Any]:
     return data
 
 
-def deadline_for(plan: LoadPlan, *, grace: float, request_timeout: float) -> float:
+def deadline_for(
+    plan: LoadPlan, *, grace: float, request_timeout: float, workload: Workload | None = None
+) -> float:
     """The hard bound on a load: its planned length plus a grace period.
 
     A request-bounded closed run has no planned length; its worst case is every virtual user
-    waiting out the request timeout on each of its requests.
+    waiting out the request timeout on each of its requests. With journeys the budget counts
+    journeys, and one journey's worst case is every step timing out after its think time.
     """
+    per = request_timeout
+    if workload is not None and workload.journeys:
+        per = max(sum(request_timeout + s.think_s for s in j.steps) for j in workload.journeys)
     if plan.planned_s is not None:
-        return plan.planned_s + grace
+        return plan.planned_s + grace + (per - request_timeout)
     assert plan.requests is not None
     if plan.model == "closed":
         users = max(plan.level.start, 1.0)
         rounds = math.ceil(plan.requests / users)
-        return rounds * (request_timeout + plan.think_time) + grace
+        return rounds * (per + plan.think_time) + grace
     rate = max(plan.level.start, 1e-9)
-    return plan.requests / rate + request_timeout + grace
+    return plan.requests / rate + per + grace
 
 
 async def drive(
@@ -181,7 +222,10 @@ async def drive(
         workload,
         plan,
         deadline_s=deadline_for(
-            plan, grace=ctx.scenario.grace, request_timeout=ctx.target.request_timeout
+            plan,
+            grace=ctx.scenario.grace,
+            request_timeout=ctx.target.request_timeout,
+            workload=workload,
         ),
         label=label,
         on_progress=on_progress or ctx.on_progress,

@@ -20,6 +20,7 @@ from readiness.scenarios.base import (
     warm_up,
 )
 from readiness.scenarios.instruments import watch
+from readiness.scenarios.journey_results import journey_results
 from readiness.target import open_target
 
 
@@ -49,6 +50,8 @@ async def run_throughput(ctx: ScenarioContext) -> ScenarioResult:
         generator=instruments.generator_stats(run.recording.sent),
         server=instruments.server_resources(),
     )
+    if run.journeys is not None:
+        result["journeys"] = journey_results(run.journeys, workload.journeys)
     if run.exhausted is not None:
         result["stopped"] = f'data set {run.exhausted!r} ran out of rows (pick = "unique")'
     return judge(result, scenario)
