@@ -12,6 +12,8 @@ import pytest
 
 from readiness.config import parse_suite
 from readiness.errors import ConfigError
+from readiness.reports.html import render_html
+from readiness.reports.markdown import render_markdown
 from readiness.results import JourneyResult, ScenarioResult
 from tests.servers import demo_http_server
 from tests.suites import run_all
@@ -160,6 +162,14 @@ async def test_a_failed_step_or_a_missing_value_ends_the_journey_classified(
     assert steps["no-such-value 2. tools/call read_note"]["sent"] == 0
     assert steps["wrong-id 2. tools/call read_note"]["errors"]["tool_error"] == wrong["started"]
     assert steps["wrong-id 3. tools/call echo"]["sent"] == 0
+
+    markdown = render_markdown(state.result)
+    assert "### Journeys" in markdown
+    assert "| no-such-value | no-such-value 1. tools/call create_note | 0 |" in markdown
+    assert "| wrong-id | wrong-id 2. tools/call read_note |" in markdown
+    html = render_html(state.result)
+    assert "<h3>Journeys</h3>" in html
+    assert "<td>wrong-id</td><td>wrong-id 2. tools/call read_note</td>" in html
 
 
 BAD_JOURNEYS = [
