@@ -442,6 +442,28 @@ class PoolResult(TypedDict):
     budget_s: float  # over_timeout's limit on an open session: wait + request timeout + slack
 
 
+class ReplayMixRow(TypedDict):
+    name: str  # method, or "tools/call TOOL"
+    captured: int
+    replayed: int  # sent
+
+
+class ReplayResult(TypedDict):
+    """A replay next to its capture: requests, mix and rate."""
+
+    file: str
+    model: Literal["open", "closed"]  # open: the capture's times; closed: as fast as users go
+    speed: float | None  # the capture's times were divided by this (open only)
+    sessions: int  # sessions in the capture (replayed over this scenario's one connection)
+    captured_requests: int
+    captured_span_s: float  # first to last captured request
+    captured_rate_rps: float | None
+    replayed_requests: int  # sent
+    replayed_span_s: float  # first send to last completion
+    replayed_rate_rps: float | None
+    mix: list[ReplayMixRow]
+
+
 class JourneyStepResult(TypedDict):
     name: str  # the step's operation name, as in `operations`
     failed: int  # journeys that ended here because the request failed
@@ -489,6 +511,7 @@ class ScenarioResult(TypedDict):
     overload: NotRequired[OverloadResult]
     pool: NotRequired[PoolResult]
     journeys: NotRequired[list[JourneyResult]]
+    replay: NotRequired[ReplayResult]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]

@@ -11,12 +11,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from readiness.chaos.faults import unsupported
 from readiness.config import errors as config_errors
 from readiness.config.errors import did_you_mean
-from readiness.config.scenario import ScenarioConfig
+from readiness.config.scenario import SUITE_REPLAYS, ScenarioConfig
 from readiness.config.scoring import ScoringConfig
 from readiness.config.target import TargetConfig
 from readiness.config.types import ConfigModel, Integer, Name, invalid
@@ -49,12 +49,21 @@ class Suite(ConfigModel):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     source: str = "<memory>"  # the file it came from; not a key of the file
 
+    @field_validator("workload")
+    @classmethod
+    def _tell_scenarios(cls, workload: WorkloadConfig, info: ValidationInfo) -> WorkloadConfig:
+        # Validated before the scenarios (field order): a scenario without load may replay it.
+        if isinstance(info.context, dict):
+            info.context[SUITE_REPLAYS] = workload.replay is not None
+        return workload
+
     @model_validator(mode="after")
     def _references(self) -> Suite:
         _require_unique([t.name for t in self.targets], "targets", "target")
         _require_unique([s.name for s in self.scenarios], "scenarios", "scenario")
         names = [t.name for t in self.targets]
         for i, scenario in enumerate(self.scenarios):
+            _check_replay_load(scenario, self.workload_for(scenario), i)
             if scenario.target is not None and scenario.target not in names:
                 raise invalid(
                     f"no target is named {scenario.target!r}{did_you_mean(scenario.target, names)}"
@@ -148,6 +157,33 @@ class Suite(ConfigModel):
                     f"no selected scenario runs against target {target!r}", file=self.source
                 )
         return self.model_copy(update={"targets": targets, "scenarios": chosen})
+
+
+def _check_replay_load(scenario: ScenarioConfig, workload: WorkloadConfig, index: int) -> None:
+    replay = workload.replay is not None
+    if scenario.kind == "throughput" and scenario.load is None and not replay:
+        raise invalid(
+            'a throughput scenario needs load, e.g. load = { concurrency = 10, duration = "30s" }'
+            " (or a workload that replays a capture)",
+            "scenarios",
+            index,
+            "load",
+        )
+    if replay and scenario.kind != "throughput":
+        raise invalid(
+            "a replay runs in a throughput scenario; give this one a workload of its own",
+            "scenarios",
+            index,
+            "kind",
+        )
+    if replay and scenario.load is not None and scenario.load.model != "closed":
+        raise invalid(
+            "a replay keeps the capture's own times: leave out load, or give a closed load to"
+            " replay as fast as its virtual users allow",
+            "scenarios",
+            index,
+            "load",
+        )
 
 
 def _require_unique(names: Sequence[str], table: str, what: str) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
+from readiness.chaos.capture import Capture, CaptureError, read_capture
 from readiness.config.datafile import DataFileError, DataTable, read_data
 from readiness.config.templates import RESERVED, SavePathError, check_templates, parse_save_path
 from readiness.config.types import ConfigModel, Duration, Name, Number, invalid
@@ -91,6 +92,15 @@ def _default_operations() -> tuple[OperationConfig, ...]:
     return (OperationConfig(call="tools/call", tool="echo", arguments={"text": "hello"}),)
 
 
+def _relative(file: str, info: ValidationInfo) -> Path:
+    """`file` relative to the suite file's folder (the current directory without one)."""
+    path = Path(file)
+    if path.is_absolute():
+        return path
+    base = (info.context or {}).get("base_dir")
+    return (Path(base) if base is not None else Path.cwd()) / path
+
+
 class DataConfig(ConfigModel):
     """A data set templated arguments draw rows from: `{{ name.field }}`."""
 
@@ -109,12 +119,8 @@ class DataConfig(ConfigModel):
             raise invalid(
                 f"{self.name!r} is a placeholder of its own; name the data set otherwise", "name"
             )
-        base = (info.context or {}).get("base_dir")
-        path = Path(self.file)
-        if not path.is_absolute():
-            path = (Path(base) if base is not None else Path.cwd()) / path
         try:
-            self._table = read_data(path, self.file)
+            self._table = read_data(_relative(self.file, info), self.file)
         except DataFileError as exc:
             raise invalid(str(exc), "file") from None
         return self
@@ -163,6 +169,30 @@ class WorkloadConfig(ConfigModel):
         default_factory=_default_operations
     )
     journeys: tuple[JourneyConfig, ...] = ()
+    # A capture from `readiness proxy --record` to replay instead of a mix: the same requests
+    # in the same order, at the capture's own times divided by `speed`.
+    replay: Name | None = None
+    speed: Annotated[Number, Field(gt=0)] = 1.0
+    _capture: Capture | None = PrivateAttr(default=None)
+
+    @property
+    def capture(self) -> Capture | None:
+        return self._capture
+
+    @model_validator(mode="after")
+    def _read_replay(self, info: ValidationInfo) -> WorkloadConfig:
+        if self.replay is None:
+            if "speed" in self.model_fields_set:
+                raise invalid("speed applies to a replay (replay = FILE)", "speed")
+            return self
+        for key in ("operations", "journeys", "data"):
+            if key in self.model_fields_set:
+                raise invalid(f"a replay sends the captured requests; leave out {key}", key)
+        try:
+            self._capture = read_capture(_relative(self.replay, info), self.replay)
+        except CaptureError as exc:
+            raise invalid(str(exc), "replay") from None
+        return self
 
     @model_validator(mode="after")
     def _templates(self) -> WorkloadConfig:

@@ -14,6 +14,7 @@ import anyio.abc
 from readiness.engine.journeys import ClosedJourneys, OpenJourneys
 from readiness.engine.loops import ClosedLoop, LoadPlan, OpenLoop, Requester, Stop
 from readiness.engine.progress import Progress, ProgressSink
+from readiness.engine.replay import ClosedReplay, OpenReplay
 from readiness.engine.workload import Workload
 from readiness.metrics.journeys import JourneyRecord, JourneyRecorder
 from readiness.metrics.recorder import Recorder, Recording
@@ -67,6 +68,9 @@ async def run_load(
         )
         walkers = ClosedJourneys if plan.model == "closed" else OpenJourneys
         body = walkers(conn, workload, plan, recorder, stop, journeys).run
+    elif workload.replay:
+        replays = ClosedReplay if plan.model == "closed" else OpenReplay
+        body = replays(conn, workload, plan, recorder, stop).run
     elif plan.model == "closed":
         body = ClosedLoop(conn, workload, plan, recorder, stop).run
     else:

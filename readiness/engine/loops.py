@@ -165,17 +165,10 @@ class OpenLoop(Loop):
     async def run(self, tg: anyio.abc.TaskGroup) -> None:
         self._in_flight = 0
         self._slot_freed = None
-        plan = self._plan
         recorder = self._recorder
         start_ns = time.perf_counter_ns()
         recorder.start_ns = start_ns
-        offsets = arrival_offsets(
-            plan.level,
-            poisson=plan.poisson,
-            duration=plan.duration,
-            requests=plan.requests,
-            seed=plan.seed,
-        )
+        offsets = self._offsets()
         try:
             await self._dispatch(tg, offsets, start_ns)
         finally:
@@ -183,6 +176,16 @@ class OpenLoop(Loop):
             for _ in offsets:
                 if self._stop.take():
                     recorder.on_dropped()
+
+    def _offsets(self) -> Iterator[float]:
+        plan = self._plan
+        return arrival_offsets(
+            plan.level,
+            poisson=plan.poisson,
+            duration=plan.duration,
+            requests=plan.requests,
+            seed=plan.seed,
+        )
 
     async def _dispatch(
         self, tg: anyio.abc.TaskGroup, offsets: Iterator[float], start_ns: int

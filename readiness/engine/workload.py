@@ -51,6 +51,16 @@ class Journey:
     steps: tuple[Step, ...]
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """One captured request to send again: when (seconds from the first, speed applied), as
+    which operation, with which params."""
+
+    offset_s: float
+    op: int
+    params: dict[str, Any] | None
+
+
 def operation_params(
     call: str,
     *,
@@ -80,12 +90,15 @@ class Workload:
         seed: int = 0,
         data_seed: int = 0,
         journeys: Sequence[Journey] = (),
+        replay: Sequence[Replayed] = (),
     ) -> None:
         if not operations:
             raise ValueError("a workload needs at least one operation")
         self.operations = tuple(operations)
         # With journeys, `operations` are their steps, in order, and users walk journeys.
         self.journeys = tuple(journeys)
+        # With a replay, `operations` are one per captured method/tool and this is the capture.
+        self.replay = tuple(replay)
         self._journey_table = _proportional_table([j.weight for j in journeys], seed)
         self._journey_cursor = 0
         self.data_seed = data_seed

@@ -19,7 +19,14 @@ from readiness.engine.arguments import DataSource, compile_render
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
-from readiness.engine.workload import Journey, Operation, Step, Workload, operation_params
+from readiness.engine.workload import (
+    Journey,
+    Operation,
+    Replayed,
+    Step,
+    Workload,
+    operation_params,
+)
 from readiness.errors import ConfigError, ProtocolError
 from readiness.metrics.recorder import Recorder, Recording
 from readiness.metrics.summary import (
@@ -43,6 +50,7 @@ from readiness.results import (
 from readiness.scenarios.resilience_results import resilience_result
 
 if TYPE_CHECKING:
+    from readiness.chaos.capture import Capture
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
     from readiness.config.thresholds import Threshold
     from readiness.config.workload import JourneyConfig
@@ -98,6 +106,8 @@ def build_workload(ctx: ScenarioContext) -> Workload:
     sources = {d.name: DataSource(d.name, d.table.rows, d.pick) for d in config.data}
     if config.journeys:
         return _journey_workload(config.journeys, sources, ctx.seed)
+    if config.capture is not None:
+        return _replay_workload(config.capture, config.speed)
     ops = []
     for i, op in enumerate(config.operations):
         params = operation_params(
@@ -145,6 +155,43 @@ def _journey_workload(
             steps.append(Step(op=op, think_s=step.think_time, save=save))
         walks.append(Journey(index=j, name=journey.name, weight=journey.weight, steps=tuple(steps)))
     return Workload(ops, data_seed=seed, journeys=walks)
+
+
+def _replay_workload(capture: Capture, speed: float) -> Workload:
+    """One operation per captured method/tool, in order of first appearance; the capture's
+    requests as the schedule, times counted from its first request and divided by `speed`."""
+    ops: dict[str, Operation] = {}
+    replay: list[Replayed] = []
+    first = capture.requests[0].t
+    for request in capture.requests:
+        op = ops.get(request.name)
+        if op is None:
+            op = ops[request.name] = Operation(
+                index=len(ops),
+                name=request.name,
+                method=request.method,
+                params=request.params,
+                weight=1.0,
+            )
+        replay.append(Replayed((request.t - first) / speed, op.index, request.params))
+    return Workload(list(ops.values()), replay=replay)
+
+
+def replay_plan(workload: Workload, load: LoadConfig | None) -> LoadPlan:
+    """A replay's plan: the capture's own times (open), or a closed load's users as fast as
+    they go; either way at most the captured requests."""
+    count = len(workload.replay)
+    if load is not None:
+        plan = load_plan(load)
+        return replace(plan, requests=min(plan.requests or count, count))
+    span = workload.replay[-1].offset_s
+    return LoadPlan(
+        model="open",
+        level=constant(count / span if span > 0 else float(count), span),
+        duration=None,
+        requests=count,
+        max_in_flight=1024,
+    )
 
 
 def load_plan(load: LoadConfig) -> LoadPlan:
