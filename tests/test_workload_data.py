@@ -207,3 +207,17 @@ def test_the_cli_exits_2_on_a_bad_data_file_naming_file_key_and_line(tmp_path: P
     assert f"suite.toml:{line}" in proc.stderr
     assert "workload.data[0]" in proc.stderr
     assert "queries.jsonl line 2: not JSON" in proc.stderr
+
+
+def test_the_workloads_suite_reads_its_data_journeys_and_capture_beside_it() -> None:
+    from readiness.config import load_suite
+
+    suite = load_suite(Path(__file__).parents[1] / "scenarios" / "workloads.toml", environ={})
+    assert suite.run.seed == 1
+    assert len(suite.workload.data[0].table.rows) == 20
+    journeys = suite.workload_for(suite.scenario("journeys")).journeys
+    assert [j.name for j in journeys] == ["create-then-read", "search-only"]
+    capture = suite.workload_for(suite.scenario("replay")).capture
+    assert capture is not None
+    assert len(capture.requests) > 10
+    assert suite.scenario("replay").load is None
