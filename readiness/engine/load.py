@@ -78,7 +78,9 @@ async def run_load(
 
     with anyio.move_on_after(deadline_s) as deadline:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_tick, recorder, plan, label, on_progress, started)
+            # With journeys the budget counts journeys, not the requests progress shows.
+            planned = None if workload.journeys else plan.requests
+            tg.start_soon(_tick, recorder, plan, planned, label, on_progress, started)
             if interrupt is not None:
                 tg.start_soon(_cancel_on, interrupt, deadline)
             if plan.duration is not None and plan.model == "closed":
@@ -110,7 +112,12 @@ async def _stop_after(stop: Stop, duration: float) -> None:
 
 
 async def _tick(
-    recorder: Recorder, plan: LoadPlan, label: ProgressLabel, sink: ProgressSink, started: float
+    recorder: Recorder,
+    plan: LoadPlan,
+    planned_requests: int | None,
+    label: ProgressLabel,
+    sink: ProgressSink,
+    started: float,
 ) -> None:
     """Once a second: fold the interval into histograms and report progress."""
     next_at = started + 1.0
@@ -126,7 +133,7 @@ async def _tick(
                 phase=label.phase,
                 elapsed_s=time.perf_counter() - started,
                 planned_s=plan.planned_s,
-                planned_requests=plan.requests,
+                planned_requests=planned_requests,
                 sent=recorder.sent,
                 ok=recorder.completed - recorder.errors - recorder.rejected,
                 errors=recorder.errors,
