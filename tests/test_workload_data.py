@@ -108,6 +108,20 @@ async def test_a_unique_data_set_ends_the_scenario_when_its_rows_run_out(tmp_pat
 
 
 @pytest.mark.anyio
+async def test_a_warm_up_draws_from_its_own_copy_of_a_unique_data_set(tmp_path: Path) -> None:
+    write_queries(tmp_path, 5)
+    log = tmp_path / "args.log"
+    text = suite_text(
+        log, SEARCH % "{{ queries.id }}", DATA % "unique",
+        '{ model = "closed", concurrency = 1, requests = 1000 }\nwarmup = "0.5s"',
+    )  # fmt: skip
+    state = await run_all(tmp_path, text)
+    (scenario,) = state.result["scenarios"]
+    assert scenario["totals"]["sent"] == 5  # every row, though the warm-up used them too
+    assert len(received(log)) > 5
+
+
+@pytest.mark.anyio
 async def test_an_open_load_draws_templated_values_too(tmp_path: Path) -> None:
     write_queries(tmp_path, 3)
     log = tmp_path / "args.log"

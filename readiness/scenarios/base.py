@@ -291,6 +291,10 @@ async def warm_up(
     warm = replace(
         plan, level=constant(plan.level.level_at(0.0), seconds), duration=seconds, requests=None
     )
+    if workload.templated:
+        # Its own copy of the data sets: the measured load still starts at the first row and
+        # still gets every row of a unique set.
+        workload = build_workload(ctx)
     await drive(ctx, conn, workload, warm, replace(label, phase=f"{label.phase} warm-up".strip()))
 
 
