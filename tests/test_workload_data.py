@@ -235,3 +235,28 @@ def test_the_workloads_suite_reads_its_data_journeys_and_capture_beside_it() -> 
     assert capture is not None
     assert len(capture.requests) > 10
     assert suite.scenario("replay").load is None
+
+
+@pytest.mark.anyio
+async def test_a_prompt_argument_from_a_number_placeholder_is_sent_as_text(tmp_path: Path) -> None:
+    text = textwrap.dedent(
+        """
+        [[targets]]
+        name = "demo"
+        transport = "stdio"
+        command = "${PYTHON}"
+        args = ["-m", "readiness.demo"]
+
+        [[workload.operations]]
+        call = "prompts/get"
+        prompt = "summarize"
+        arguments = { topic = "{{ random.int(1, 9) }}" }
+
+        [[scenarios]]
+        name = "t"
+        kind = "throughput"
+        load = { model = "closed", concurrency = 1, requests = 5 }
+        """
+    )
+    state = await run_all(tmp_path, text)
+    assert state.result["scenarios"][0]["totals"]["ok"] == 5

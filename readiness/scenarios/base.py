@@ -3,6 +3,7 @@ instruments that watch the generator and the server, and the checks that judge i
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from readiness.config.templates import parse_save_path
-from readiness.engine.arguments import DataSource, compile_render
+from readiness.engine.arguments import DataSource, Draw, Render, compile_render
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
@@ -120,10 +121,30 @@ def build_workload(ctx: ScenarioContext) -> Workload:
                 method=op.call,
                 params=params,
                 weight=op.weight,
-                render=compile_render(params, sources),
+                render=_compiled(op.call, params, sources),
             )
         )
     return Workload(ops, data_seed=ctx.seed)
+
+
+def _compiled(
+    call: str, params: dict[str, Any] | None, sources: Mapping[str, DataSource]
+) -> Render | None:
+    render = compile_render(params, sources)
+    if render is None or call != "prompts/get":
+        return render
+    inner = render
+
+    def as_text(draw: Draw) -> dict[str, Any]:
+        # Prompt arguments are strings: a whole-value placeholder's number is sent as text.
+        rendered: dict[str, Any] = inner(draw)
+        arguments = rendered.get("arguments") or {}
+        rendered["arguments"] = {
+            k: v if isinstance(v, str) else json.dumps(v) for k, v in arguments.items()
+        }
+        return rendered
+
+    return as_text
 
 
 def _journey_workload(
@@ -148,7 +169,7 @@ def _journey_workload(
                 method=step.call,
                 params=params,
                 weight=journey.weight,
-                render=compile_render(params, sources),
+                render=_compiled(step.call, params, sources),
             )
             ops.append(op)
             save = tuple((name, parse_save_path(path)) for name, path in step.save.items())
