@@ -454,7 +454,8 @@ class ReplayResult(TypedDict):
     file: str
     model: Literal["open", "closed"]  # open: the capture's times; closed: as fast as users go
     speed: float | None  # the capture's times were divided by this (open only)
-    sessions: int  # sessions in the capture (replayed over this scenario's one connection)
+    sessions: int  # sessions in the capture
+    connections: int  # they were replayed over (one per session, up to a limit)
     captured_requests: int
     captured_span_s: float  # first to last captured request
     captured_rate_rps: float | None

@@ -171,6 +171,39 @@ def test_an_http_capture_names_headers_but_never_holds_their_values(tmp_path: Pa
     assert all(re.fullmatch(r"s\d+", line["session"]) for line in lines)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "load", ["", 'load = { model = "closed", concurrency = 2, requests = 100 }']
+)
+async def test_captured_sessions_are_replayed_apart_each_on_a_connection_of_its_own(
+    tmp_path: Path, load: str
+) -> None:
+    capture = tmp_path / "two-sessions.jsonl"
+    header = {"format": "readiness-capture", "version": 1, "transport": "http"}
+    lines = [header] + [
+        {"t": i * 0.01, "session": session, "method": "tools/call", "tool": "search",
+         "params": {"name": "search", "arguments": {"query": f"{session}-{i}", "limit": i}}}
+        for i, session in enumerate(["s1", "s2", "s1", "s1", "s2", "s2", "s1", "s2"])
+    ]  # fmt: skip
+    capture.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    log = tmp_path / "replayed.log"
+    text = REPLAYED.format(
+        server=ARGS_LOG_SERVER, log=log, capture=capture, speed="", load=load
+    ).replace("env = {", 'env = { ARGS_LOG_PID = "1",')
+    state = await run_all(tmp_path / "replaying", text)
+    (scenario,) = state.result["scenarios"]
+    assert scenario["error"] is None
+    pids: dict[str, set[int]] = {}
+    for call in calls(log):
+        pids.setdefault(str(call["query"]).split("-")[0], set()).add(int(call["pid"]))
+    assert len(pids["s1"]) == len(pids["s2"]) == 1
+    assert pids["s1"] != pids["s2"]
+    replay = scenario.get("replay")
+    assert replay is not None
+    assert (replay["sessions"], replay["connections"]) == (2, 2)
+    assert replay["replayed_requests"] == 8
+
+
 BAD_CAPTURES = [
     (None, "no such file"),
     ('{"format": "other"}\n', "line 1: not a readiness capture"),

@@ -5,7 +5,7 @@ and records every request, bounded by a deadline, with progress once a second.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -49,10 +49,12 @@ async def run_load(
     on_progress: ProgressSink,
     interrupt: anyio.Event | None = None,
     recorder: Recorder | None = None,
+    sessions: Sequence[Requester] = (),
 ) -> LoadRun:
     """Run one load to completion or to its deadline; never raises for server failures.
 
-    `recorder` may be a fresh Recorder subclass that keeps more (a per-request trace)."""
+    `recorder` may be a fresh Recorder subclass that keeps more (a per-request trace).
+    `sessions`: for a replay, one connection per captured session (`conn` is the first)."""
     if recorder is None:
         recorder = Recorder(len(workload.operations))
     else:
@@ -70,7 +72,9 @@ async def run_load(
         body = walkers(conn, workload, plan, recorder, stop, journeys).run
     elif workload.replay:
         replays = ClosedReplay if plan.model == "closed" else OpenReplay
-        body = replays(conn, workload, plan, recorder, stop).run
+        replaying = replays(conn, workload, plan, recorder, stop)
+        replaying.sessions = tuple(sessions)
+        body = replaying.run
     elif plan.model == "closed":
         body = ClosedLoop(conn, workload, plan, recorder, stop).run
     else:

@@ -59,6 +59,7 @@ class Replayed:
     offset_s: float
     op: int
     params: dict[str, Any] | None
+    session: int = 0  # the captured session, numbered from 0 in order of appearance
 
 
 def operation_params(

@@ -183,8 +183,10 @@ def _replay_workload(capture: Capture, speed: float) -> Workload:
     requests as the schedule, times counted from its first request and divided by `speed`."""
     ops: dict[str, Operation] = {}
     replay: list[Replayed] = []
+    sessions: dict[str, int] = {}
     first = capture.requests[0].t
     for request in capture.requests:
+        session = sessions.setdefault(request.session, len(sessions))
         op = ops.get(request.name)
         if op is None:
             op = ops[request.name] = Operation(
@@ -194,7 +196,7 @@ def _replay_workload(capture: Capture, speed: float) -> Workload:
                 params=request.params,
                 weight=1.0,
             )
-        replay.append(Replayed((request.t - first) / speed, op.index, request.params))
+        replay.append(Replayed((request.t - first) / speed, op.index, request.params, session))
     return Workload(list(ops.values()), replay=replay)
 
 
@@ -282,9 +284,11 @@ async def drive(
     *,
     on_progress: ProgressSink | None = None,
     recorder: Recorder | None = None,
+    sessions: Sequence[Requester] = (),
 ) -> LoadRun:
     """Run one load of this scenario, bounded by its deadline and the run's interrupt,
-    through the target's resilience layer when it has one."""
+    through the target's resilience layer when it has one (`sessions`: a replay's
+    connections, one per captured session, the first being `conn`)."""
     return await run_load(
         ctx.resilient(conn),
         workload,
@@ -299,6 +303,7 @@ async def drive(
         on_progress=on_progress or ctx.on_progress,
         interrupt=ctx.interrupt,
         recorder=recorder,
+        sessions=sessions,
     )
 
 

@@ -10,7 +10,14 @@ from readiness.results import ReplayMixRow, ReplayResult
 
 
 def replay_result(
-    file: str, speed: float, capture: Capture, workload: Workload, plan: LoadPlan, rec: Recording
+    file: str,
+    speed: float,
+    capture: Capture,
+    workload: Workload,
+    plan: LoadPlan,
+    rec: Recording,
+    *,
+    connections: int,
 ) -> ReplayResult:
     captured = capture.mix()
     sent = dict(zip((op.name for op in workload.operations), rec.sent_by_op, strict=True))
@@ -20,6 +27,7 @@ def replay_result(
         model=plan.model,
         speed=speed if plan.model == "open" else None,
         sessions=len({r.session for r in capture.requests}),
+        connections=connections,
         captured_requests=len(capture.requests),
         captured_span_s=round(span, 6),
         captured_rate_rps=_rate(len(capture.requests), span),
