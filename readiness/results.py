@@ -599,6 +599,48 @@ class SecurityResult(TypedDict):
     matrix: dict[str, dict[str, SecurityCell]]  # target → probe column → cell
 
 
+class ReplayMixRow(TypedDict):
+    name: str  # method, or "tools/call TOOL"
+    captured: int
+    replayed: int  # sent
+
+
+class ReplayResult(TypedDict):
+    """A replay next to its capture: requests, mix and rate."""
+
+    file: str
+    model: Literal["open", "closed"]  # open: the capture's times; closed: as fast as users go
+    speed: float | None  # the capture's times were divided by this (open only)
+    sessions: int  # sessions in the capture
+    connections: int  # they were replayed over (one per session, up to a limit)
+    captured_requests: int
+    captured_span_s: float  # first to last captured request
+    captured_rate_rps: float | None
+    replayed_requests: int  # sent
+    replayed_span_s: float  # first send to last completion
+    replayed_rate_rps: float | None
+    mix: list[ReplayMixRow]
+
+
+class JourneyStepResult(TypedDict):
+    name: str  # the step's operation name, as in `operations`
+    failed: int  # journeys that ended here because the request failed
+    missing_value: int  # … because a value to save was not in the reply, or one to use unsaved
+
+
+class JourneyResult(TypedDict):
+    name: str
+    weight: float
+    started: int
+    completed: int
+    failed: int  # ended by a failed step (see steps[].failed)
+    missing_value: int  # ended by a missing value (see steps[].missing_value)
+    unfinished: int  # cut off by the end of the load
+    steps: list[JourneyStepResult]
+    duration_ms: LatencySummary  # completed journeys, first step's start to last step's end
+    duration_histogram: str  # LatencyHistogram.encode() of the same
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -629,6 +671,8 @@ class ScenarioResult(TypedDict):
     health: NotRequired[HealthResult]  # the target's own health probes, when configured
     protocol: NotRequired[ProtocolNotes]
     security: NotRequired[SecurityResult]
+    journeys: NotRequired[list[JourneyResult]]
+    replay: NotRequired[ReplayResult]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]
@@ -725,6 +769,7 @@ class RunInfo(TypedDict):
     status: RunStatus
     config: str  # the suite's source file, or "<built-in default suite>"
     argv: list[str]
+    seed: NotRequired[int]  # of templated arguments' draws: the same seed draws the same values
 
 
 class RunSummary(TypedDict):

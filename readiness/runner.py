@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import random
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +137,9 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         status="error",
         config=suite.source,
         argv=list(argv),
+        seed=suite.run.seed
+        if suite.run.seed is not None
+        else random.SystemRandom().randrange(2**32),
     )
     targets = [
         TargetInfo(
@@ -191,6 +195,7 @@ async def run_suite(
             on_progress=on_progress,
             on_connected=partial(_note_connection, state, target, connections),
             interrupt=stop,
+            seed=state.result["run"].get("seed", 0),
         )
         started_at = now_iso()
         try:

@@ -8,7 +8,7 @@ import math
 from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from readiness.chaos.faults import Fault, Window, WindowField
 from readiness.config.thresholds import Threshold, parse_threshold
@@ -163,6 +163,8 @@ OVERLOAD_PROBE_RESOLUTION = 0.25
 OVERLOAD_MAX_RATE = 10_000.0
 OVERLOAD_MIN_STEADY_S = 2.0
 # Kinds whose load is `load`, time-bounded for the chaos kinds (faults are placed in time).
+# A validation-context key: the suite's own workload replays a capture (set as it validates).
+SUITE_REPLAYS = "suite_workload_replays"
 _NEEDS_LOAD = ("throughput", "memory", "failure", "recovery")
 _TIMED = ("memory", "failure", "recovery")
 
@@ -284,13 +286,14 @@ class ScenarioConfig(ConfigModel):
         return data
 
     @model_validator(mode="after")
-    def _kind_needs(self) -> ScenarioConfig:
+    def _kind_needs(self, info: ValidationInfo) -> ScenarioConfig:
         for field, kinds in self._ONLY.items():
             if self.kind not in kinds and field in self.model_fields_set:
                 shown = " or ".join(f'"{k}"' for k in kinds)
                 raise invalid(f"{field} applies to kind = {shown} only", field)
         if self.kind in _NEEDS_LOAD:
-            self._check_load()
+            context = info.context if isinstance(info.context, dict) else {}
+            self._check_load(bool(context.get(SUITE_REPLAYS)))
         elif self.kind == "payload":
             self._check_payload()
         elif self.kind == "scaling":
@@ -316,7 +319,10 @@ class ScenarioConfig(ConfigModel):
             self._check_windows()
         return self
 
-    def _check_load(self) -> None:
+    def _check_load(self, suite_replays: bool) -> None:
+        replays = self.workload.replay is not None if self.workload else suite_replays
+        if self.load is None and self.kind == "throughput" and replays:
+            return  # a replay is its own load
         if self.load is None:
             raise invalid(
                 f"a {self.kind} scenario needs load,"

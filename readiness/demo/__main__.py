@@ -42,7 +42,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog or "python -m readiness.demo",
         description=(
             "The readiness demo MCP server. Tools: echo(text), add(a, b), work(ms), "
-            "search(query, limit), read_note(name), blob(kb); resource demo://status; "
+            "search(query, limit), create_note(text), read_note(name | id), blob(kb); "
+            "resource demo://status; "
             "prompt summarize(topic). Serves stdio by default (stdout carries only "
             "JSON-RPC; logs go to stderr), or Streamable HTTP with --http."
         ),

@@ -1,15 +1,16 @@
-"""The demo MCP server: six tools, a status resource and a prompt on the SDK's MCPServer.
+"""The demo MCP server: seven tools, a status resource and a prompt on the SDK's MCPServer.
 
 Every tool call passes the server's CallGate first, which applies the knobs.
 """
 
 import json
+from collections import OrderedDict
 from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 import readiness
 from readiness.demo.corpus import NOTES, SearchResults, search
@@ -22,6 +23,16 @@ STATUS_URI = "demo://status"
 MAX_WORK_MS = 60_000.0
 MAX_BLOB_KB = 1024 * 1024
 _Finite = Annotated[int | float, Field(allow_inf_nan=False)]
+MAX_CREATED_NOTES = 10_000  # create_note keeps the newest this many
+MAX_NOTE_CHARS = 10_000
+
+
+class CreatedNote(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    chars: int
+
 
 _BLOB_LINE = (
     "readiness demo blob: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\n"
@@ -33,6 +44,9 @@ class DemoTools:
 
     def __init__(self, gate: CallGate) -> None:
         self.gate = gate
+        # Notes made by create_note, newest last; bounded so a long run cannot grow it forever.
+        self._created: OrderedDict[str, str] = OrderedDict()
+        self._next_id = 1
 
     async def echo(self, text: str) -> str:
         """Return the text unchanged."""
@@ -64,9 +78,26 @@ class DemoTools:
         await self.gate.enter("search")
         return search(query, limit)
 
-    async def read_note(self, name: str) -> str:
-        """Read a note by name from the in-memory note store."""
+    async def create_note(
+        self, text: Annotated[str, Field(max_length=MAX_NOTE_CHARS, description="the note")]
+    ) -> CreatedNote:
+        """Store a note in memory and return its id (read it back with read_note(id=…))."""
+        await self.gate.enter("create_note")
+        note_id = f"note-{self._next_id}"
+        self._next_id += 1
+        self._created[note_id] = text
+        if len(self._created) > MAX_CREATED_NOTES:
+            self._created.popitem(last=False)
+        return CreatedNote(id=note_id, chars=len(text))
+
+    async def read_note(self, name: str = "", id: str = "") -> str:
+        """Read a note by name from the fixed note store, or by the id create_note returned."""
         await self.gate.enter("read_note")
+        if id:
+            try:
+                return self._created[id]
+            except KeyError:
+                raise ToolError(f"no note has id {id!r}") from None
         if "/" in name or "\\" in name or ".." in name:
             raise ToolError(f"invalid note name {name!r}: path separators and '..' are not allowed")
         try:
@@ -111,7 +142,9 @@ def build_server(knobs: Knobs | None = None, *, gate: CallGate | None = None) ->
     server: MCPServer[Any] = MCPServer(
         name="readiness-demo",
         version=readiness.__version__,
-        instructions="A demo server for readiness: echo, add, work, search, read_note, blob.",
+        instructions=(
+            "A demo server for readiness: echo, add, work, search, create_note, read_note, blob."
+        ),
         log_level="WARNING",
     )
     # Text tools stay unstructured: a structured copy would double every payload (blob!).
@@ -120,6 +153,7 @@ def build_server(knobs: Knobs | None = None, *, gate: CallGate | None = None) ->
         (tools.add, True),
         (tools.work, False),
         (tools.search, True),
+        (tools.create_note, True),
         (tools.read_note, False),
         (tools.blob, False),
     ):
