@@ -3,13 +3,13 @@ metrics) that readiness polls beside every scenario, and the rules that judge th
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from readiness.config.types import ConfigModel, Duration, Percentage, invalid
+from readiness.loopback import is_loopback
 
 PROBES = ("liveness", "readiness", "metrics")
 
@@ -43,7 +43,7 @@ class HealthConfig(ConfigModel):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise invalid(f'expected a path such as "/healthz" or an http:// URL, got {value!r}')
-        if not _loopback(parts.hostname):
+        if not is_loopback(parts.hostname):
             raise invalid(
                 f"health URLs must be on loopback (127.0.0.1, ::1, localhost), got {value!r}"
             )
@@ -60,12 +60,3 @@ class HealthConfig(ConfigModel):
     def probes(self) -> dict[str, str]:
         """Probe name → path or URL, for the probes given."""
         return {p: v for p in PROBES if (v := getattr(self, p)) is not None}
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
