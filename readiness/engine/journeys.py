@@ -17,7 +17,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from readiness.engine.arguments import DataExhausted, Draw, MissingSaved
-from readiness.engine.loops import ClosedLoop, LoadPlan, OpenLoop, Requester, Stop
+from readiness.engine.loops import ClosedLoop, LoadPlan, Loop, OpenLoop, Requester, Stop
 from readiness.engine.workload import Journey, Workload
 from readiness.metrics.journeys import JourneyRecorder
 from readiness.metrics.recorder import Recorder
@@ -98,9 +98,8 @@ class _Walker:
         self._journeys.on_completed(j, clock() - started)
 
 
-class ClosedJourneys(ClosedLoop):
-    """Virtual users, each walking journeys one after another (the plan's think time between
-    journeys); the plan's request budget counts journeys."""
+class _JourneyLoop(Loop):
+    """What both journey loops add to their model: a walker that records journeys too."""
 
     def __init__(
         self,
@@ -113,6 +112,11 @@ class ClosedJourneys(ClosedLoop):
     ) -> None:
         super().__init__(conn, workload, plan, recorder, stop)
         self._walker = _Walker(conn, recorder, journeys)
+
+
+class ClosedJourneys(_JourneyLoop, ClosedLoop):
+    """Virtual users, each walking journeys one after another (the plan's think time between
+    journeys); the plan's request budget counts journeys."""
 
     async def _user(self, index: int) -> None:
         draw = self._workload.draw(index + 1)
@@ -133,22 +137,10 @@ class ClosedJourneys(ClosedLoop):
             self._active.discard(index)
 
 
-class OpenJourneys(OpenLoop):
+class OpenJourneys(_JourneyLoop, OpenLoop):
     """Journeys arrive at the plan's rate; each arrival walks one journey with a draw of its
     own (vu 0, iteration = arrival number). The request budget and in-flight limit count
     journeys; the first step's latency runs from the arrival's intended start."""
-
-    def __init__(
-        self,
-        conn: Requester,
-        workload: Workload,
-        plan: LoadPlan,
-        recorder: Recorder,
-        stop: Stop,
-        journeys: JourneyRecorder,
-    ) -> None:
-        super().__init__(conn, workload, plan, recorder, stop)
-        self._walker = _Walker(conn, recorder, journeys)
 
     def _prepare(self, arrival: int) -> Any:
         draw = Draw(f"{self._workload.data_seed}/arrival", arrival)
