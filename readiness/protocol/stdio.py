@@ -290,27 +290,18 @@ class StdioConnection:
                 self._line(b"".join(chunks))
         lines = data.split(b"\n")
         rest = lines.pop()
-        table = self._table
         limit = self._max_reply
+        complete = self._line
         for line in lines:
             if len(line) > limit:
                 self._oversized(line[:_ID_PROBE], line[-_ID_PROBE:])
-                continue
-            try:
-                message = _loads(line)
-            except _JSONDecodeError:
-                if line.strip():
-                    table.malformed += 1
-                    table.not_json += 1
-                continue
-            answer = table.deliver(message)
-            if answer is not None:
-                self._send(answer)
+            else:
+                complete(line)
         if rest:
             self._hold(rest)
 
     def _line(self, line: bytes) -> None:
-        """One complete line under the cap (the loop in _on_stdout inlines the same)."""
+        """One complete line under the cap: parse it and deliver it (or count it as not JSON)."""
         table = self._table
         try:
             message = _loads(line)
