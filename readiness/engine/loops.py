@@ -240,7 +240,7 @@ class OpenLoop(Loop):
     def _launch(self, tg: anyio.abc.TaskGroup, item: Any, intended_ns: int) -> None:
         op, params = item
         self._recorder.on_sent(op.index)
-        tg.start_soon(self._send, op, params, intended_ns)
+        tg.start_soon(self._send, self._conn, op, params, intended_ns)
 
     def _release(self) -> None:
         self._in_flight -= 1
@@ -248,10 +248,14 @@ class OpenLoop(Loop):
             self._slot_freed.set()
             self._slot_freed = None
 
-    async def _send(self, op: Operation, params: dict[str, Any] | None, intended_ns: int) -> None:
+    async def _send(
+        self, conn: Requester, op: Operation, params: dict[str, Any] | None, intended_ns: int
+    ) -> None:
+        """One arrival's request on `conn`, recorded against its intended start; frees its
+        in-flight slot however it ends."""
         try:
             t0 = time.perf_counter_ns()
-            reply = await self._conn.request(op.method, params)
+            reply = await conn.request(op.method, params)
             self._recorder.record(
                 op.index, reply.outcome, intended_ns, t0, time.perf_counter_ns(), reply.error_code
             )

@@ -17,7 +17,6 @@ import anyio.abc
 import anyio.lowlevel
 
 from readiness.engine.loops import ClosedLoop, OpenLoop, Requester
-from readiness.engine.workload import Operation
 from readiness.protocol.outcome import Outcome
 
 _OK = Outcome.OK
@@ -41,19 +40,7 @@ class OpenReplay(OpenLoop):
     def _launch(self, tg: anyio.abc.TaskGroup, item: Any, intended_ns: int) -> None:
         op, params, conn = item
         self._recorder.on_sent(op.index)
-        tg.start_soon(self._send_on, conn, op, params, intended_ns)
-
-    async def _send_on(
-        self, conn: Requester, op: Operation, params: dict[str, Any] | None, intended_ns: int
-    ) -> None:
-        try:
-            t0 = time.perf_counter_ns()
-            reply = await conn.request(op.method, params)
-            self._recorder.record(
-                op.index, reply.outcome, intended_ns, t0, time.perf_counter_ns(), reply.error_code
-            )
-        finally:
-            self._release()
+        tg.start_soon(self._send, conn, op, params, intended_ns)
 
 
 class ClosedReplay(ClosedLoop):
