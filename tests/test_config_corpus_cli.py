@@ -12,11 +12,11 @@ from pathlib import Path
 
 from readiness.config import load_suite
 from readiness.errors import ConfigError
+from tests.clirun import READINESS
 from tests.config_mutants import Mutant, corpus
 
 CLI_MUTANTS = 20
 CONTEXT = re.compile(r"\s+\d+ \| |\s+\| +\^$|also:$|  \S+(?::\d+)?: |  … and \d+ more$")
-READINESS = [sys.executable, "-m", "readiness.cli"]
 
 
 def marking_python(folder: Path, marker: Path) -> Path:

@@ -4,11 +4,11 @@ no load is sent that could not be kept, and what was written before stays."""
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import math
 import os
 import random
-import resource
 import stat
 import subprocess
 import sys
@@ -20,8 +20,10 @@ from readiness.config import parse_suite
 from readiness.errors import ExitCode, OutputError
 from readiness.results import write_atomic
 from readiness.runner import new_state, plan_pairs, run_suite
+from tests import clirun
 
-READINESS = [sys.executable, "-m", "readiness.cli"]
+run_cli = functools.partial(clirun.run_cli, timeout=120)
+
 
 SUITE = """\
 [[targets]]
@@ -53,25 +55,6 @@ def marking_python(folder: Path, marker: Path) -> Path:
     script.write_text(f'#!/bin/sh\ntouch "{marker}"\nexec "{sys.executable}" "$@"\n')
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script
-
-
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, fsize: int | None = None
-) -> subprocess.CompletedProcess[str]:
-    def limit_file_size() -> None:  # Python ignores SIGXFSZ: a write past it fails with EFBIG
-        if fsize is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-
-    return subprocess.run(
-        [*READINESS, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-        preexec_fn=limit_file_size,
-    )
 
 
 def files_in(folder: Path) -> list[str]:

@@ -8,15 +8,13 @@ import os
 import pty
 import select
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.clirun import READINESS
 from tests.servers import free_port
-
-READINESS = [sys.executable, "-m", "readiness.cli"]
 
 # A demo over stdio that takes secret arguments (`python -c` leaves them to the script) and
 # notes what it was given in SAW, outside the run's folder: the control that they arrived.

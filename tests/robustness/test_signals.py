@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from tests.clirun import READINESS
 from tests.protocol.conftest import ROGUE_SERVER
 from tests.robustness.runs import gone
 from tests.servers import kill_tree
 
-READINESS = [sys.executable, "-m", "readiness.cli"]
 LONG = 120.0  # seconds: what the run would take if a signal were not honoured
 BOUND = LONG / 2  # every wait in these tests ends well before that
 
