@@ -17,6 +17,7 @@ import pytest
 from readiness.config import parse_suite
 from readiness.errors import ConfigError
 from readiness.reports.markdown import render_markdown
+from tests.clirun import run_cli
 from tests.servers import demo_http_server, kill_tree
 from tests.suites import run_all
 
@@ -152,10 +153,7 @@ def test_an_http_capture_names_headers_but_never_holds_their_values(tmp_path: Pa
                 load = {{ model = "closed", concurrency = 2, requests = 10 }}
                 """)
             )
-            done = subprocess.run(
-                [sys.executable, "-m", "readiness.cli", "run", "-c", str(suite), "--out", "out"],
-                cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
-            )  # fmt: skip
+            done = run_cli("run", "-c", str(suite), "--out", "out", cwd=tmp_path, timeout=120)
             assert done.returncode == 0, done.stderr
         finally:
             kill_tree(proxy.pid)

@@ -4,8 +4,6 @@ line), values varied and typed as the server received them, `unique` ending the 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 
 from readiness.config import parse_suite
 from readiness.errors import ConfigError
+from tests.clirun import run_cli
 from tests.suites import run_all
 
 ARGS_LOG_SERVER = Path(__file__).with_name("args_log_server.py")
@@ -207,14 +206,7 @@ def test_the_cli_exits_2_on_a_bad_data_file_naming_file_key_and_line(tmp_path: P
         '{ model = "closed", concurrency = 1, requests = 1 }',
     )  # fmt: skip
     (tmp_path / "suite.toml").write_text(text)
-    proc = subprocess.run(
-        [sys.executable, "-m", "readiness.cli", "run", "-c", "suite.toml", "--out", "out"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_cli("run", "-c", "suite.toml", "--out", "out", cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     line = text.splitlines().index('file = "queries.jsonl"') + 1

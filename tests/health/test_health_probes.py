@@ -20,6 +20,11 @@ from tests.suites import run_all
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL = 0.25
+# All three probes, polled every INTERVAL: the `health` table both end-to-end tests give.
+ALL_PROBES = (
+    '{ liveness = "/healthz", readiness = "/readyz", metrics = "/metrics",'
+    f' interval = "{INTERVAL}s" }}'
+)
 RESTART_AFTER = 2.0
 LIE_AFTER = 2.0
 
@@ -65,12 +70,8 @@ async def test_the_demo_goes_not_ready_while_killed_and_ready_again_after_its_re
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    health = (
-        '{ liveness = "/healthz", readiness = "/readyz", metrics = "/metrics",'
-        f' interval = "{INTERVAL}s" }}'
-    )
     text = (
-        demo_target("web", port, health=health)
+        demo_target("web", port, health=ALL_PROBES)
         + textwrap.dedent(
             f"""
         [[scenarios]]
@@ -141,11 +142,7 @@ async def test_metrics_agree_when_the_server_counts_its_own_failures_and_it_says
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    health = (
-        '{ liveness = "/healthz", readiness = "/readyz", metrics = "/metrics",'
-        f' interval = "{INTERVAL}s" }}'
-    )
-    text = demo_target("failing", port, "--error-rate", "0.6", "--seed", "1", health=health)
+    text = demo_target("failing", port, "--error-rate", "0.6", "--seed", "1", health=ALL_PROBES)
     text += (
         textwrap.dedent(
             """
