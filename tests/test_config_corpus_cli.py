@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 from readiness.config import load_suite
 from readiness.errors import ConfigError
-from tests.clirun import READINESS
+from tests.clirun import run_cli
 from tests.config_mutants import Mutant, corpus
 
 CLI_MUTANTS = 20
@@ -52,15 +51,9 @@ def test_a_refused_mutant_exits_2_with_its_error_first_and_starts_nothing(
     for mutant in chosen:
         path.write_bytes(mutant.data)
         out = tmp_path / "out"
-        proc = subprocess.run(
-            [*READINESS, "run", "-c", str(path), "--out", str(out), "-q"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
+        proc = run_cli(
+            "run", "-c", str(path), "--out", str(out), "-q", cwd=tmp_path, timeout=60, env=env
+        )  # fmt: skip
         first, *rest = proc.stderr.splitlines() or [""]
         # After the line that says it all: only the quoted source line, its caret, and the
         # other problems found ("also:"), each naming its file and line.
