@@ -174,7 +174,10 @@ def candidates(found: Discovery, *, read_only: bool = False) -> list[Tried]:
         }
         out.append(
             Tried(
-                "prompts/get", prompt_name, arguments, description=_first_line(prompt.get("description"))
+                "prompts/get",
+                prompt_name,
+                arguments,
+                description=_first_line(prompt.get("description")),
             )
         )
     return out

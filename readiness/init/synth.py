@@ -318,7 +318,7 @@ def _string(schema: dict[str, Any], variant: int, name: str) -> str:
     for candidate in candidates:
         value = candidate + (str(variant) if variant else "")
         if isinstance(low, int) and len(value) < low:
-            value = value + "x" * (low - len(value))
+            value = _padded(value, low - len(value), fmt)
         if isinstance(high, int) and len(value) > high:
             value = value[:high]
             if variant and high > 0:  # keep distinct items distinct
@@ -331,3 +331,13 @@ def _string(schema: dict[str, Any], variant: int, name: str) -> str:
                 pass
         return value
     return candidates[0]
+
+
+def _padded(value: str, n: int, fmt: Any) -> str:
+    """`value` made `n` characters longer where its format allows it."""
+    if fmt in ("email", "idn-email") and "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local}{'x' * n}@{domain}"
+    if fmt in ("hostname", "idn-hostname"):
+        return "x" * n + "." + value if n > 1 else "x" + value
+    return value + "x" * n
