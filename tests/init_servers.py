@@ -19,13 +19,13 @@ def destructive() -> MCPServer:
     server: MCPServer = MCPServer("destructive")
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True, read_only_hint=False))
-    async def wipe(path: str, recursive: bool = False) -> str:
+    def wipe(path: str, recursive: bool = False) -> str:
         """Delete everything under a path."""
         Path(os.environ["WIPE_MARKER"]).write_text(f"{path} {recursive}")
         return "wiped"
 
     @server.tool()
-    async def touch(name: str) -> str:
+    def touch(name: str) -> str:
         """Not marked either way."""
         Path(os.environ["TOUCH_MARKER"]).write_text(name)
         return "touched"

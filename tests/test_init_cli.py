@@ -80,7 +80,8 @@ def test_init_demo_over_stdio_writes_a_suite_that_validates_and_runs(tmp_path: P
     assert 'command = "${PYTHON}"' in text  # this interpreter, portable
     suite = load_suite(written)  # readiness's own loader takes it as written
     names = [op.name for op in suite.workload.operations]
-    assert "tools/call echo" in names and "resources/read demo://status" in names
+    assert "tools/call echo" in names
+    assert "resources/read demo://status" in names
     assert "prompts/get summarize" in names
     echo = next(op for op in suite.workload.operations if op.tool == "echo")
     assert isinstance(echo.arguments["text"], str)
@@ -118,7 +119,8 @@ def test_init_demo_over_http_writes_headers_as_variables(tmp_path: Path) -> None
         assert proc.returncode == 0, proc.stderr
         written = tmp_path / "http.toml"
         text = written.read_text()
-        assert "s3cr3t" not in text and "s3cr3t" not in proc.stdout + proc.stderr
+        assert "s3cr3t" not in text
+        assert "s3cr3t" not in proc.stdout + proc.stderr
         assert 'Authorization = "${READINESS_AUTHORIZATION}"' in text
         assert "READINESS_AUTHORIZATION" in proc.stdout  # says what to set
         # memory needs a process to sample: written commented out for a URL it did not start
@@ -159,7 +161,8 @@ def test_a_destructive_tool_is_never_called(tmp_path: Path) -> None:
     touch.unlink()
     proc = cli("init", "--stdio", command, "--read-only", "--out", "ro.toml", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert not wipe.exists() and not touch.exists()
+    assert not wipe.exists()
+    assert not touch.exists()
     ro = (tmp_path / "ro.toml").read_text()
     assert workload_calls(ro) == ["tools/call peek"]
     assert "readOnlyHint" in ro
