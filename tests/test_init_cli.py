@@ -57,7 +57,7 @@ def run_without_errors(suite: Path, cwd: Path, env: dict[str, str] | None = None
     result: dict[str, Any] = json.loads((out / "results.json").read_text())
     errored = [(s["name"], s["error"]) for s in result["scenarios"] if s["error"]]
     assert errored == [], proc.stdout
-    assert len(result["scenarios"]) == len(load_suite(short).scenarios)
+    assert len(result["scenarios"]) == len(load_suite_text(short.read_text(), env).scenarios)
 
 
 def workload_calls(text: str) -> list[str]:
