@@ -655,6 +655,123 @@ def baseline_save(
     _print_saved(saved)
 
 
+@app.command()
+def validate(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "-c",
+            "--config",
+            help="Suite file. Default: ./scenarios.toml, else the built-in demo suite.",
+        ),
+    ] = None,
+    connect: Annotated[
+        bool,
+        typer.Option(
+            "--connect",
+            help="Also open each target: the tools, resources and prompts the workload names"
+            " must exist, and tool arguments must match the tool's inputSchema.",
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Check a suite without running load: keys, ${VAR}s, thresholds (and, with --connect,
+    names and arguments against the servers). Exit 0, 2 (the suite) or 3 (a target)."""
+    from readiness.config import find_suite
+    from readiness.runner import plan_pairs
+
+    try:
+        suite = find_suite(None if config is None else _given("-c/--config", config), Path.cwd())
+        pairs = plan_pairs(suite)
+        problems: list[str] = []
+        if connect:
+            import anyio
+
+            from readiness.init.validate import check_suite
+
+            problems = anyio.run(check_suite, suite)
+        if problems:
+            raise ConfigError(
+                "the workload does not match its server(s):\n  " + "\n  ".join(problems),
+                file=suite.source,
+            )
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    checked = " and its targets" if connect else ""
+    typer.echo(
+        f"ok: {suite.source}{checked}: {len(suite.targets)} target(s),"
+        f" {len(suite.scenarios)} scenario(s), {len(pairs)} run(s)"
+    )
+
+
+@app.command()
+def init(
+    stdio: Annotated[
+        str | None,
+        typer.Option("--stdio", help='Start the server with this command: "COMMAND ARGS…".'),
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Reach the server at this URL.")] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header",
+            help='An HTTP header "Name: value" (repeatable); written as a ${VAR} reference.',
+        ),
+    ] = None,
+    out: Annotated[str, typer.Option("--out", help="The file to write.")] = "scenarios.toml",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Call only tools marked readOnlyHint = true."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Write a scenarios.toml for a server: its operations tried once, with example arguments
+    from each tool's inputSchema, and the default scenarios sized for it."""
+    import shlex
+
+    import anyio
+
+    from readiness.errors import TargetError
+    from readiness.init.command import InitOptions, init_suite, summary
+
+    argv = ["readiness", *sys.argv[1:]] if sys.argv[1:2] == ["init"] else ["readiness", "init"]
+    shown = shlex.join(_redact_headers(argv))
+    options = InitOptions(stdio, url, tuple(header or ()), read_only, shown)
+    try:
+        path = Path(_given("--out", out))
+        result = anyio.run(lambda: init_suite(options, path, force=force))
+    except TargetError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exception(exc)
+        typer.echo(f"{type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(int(exc.exit_code)) from None
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    for line in summary(result):
+        typer.echo(line)
+
+
+def _redact_headers(argv: list[str]) -> list[str]:
+    """The command line with every --header value left out (it may be a secret)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--header":
+            out += ["--header", "…"]
+            skip = True
+        elif arg.startswith("--header="):
+            out.append("--header=…")
+        else:
+            out.append(arg)
+    return out
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
