@@ -4,15 +4,13 @@ subprocesses against the demo server, exit codes, the files written."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-READINESS = [sys.executable, "-m", "readiness.cli"]
+from tests.clirun import run_cli
 
 # Latency set by a knob that dwarfs scheduling noise on a busy machine, and tolerances wide
 # enough that only the slowed server (10x) can pass them: the A/A pair must not regress.
@@ -49,15 +47,7 @@ SLOW = "fixed:300ms"
 def cli(
     *args: str, cwd: Path, latency: str = FAST, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*READINESS, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "DEMO_LATENCY": latency},
-        check=False,
-    )
+    return run_cli(*args, cwd=cwd, timeout=timeout, env={"DEMO_LATENCY": latency})
 
 
 def write_suite(folder: Path, thresholds: str = "") -> Path:
