@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from readiness import __version__
-from readiness.errors import ConfigError, ExitCode, ReadinessError
+from readiness.errors import ConfigError, ExitCode, OutputError, ReadinessError
 
 if TYPE_CHECKING:
     from readiness.compare.baseline import SavedBaseline
@@ -58,6 +58,13 @@ def _fail(exc: ReadinessError, debug: bool) -> NoReturn:
         traceback.print_exception(exc)
     typer.echo(f"{type(exc).__name__}: {exc}", err=True)
     raise typer.Exit(int(exc.exit_code))
+
+
+def _given(option: str, value: str) -> str:
+    """An option's path as given; an empty one (a variable that was not set) is an error."""
+    if not value.strip():
+        raise ConfigError("an empty path; give a file or folder name", key=option)
+    return value
 
 
 def _run_folder(out: Path | None, name: str) -> Path:
@@ -110,7 +117,7 @@ def run(
         str | None, typer.Option("--target", help="Run only against this target.")
     ] = None,
     out: Annotated[
-        Path | None,
+        str | None,  # not Path: Path("") is ".", and an empty --out must not mean "here"
         typer.Option("--out", help="Report folder. Default: reports/<UTC time>-<run name>/."),
     ] = None,
     quiet: Annotated[
@@ -145,16 +152,18 @@ def run(
     from readiness.runner import new_state, plan_pairs
 
     try:
-        suite = find_suite(config, Path.cwd())
+        suite = find_suite(None if config is None else _given("-c/--config", config), Path.cwd())
         pairs = plan_pairs(suite, scenario or (), target)
+        out_path = None if out is None else Path(_given("--out", out))
         base = _load_baseline(baseline)
     except ReadinessError as exc:
         _fail(exc, debug)
-    folder = _run_folder(out, suite.run.name)
+    folder = _run_folder(out_path, suite.run.name)
+    state = new_state(suite, folder, sys.argv)
     try:
-        state = new_state(suite, folder, sys.argv)
-    except OSError as exc:
-        _fail(ConfigError(f"cannot write the report folder: {exc}", file=str(folder)), debug)
+        state.save()  # a folder that cannot take results.json fails before any load is sent
+    except ReadinessError as exc:
+        _fail(exc, debug)
     code = _execute(suite, state, pairs, quiet=quiet, debug=debug, baseline=base, repeat=repeat)
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
@@ -217,16 +226,31 @@ def _execute(
             _compare_with_baseline(state, suite, baseline)
         except (KeyError, TypeError, ValueError) as exc:
             failure = _unreadable(exc, baseline[1])
-    _write_reports(state)
-    for trace in state.internal_errors:
-        log = state.folder / "logs" / "internal-errors.txt"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a") as handle:
-            handle.write(trace + "\n")
+        except OutputError as exc:
+            state.fatal = exc
+    if not isinstance(state.fatal, OutputError):  # else the reports would fail the same way
+        try:
+            _write_reports(state)
+        except OutputError as exc:
+            state.fatal = exc
+    for trace in map(state.redact, state.internal_errors):
         if debug:
             typer.echo(trace, err=True)
-    if state.fatal is not None:
-        typer.echo(f"{type(state.fatal).__name__}: {state.fatal}", err=True)
+        log = state.folder / "logs" / "internal-errors.txt"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a") as handle:
+                handle.write(trace + "\n")
+        except OSError:
+            break  # the run's fatal error says why the folder cannot be written
+    if isinstance(state.fatal, OutputError):
+        typer.echo(
+            f"OutputError: {state.fatal}; the run stopped, and results.json keeps what was"
+            " written before",
+            err=True,
+        )
+    elif state.fatal is not None:
+        typer.echo(state.redact(f"{type(state.fatal).__name__}: {state.fatal}"), err=True)
     score = state.result.get("score")
     if score is not None and score["value"] is not None:
         typer.echo(f"score: {score['value']:.1f}/100 {score['label']}")
@@ -236,7 +260,12 @@ def _execute(
         for c in s["checks"]
         if c.get("verdict") == "inconclusive" and c["observed"] is not None
     ]
-    if unproven and suite.gate.on_inconclusive == "warn":
+    # A run stopped by its output says that one line alone (its reports were not written).
+    if (
+        unproven
+        and suite.gate.on_inconclusive == "warn"
+        and not isinstance(state.fatal, OutputError)
+    ):
         typer.echo(
             f"not proven: {len(unproven)} check(s) inconclusive — their 95% interval straddles"
             f" the limit ({'; '.join(unproven)}); [gate] on_inconclusive = warn lets them pass",
@@ -268,11 +297,23 @@ async def _watch_interrupts(state: RunState) -> None:
 
     import anyio
 
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGTERM (a CI runner cancelling the job) and SIGHUP (its terminal closing) mean what
+    # Ctrl-C means: stop, keep what was measured, exit 130; a second one stops at once.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for _ in signals:
             if state.interrupt.is_set():
+                from readiness.process import kill_our_descendants
+
+                # Stop at once: the servers get no grace period, what was kept is written.
+                kill_our_descendants()
+                typer.echo("interrupted again: stopping now", err=True)
                 raise KeyboardInterrupt
             state.interrupt.set()
+            typer.echo(
+                "interrupted: stopping the load and ending the servers; results so far will be"
+                " written (interrupt again to stop at once)",
+                err=True,
+            )
 
 
 def _write_reports(state: RunState) -> None:
@@ -280,7 +321,10 @@ def _write_reports(state: RunState) -> None:
     from readiness.results import as_stored
 
     stored = as_stored(state.result)
-    write_reports(stored, state.folder)
+    try:
+        write_reports(stored, state.folder)
+    except OSError as exc:
+        raise OutputError(str(state.folder), exc) from None
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         from readiness.reports.markdown import render_summary
@@ -348,7 +392,7 @@ def report(
         str, typer.Option("--format", help="Comma-separated: md, html, junit.")
     ] = "md,html,junit",
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--out", help="Where to write. Default: the folder of results.json."),
     ] = None,
     config: Annotated[
@@ -366,7 +410,10 @@ def report(
 ) -> None:
     """Render a past run again from its results.json: report.md, report.html, junit.xml."""
     try:
-        result, folder = _rescored(path, config, out)
+        out_path = None if out is None else Path(_given("--out", out))
+        result, folder = _rescored(
+            path, None if config is None else _given("-c/--config", config), out_path
+        )
         from readiness.reports.writer import parse_formats, write_reports
 
         chosen = parse_formats(formats)
@@ -374,7 +421,14 @@ def report(
     except ReadinessError as exc:
         _fail(exc, debug)
     except OSError as exc:
-        _fail(ConfigError(f"cannot write the reports: {exc}", file=str(out or path)), debug)
+        _fail(OutputError(str(out or path), exc), debug)
+    except Exception as exc:  # a results.json edited or cut into a shape we never write
+        source = path / "results.json" if path.is_dir() else path
+        cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        message = f"cannot render it ({cause}): it is not shaped as readiness writes results"
+        error = ConfigError(message + "; --debug shows where", file=str(source))
+        error.__cause__ = exc  # what --debug prints
+        _fail(error, debug)
     for written_path in written:
         typer.echo(f"wrote {written_path}")
     score = result.get("score")
@@ -628,6 +682,123 @@ def baseline_save(
     except ReadinessError as exc:
         _fail(exc, debug)
     _print_saved(saved)
+
+
+@app.command()
+def validate(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "-c",
+            "--config",
+            help="Suite file. Default: ./scenarios.toml, else the built-in demo suite.",
+        ),
+    ] = None,
+    connect: Annotated[
+        bool,
+        typer.Option(
+            "--connect",
+            help="Also open each target: the tools, resources and prompts the workload names"
+            " must exist, and tool arguments must match the tool's inputSchema.",
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Check a suite without running load: keys, ${VAR}s, thresholds (and, with --connect,
+    names and arguments against the servers). Exit 0, 2 (the suite) or 3 (a target)."""
+    from readiness.config import find_suite
+    from readiness.runner import plan_pairs
+
+    try:
+        suite = find_suite(None if config is None else _given("-c/--config", config), Path.cwd())
+        pairs = plan_pairs(suite)
+        problems: list[str] = []
+        if connect:
+            import anyio
+
+            from readiness.init.validate import check_suite
+
+            problems = anyio.run(check_suite, suite)
+        if problems:
+            raise ConfigError(
+                "the workload does not match its server(s):\n  " + "\n  ".join(problems),
+                file=suite.source,
+            )
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    checked = " and its targets" if connect else ""
+    typer.echo(
+        f"ok: {suite.source}{checked}: {len(suite.targets)} target(s),"
+        f" {len(suite.scenarios)} scenario(s), {len(pairs)} run(s)"
+    )
+
+
+@app.command()
+def init(
+    stdio: Annotated[
+        str | None,
+        typer.Option("--stdio", help='Start the server with this command: "COMMAND ARGS…".'),
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Reach the server at this URL.")] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header",
+            help='An HTTP header "Name: value" (repeatable); written as a ${VAR} reference.',
+        ),
+    ] = None,
+    out: Annotated[str, typer.Option("--out", help="The file to write.")] = "scenarios.toml",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Call only tools marked readOnlyHint = true."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Write a scenarios.toml for a server: its operations tried once, with example arguments
+    from each tool's inputSchema, and the default scenarios sized for it."""
+    import shlex
+
+    import anyio
+
+    from readiness.errors import TargetError
+    from readiness.init.command import InitOptions, init_suite, summary
+
+    argv = ["readiness", *sys.argv[1:]] if sys.argv[1:2] == ["init"] else ["readiness", "init"]
+    shown = shlex.join(_redact_headers(argv))
+    options = InitOptions(stdio, url, tuple(header or ()), read_only, shown)
+    try:
+        path = Path(_given("--out", out))
+        result = anyio.run(lambda: init_suite(options, path, force=force))
+    except TargetError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exception(exc)
+        typer.echo(f"{type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(int(exc.exit_code)) from None
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    for line in summary(result):
+        typer.echo(line)
+
+
+def _redact_headers(argv: list[str]) -> list[str]:
+    """The command line with every --header value left out (it may be a secret)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--header":
+            out += ["--header", "…"]
+            skip = True
+        elif arg.startswith("--header="):
+            out.append("--header=…")
+        else:
+            out.append(arg)
+    return out
 
 
 @app.command(

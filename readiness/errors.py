@@ -2,6 +2,7 @@
 
 ReadinessError
 ├── ConfigError            bad scenarios.toml or command-line input     → exit 2
+├── OutputError            a report folder or file could not be written → exit 2
 ├── TargetError            the server could not be reached or started   → exit 3
 │   ├── TargetStartFailed  the command is missing or exited during start-up
 │   └── TargetUnreachable  nothing answers at the URL, or the handshake failed
@@ -59,6 +60,22 @@ class ConfigError(ReadinessError):
         parts = [p for p in (where, self.key) if p]
         prefix = ": ".join(parts)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class OutputError(ReadinessError):
+    """A run's folder or one of its files could not be written (no such folder, read-only,
+    disk full). The run stops; what was written before stays."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, path: str, exc: OSError) -> None:
+        # The folder when creating it failed; the file otherwise (not its temporary twin).
+        failed = str(exc.filename or "")
+        self.path = failed if failed and path.startswith(failed.rstrip("/") + "/") else path
+        self.reason = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            self.reason = "a file stands where a folder is needed"
+        super().__init__(f"cannot write {self.path}: {self.reason}")
 
 
 class TargetError(ReadinessError):

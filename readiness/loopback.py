@@ -1,5 +1,6 @@
 """Listening stays on loopback unless remote access is asked for: the one check the demo server
-and the fault proxy both apply before they bind."""
+and the fault proxy both apply before they bind, and the one the health config applies to
+probe URLs."""
 
 from __future__ import annotations
 

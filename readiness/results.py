@@ -481,6 +481,183 @@ class Spread(TypedDict):
     values: list[float]
 
 
+class HealthProbeStats(TypedDict):
+    """One health probe over the scenario: how often it answered "up", and how fast."""
+
+    probe: str  # liveness | readiness | metrics
+    url: str
+    polls: int
+    up: int  # answered 2xx
+    down: int  # answered, not 2xx (503 …)
+    unreachable: int  # no answer: refused, reset, or past the probe timeout
+    availability: float | None  # up / polls
+    p50_ms: float | None  # of answered polls, from the project's histogram
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+class HealthTransition(TypedDict):
+    t_s: float  # on the block's time base (see HealthResult.time_base)
+    probe: str
+    state: Literal["up", "down", "unreachable"]
+    detail: str  # "HTTP 503", "connection refused", "no answer within 1 s"
+
+
+class HealthFlip(TypedDict):
+    """When a probe went bad after the fault and good again after it, beside the outage."""
+
+    probe: str
+    fault_s: float | None  # the outage fault fired (recovery) or the fault window began
+    restore_s: float | None  # the server was restored, or the fault window ended
+    first_success_s: float | None  # first MCP success after the restore (recovery)
+    down_s: float | None  # first poll at or after fault_s that was not up
+    up_s: float | None  # first poll after down_s that was up again
+    down_after_fault_s: float | None
+    up_after_restore_s: float | None
+    up_after_first_success_s: float | None  # negative: the probe said up before MCP worked
+
+
+class LivenessVerdict(TypedDict):
+    lied: bool | None  # None: not judged (every MCP call failed for less than lie_after_s)
+    lie_after_s: float
+    spans: list[list[float]]  # [start, end] of each lie, on the block's time base
+    failing_s: float  # the longest run of seconds in which every MCP call failed
+    rule: str
+
+
+class MetricsSeries(TypedDict):
+    role: Literal["requests", "errors", "memory"]
+    name: str
+    before: float | None
+    after: float | None
+    delta: float | None  # counters: increase over the scenario (resets added up)
+    resets: int  # the counter went down: the server restarted
+    ours: float | None  # our measurement of the same thing over the same span
+    ours_label: str
+
+
+class MetricsComparison(TypedDict):
+    url: str
+    scrapes: int
+    failed_scrapes: int
+    series: list[MetricsSeries]
+    server_error_rate: float | None
+    our_error_rate: float | None
+    disagreements: list[str]
+    rule: str
+
+
+class HealthResult(TypedDict):
+    time_base: str  # what t = 0 is: the measured load's start, or the scenario's
+    interval_s: float
+    polled_s: list[float]  # [first, last] poll judged, on the time base
+    probes: list[HealthProbeStats]
+    transitions: list[HealthTransition]
+    flips: list[HealthFlip]  # failure and recovery scenarios only
+    liveness: LivenessVerdict | None
+    metrics: MetricsComparison | None
+    note: str
+
+
+class ProtocolNotes(TypedDict):
+    """How the server broke the MCP framing during a scenario, summed over its connections;
+    present only when it did. Each count is also said in `violations`, as the reports show it."""
+
+    non_json_lines: int  # stdout lines (stdio), reply bodies or SSE events (HTTP) not JSON
+    malformed: int  # JSON messages that were not JSON-RPC (the non-JSON ones not included)
+    oversized_replies: int  # over the target's max_reply_bytes, refused unread
+    unknown_replies: int  # replies to ids never sent
+    bad_content_type: int  # HTTP replies neither application/json nor text/event-stream
+    stdout_closed: bool  # a stdio server closed its stdout while still running
+    stdin_closed: bool  # a stdio server closed its stdin while still running
+    violations: list[str]
+    transport_errors: dict[str, int]  # by detail ("HTTP 500"), most frequent first
+
+
+class SecurityFinding(TypedDict):
+    id: str
+    rule: str  # RDY-… (readiness.security.findings.RULES; the SARIF rule ids)
+    rule_name: str
+    severity: str  # critical | high | medium | low
+    category: str  # availability | injection | http | leak | validation
+    tool: str  # the tool, "prompt:…", "resource:…", "(protocol)" or "(http)"
+    probe_class: str  # schema | injection | protocol | http
+    probe: str  # what was sent: escaped, cut to a few hundred characters
+    evidence: str  # what came back: escaped, cut likewise
+    message: str
+    count: int  # probes that hit this rule on this tool (the first is shown)
+
+
+class SecurityCell(TypedDict):
+    probes: int
+    findings: int
+    worst: str | None  # the most severe finding's severity, None when none
+
+
+class SecurityResult(TypedDict):
+    probes_sent: int
+    probes_planned: int
+    by_class: dict[str, int]  # probes sent per class
+    probe_rate: float  # the configured pace, per second
+    duration_s: float  # the probing itself, discovery and raw sessions included
+    tools: list[str]
+    resources: int
+    resource_templates: int
+    prompts: int
+    skipped: dict[str, str]  # tool → why it was not probed (destructiveHint)
+    classes: list[str]  # probe classes that ran
+    counts: dict[str, int]  # findings per severity
+    crashed: bool
+    hangs: int
+    stopped: str  # why probing stopped early; empty when it ran its course
+    notes: list[str]
+    findings: list[SecurityFinding]
+    matrix: dict[str, dict[str, SecurityCell]]  # target → probe column → cell
+
+
+class ReplayMixRow(TypedDict):
+    name: str  # method, or "tools/call TOOL"
+    captured: int
+    replayed: int  # sent
+
+
+class ReplayResult(TypedDict):
+    """A replay next to its capture: requests, mix and rate."""
+
+    file: str
+    model: Literal["open", "closed"]  # open: the capture's times; closed: as fast as users go
+    speed: float | None  # the capture's times were divided by this (open only)
+    sessions: int  # sessions in the capture
+    connections: int  # they were replayed over (one per session, up to a limit)
+    captured_requests: int
+    captured_span_s: float  # first to last captured request
+    captured_rate_rps: float | None
+    replayed_requests: int  # sent
+    replayed_span_s: float  # first send to last completion
+    replayed_rate_rps: float | None
+    mix: list[ReplayMixRow]
+
+
+class JourneyStepResult(TypedDict):
+    name: str  # the step's operation name, as in `operations`
+    failed: int  # journeys that ended here because the request failed
+    missing_value: int  # … because a value to save was not in the reply, or one to use unsaved
+
+
+class JourneyResult(TypedDict):
+    name: str
+    weight: float
+    started: int
+    completed: int
+    failed: int  # ended by a failed step (see steps[].failed)
+    missing_value: int  # ended by a missing value (see steps[].missing_value)
+    unfinished: int  # cut off by the end of the load
+    steps: list[JourneyStepResult]
+    duration_ms: LatencySummary  # completed journeys, first step's start to last step's end
+    duration_histogram: str  # LatencyHistogram.encode() of the same
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -508,6 +685,11 @@ class ScenarioResult(TypedDict):
     chaos: NotRequired[ChaosResult]
     overload: NotRequired[OverloadResult]
     pool: NotRequired[PoolResult]
+    health: NotRequired[HealthResult]  # the target's own health probes, when configured
+    protocol: NotRequired[ProtocolNotes]
+    security: NotRequired[SecurityResult]
+    journeys: NotRequired[list[JourneyResult]]
+    replay: NotRequired[ReplayResult]
     generator: GeneratorStats
     server: ServerResources
     checks: list[CheckResult]
@@ -610,6 +792,7 @@ class RunInfo(TypedDict):
     status: RunStatus
     config: str  # the suite's source file, or "<built-in default suite>"
     argv: list[str]
+    seed: NotRequired[int]  # of templated arguments' draws: the same seed draws the same values
 
 
 class RunSummary(TypedDict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import random
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING
 import anyio
 
 from readiness import __version__
+from readiness.config.placeholders import Redactor
 from readiness.engine.progress import ProgressSink, ignore_progress
 from readiness.environment import capture_environment
-from readiness.errors import ConfigError, ReadinessError, unwrapped_groups
+from readiness.errors import ConfigError, OutputError, ReadinessError, unwrapped_groups
 from readiness.results import (
     SCHEMA_VERSION,
     CheckResult,
@@ -27,8 +29,9 @@ from readiness.results import (
     ScenarioResult,
     TargetInfo,
     Totals,
+    dump_json,
     summarize,
-    write_results,
+    write_atomic,
 )
 from readiness.scenarios.base import (
     ScenarioContext,
@@ -38,11 +41,13 @@ from readiness.scenarios.base import (
     thresholds_of,
 )
 from readiness.scenarios.instruments import unmeasured_server
+from readiness.scenarios.protocol_notes import protocol_notes
 from readiness.scenarios.repeats import pool_repetitions
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
     from readiness.config.scoring import ScoringConfig
+    from readiness.health.poller import HealthWatch
     from readiness.target import TargetSession
 
 ScenarioRunner = Callable[[ScenarioContext], Awaitable[ScenarioResult]]
@@ -59,6 +64,7 @@ _KINDS = {
     "recovery": ("readiness.scenarios.chaos", "run_recovery"),
     "overload": ("readiness.scenarios.overload", "run_overload"),
     "pool": ("readiness.scenarios.pool", "run_pool"),
+    "security": ("readiness.scenarios.security", "run_security"),
 }
 
 
@@ -80,12 +86,23 @@ class RunState:
     fatal: ReadinessError | None = None
     internal_errors: list[str] = field(default_factory=list)
 
+    write: Callable[[Path, bytes], None] = write_atomic  # the filesystem, replaceable in tests
+    # ${VAR} values back to their names in anything saved or shown (errors quote URLs)
+    redact: Redactor = field(default_factory=lambda: Redactor(()))
+
     def save(self) -> Path:
+        """Write results.json; a failure (folder missing, read-only, disk full) → OutputError."""
         from readiness.scoring import attach_scores
 
         self.result["summary"] = summarize(self.result["scenarios"])
         attach_scores(self.result, self.scoring)
-        return write_results(self.result, self.folder)
+        self.redact.scrub(self.result)
+        path = self.folder / "results.json"
+        try:
+            self.write(path, dump_json(self.result))
+        except OSError as exc:
+            raise OutputError(str(path), exc) from None
+        return path
 
 
 def plan_pairs(
@@ -127,6 +144,9 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         status="error",
         config=suite.source,
         argv=list(argv),
+        seed=suite.run.seed
+        if suite.run.seed is not None
+        else random.SystemRandom().randrange(2**32),
     )
     targets = [
         TargetInfo(
@@ -148,7 +168,8 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         scenarios=[],
         summary=summarize([]),
     )
-    return RunState(result=result, folder=folder, scoring=suite.scoring)
+    secrets = Redactor(pair for t in suite.targets for pair in t.placeholder_values().items())
+    return RunState(result=result, folder=folder, scoring=suite.scoring, redact=secrets)
 
 
 async def run_suite(
@@ -163,31 +184,43 @@ async def run_suite(
     """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
     other scenario failures are recorded and the run goes on. With `repeat` > 1 the whole
     sequence runs that many times, interleaved (A1 B1 A2 B2 …, so a slow stretch of the
-    machine falls on every scenario alike), and each scenario's entry pools its repetitions."""
-    state.save()
+    machine falls on every scenario alike), and each scenario's entry pools its repetitions.
+    A results.json that cannot be written (the disk filled, say) also ends the run: no load
+    is sent that could not be kept."""
+    try:
+        state.save()
+    except OutputError as exc:
+        state.fatal = exc
+        return state
     repetitions: dict[tuple[str, str], list[ScenarioResult]] = {}
     for index, (scenario, target) in enumerate([p for _ in range(repeat) for p in pairs]):
         if state.interrupt.is_set():
             break
         stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
+        connections: list[object] = []  # every connection the scenario opened, for its notes
         ctx = ScenarioContext(
+            health=_health_watch(target),
             suite=suite,
             scenario=scenario,
             target=target,
             run_dir=state.folder,
             on_progress=on_progress,
-            on_connected=partial(_note_connection, state, target),
+            on_connected=partial(_note_connection, state, target, connections),
             interrupt=stop,
+            seed=state.result["run"].get("seed", 0),
         )
         started_at = now_iso()
         try:
-            result, timed_out = await _bounded(ctx, state.interrupt, stop)
+            result, timed_out = await _bounded(ctx, state.interrupt, stop, connections)
             if timed_out:
                 result["partial"] = True
                 result["stopped"] = f"its timeout of {scenario.timeout:g} s passed"
         except _Overran as exc:  # not fatal: the next scenario gets its own target
             result = error_result(scenario, target, started_at, str(exc))
             result["partial"] = True
+        except _InterruptedBeforeConnecting:
+            message = "interrupted while its target was starting; nothing was measured"
+            result = error_result(scenario, target, started_at, message)
         except ReadinessError as exc:
             result = error_result(scenario, target, started_at, str(exc))
             state.fatal = exc
@@ -195,6 +228,9 @@ async def run_suite(
             detail = "".join(traceback.format_exception_only(exc)).strip()
             state.internal_errors.append(traceback.format_exc())
             result = error_result(scenario, target, started_at, f"internal error: {detail}")
+        notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
+        if notes is not None:
+            result["protocol"] = notes
         if repeat > 1:
             result["repeat"] = index // len(pairs) + 1
             done = repetitions.setdefault((target.name, scenario.name), [])
@@ -204,7 +240,10 @@ async def run_suite(
             entry = result
         apply_on_inconclusive(entry, suite.gate.on_inconclusive)
         _place(state.result["scenarios"], entry)
-        state.save()
+        try:
+            state.save()
+        except OutputError as exc:
+            state.fatal = exc
         on_scenario_done(result)
         if state.fatal is not None:
             break
@@ -222,17 +261,28 @@ def _place(scenarios: list[ScenarioResult], entry: ScenarioResult) -> None:
 
 
 async def _bounded(
-    ctx: ScenarioContext, interrupt: anyio.Event, stop: anyio.Event
+    ctx: ScenarioContext, interrupt: anyio.Event, stop: anyio.Event, connections: list[object]
 ) -> tuple[ScenarioResult, bool]:
     """Run one scenario; `stop` is set by the run's interrupt or when the scenario's timeout
-    passes, and the scenario then ends its load and returns what it measured. Returns the
-    result and whether the timeout stopped it."""
+    passes, and the scenario then ends its load and returns what it measured. An interrupt
+    before the scenario connected (`connections` still empty) cancels it at once. Returns
+    the result and whether the timeout stopped it."""
     timeout = ctx.scenario.timeout
     timed_out = False
+    interrupted_early = False
+    # A scenario stuck where it cannot see `stop` (starting its server, say) is cut off.
+    hard = math.inf if timeout is None else timeout + ctx.scenario.grace + OVERRUN_MARGIN_S
+    cut_off = anyio.CancelScope(deadline=anyio.current_time() + hard)
 
     async def follow_interrupt() -> None:
+        nonlocal interrupted_early
         await interrupt.wait()
         stop.set()
+        if not connections:
+            # Starting a server or its handshake can take connect_timeout, and nothing is
+            # measured yet: an interrupt does not wait for it.
+            interrupted_early = True
+            cut_off.cancel()
 
     async def expire(after: float) -> None:
         nonlocal timed_out
@@ -241,29 +291,48 @@ async def _bounded(
         stop.set()
 
     result: ScenarioResult | None = None
-    # A scenario stuck where it cannot see `stop` (starting its server, say) is cut off.
-    hard = math.inf if timeout is None else timeout + ctx.scenario.grace + OVERRUN_MARGIN_S
+    health = ctx.health
     with unwrapped_groups():  # the watchers never raise: a failure is the scenario's own
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow_interrupt)
             if timeout is not None:
                 tg.start_soon(expire, timeout)
             try:
-                with anyio.move_on_after(hard) as cut_off:
+                with cut_off:
+                    if health is not None:  # polled beside the scenario, off its hot path
+                        await tg.start(health.run)
                     result = await scenario_runner(ctx.scenario.kind)(ctx)
             finally:
                 tg.cancel_scope.cancel()
+    if interrupted_early and result is None:
+        raise _InterruptedBeforeConnecting
     if cut_off.cancelled_caught:
         raise _Overran(
             f"its timeout of {timeout:g} s passed and it did not stop within"
             f" {hard - (timeout or 0):g} s more; nothing it measured could be kept"
         )
     assert result is not None
+    if health is not None and "health" not in result:  # a kind that did not assemble it
+        from readiness.health.figures import health_result
+
+        result["health"] = health_result(health, result)
     return result, timed_out and not interrupt.is_set()
+
+
+def _health_watch(target: TargetConfig) -> HealthWatch | None:
+    if target.health is None:
+        return None
+    from readiness.health.poller import HealthWatch
+
+    return HealthWatch.for_target(target.health, target.url)
 
 
 class _Overran(Exception):
     """A scenario went on past its timeout and its grace, and was cancelled."""
+
+
+class _InterruptedBeforeConnecting(Exception):
+    """The run was interrupted while the scenario's target was still starting."""
 
 
 def finish(state: RunState) -> Path:
@@ -280,10 +349,18 @@ def finish(state: RunState) -> Path:
         info["status"] = "inconclusive"
     else:
         info["status"] = "passed"
-    return state.save()
+    try:
+        return state.save()
+    except OutputError as exc:
+        if state.fatal is None:
+            state.fatal = exc
+        return state.folder / "results.json"
 
 
-def _note_connection(state: RunState, target: TargetConfig, session: TargetSession) -> None:
+def _note_connection(
+    state: RunState, target: TargetConfig, connections: list[object], session: TargetSession
+) -> None:
+    connections.append(session.conn)
     for info in state.result["targets"]:
         if info["name"] == target.name:
             info["protocol_version"] = session.conn.protocol_version

@@ -142,7 +142,9 @@ def score_run(scenarios: Sequence[ScenarioResult], config: ScoringConfig) -> Sco
     run_sum = 0.0
     for category in CATEGORIES:
         found = by_category[category]
-        share = config.weights.of(category) / total_weight if assessed[category] else 0.0
+        # Every assessed category may weigh 0 ([scoring.weights]): then nothing is scored.
+        counts = assessed[category] and total_weight > 0
+        share = config.weights.of(category) / total_weight if counts else 0.0
         check_weights = sum(_weight(i) for i in found)
         checks = [
             _scored(i, share * _weight(i) / check_weights if check_weights else 0.0) for i in found

@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
+from tests.clirun import READINESS, results, run_cli, suite
 from tests.servers import kill_tree
-
-READINESS = [sys.executable, "-m", "readiness.cli"]
-
-
-def run_cli(
-    *args: str, cwd: Path, timeout: float = 180, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*READINESS, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
-def suite(tmp_path: Path, body: str, name: str = "suite.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
-def results(folder: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((folder / "results.json").read_text())
-    return data
 
 
 def processes_marked(marker: str) -> list[int]:
@@ -259,7 +229,7 @@ def test_a_server_that_never_answers_times_out_and_the_run_ends(tmp_path: Path) 
 [[workload.operations]]
 call = "tools/call"
 tool = "work"
-arguments = { ms = 600000 }
+arguments = { ms = 60000 }  # the demo's longest work, far past the timeout
 
 [[scenarios]]
 name = "t"

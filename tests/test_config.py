@@ -89,7 +89,8 @@ def test_the_built_in_suite_tests_the_demo_with_the_running_python() -> None:
     (target,) = suite.targets
     assert (target.transport, target.command) == ("stdio", sys.executable)
     assert target.args == ("-m", "readiness.demo")
-    throughput, scaling, memory, failure, recovery = suite.scenarios
+    throughput, scaling, memory, failure, recovery, security = suite.scenarios
+    assert security.kind == "security"
     assert throughput.load == LoadConfig(concurrency=50, requests=1000)
     # The chaos pair: isolation (echo is hit, the status read is not) and a kill + restart.
     assert (failure.kind, recovery.kind) == ("failure", "recovery")
@@ -134,6 +135,7 @@ def test_the_commented_examples_in_scenarios_toml_are_valid() -> None:
         "memory",
         "failure",
         "recovery",
+        "security",
     ]
     (fault,) = suite.scenario("failure").faults
     assert fault.describe() == "error:tool=echo,probability=0.1"
@@ -434,7 +436,7 @@ args = ["-m", "server", "--token", "${MCP_TOKEN}", "--password=hunter2",
 env = { API_TOKEN = "${MCP_TOKEN}", DB_PASSWORD = "plain", MODE = "${MODE:-fast}" }
 
 [targets.headers]
-Authorization = "Bearer ${MCP_TOKEN}"
+Proxy-Authorization = "Bearer ${MCP_TOKEN}"
 X-Static-Token = "literal-secret"
 Accept-Language = "en"
 
@@ -448,7 +450,7 @@ load = { concurrency = 1, requests = 1 }
 def test_placeholders_expand_from_the_environment_with_defaults() -> None:
     target = parse(HTTP, MCP_TOKEN="s3cret", PORT="8123").targets[0]
     assert target.url == "http://user:hunter3@127.0.0.1:8123/mcp?api_key=k1&x=1"
-    assert target.headers["Authorization"] == "Bearer s3cret"
+    assert target.headers["Proxy-Authorization"] == "Bearer s3cret"
     assert target.command == sys.executable
     assert target.args[3] == "s3cret"
     assert target.args[-1] == "${NOT_EXPANDED}"
@@ -467,7 +469,7 @@ def test_an_unset_variable_names_the_first_key_that_uses_it() -> None:
     assert "MCP_TOKEN is not set" in error.message
     without = HTTP.replace('"--token", "${MCP_TOKEN}", ', "").replace("${MCP_TOKEN}", "x", 1)
     error = error_of(without, PORT="1")
-    assert error.key == 'targets[0] (name="remote").headers.Authorization'
+    assert error.key == 'targets[0] (name="remote").headers.Proxy-Authorization'
     assert error.line == 11
     assert "MCP_TOKEN is not set" in error.message
 
@@ -485,7 +487,7 @@ def test_reports_see_placeholders_and_stars_never_secrets() -> None:
     for secret in ("s3cret", "literal-secret", "hunter2", "hunter3", "k1", "plain"):
         assert not any(secret in text for text in shown), secret
     assert target.display_headers() == {
-        "Authorization": "Bearer ${MCP_TOKEN}",
+        "Proxy-Authorization": "Bearer ${MCP_TOKEN}",
         "X-Static-Token": "***",
         "Accept-Language": "en",
     }
@@ -506,10 +508,10 @@ def test_a_target_built_in_code_is_redacted_too() -> None:
         name="t",
         transport="http",
         url="https://me:pw@example.test/mcp",
-        headers={"Authorization": "Basic abc"},
+        headers={"Proxy-Authorization": "Basic abc"},
     )
     assert target.display_url() == "https://***@example.test/mcp"
-    assert target.display_headers() == {"Authorization": "Basic ***"}
+    assert target.display_headers() == {"Proxy-Authorization": "Basic ***"}
 
 
 # --- choosing the suite -----------------------------------------------------------------------

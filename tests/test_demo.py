@@ -39,6 +39,7 @@ EVERY_TOOL_CALL: tuple[tuple[str, dict[str, Any]], ...] = (
     ("work", {"ms": 1}),
     ("search", {"query": "server", "limit": 2}),
     ("read_note", {"name": "welcome"}),
+    ("create_note", {"text": "remember this"}),
     ("blob", {"kb": 1}),
 )
 
@@ -247,6 +248,7 @@ async def test_every_tool_resource_and_prompt_answers_over_stdio() -> None:
     assert search is not None
     assert len(search["hits"]) == 2
     assert text_of(results["read_note"]).startswith("Welcome")
+    assert results["create_note"].structured_content == {"id": "note-1", "chars": 13}
     assert len(text_of(results["blob"])) == 1024
     assert len(text_of(big_blob).encode()) == 64 * 1024
     assert traversal.is_error

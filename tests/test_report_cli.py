@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import results, run_cli, suite
+from tests.clirun import results, run_cli, suite
 
 FAILING_SUITE = """
 [run]

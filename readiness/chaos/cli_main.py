@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from readiness.chaos.faults import AnyFault, load_faults_toml, parse_fault_spec
-from readiness.chaos.relay import run_relay, serve_stdio
+from readiness.chaos.relay import open_capture, run_relay, serve_stdio
 from readiness.errors import ConfigError, ExitCode, unwrapped_groups
 
 PROG = "readiness proxy"
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         usage=(
             f"{PROG} (--upstream URL [--listen HOST:PORT] [-- COMMAND…] | -- COMMAND…)"
-            " [--fault SPEC]… [--faults-file FILE] [--events PATH] [--seed N]"
+            " [--fault SPEC]… [--faults-file FILE] [--events PATH] [--seed N] [--record FILE]"
         ),
         description=(
             "Put a fault-injecting interposer between an MCP client and server: an HTTP"
@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--faults-file", metavar="FILE", help="a TOML file of [[faults]] tables")
     parser.add_argument("--events", metavar="PATH", help="append each injection as a JSON line")
     parser.add_argument("--seed", type=int, help="seed for probabilistic faults")
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write each client request (time, session, method, tool, params; header names"
+        " only, never their values) as a JSON line, for [workload] replay",
+    )
     # Everything from the first positional on is the server command, `--` or not: a caller
     # such as click may already have eaten the `--`.
     parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -118,7 +124,14 @@ def _serve(
             )
     host, port = _listen(args.listen or DEFAULT_LISTEN)
     if args.upstream is None:
-        return serve_stdio(command, faults, on_log=log, events_path=args.events, seed=args.seed)
+        return serve_stdio(
+            command,
+            faults,
+            on_log=log,
+            events_path=args.events,
+            seed=args.seed,
+            record_path=args.record,
+        )
     return _serve_http(
         args.upstream,
         command,
@@ -130,6 +143,7 @@ def _serve(
         seed=args.seed,
         log=log,
         announce=announce,
+        record_path=args.record,
     )
 
 
@@ -176,6 +190,7 @@ def _serve_http(
     seed: int | None,
     log: Callable[[str], None],
     announce: Callable[[str, str], None],
+    record_path: str | None = None,
 ) -> int:
     import anyio
 
@@ -189,6 +204,7 @@ def _serve_http(
     except OSError as exc:
         raise ConfigError(f"cannot write it: {exc.strerror or exc}", file=events_path) from None
     plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None)
+    capture = open_capture(record_path, "http")
     supervisor = None
     if command:
         # The server's output passes through to ours, as if it ran in this terminal.
@@ -213,6 +229,7 @@ def _serve_http(
                             allow_remote=allow_remote,
                             supervisor=supervisor,
                             on_log=log,
+                            capture=capture,
                         )
                     )
                     announce(url, upstream)
@@ -232,6 +249,8 @@ def _serve_http(
     finally:
         if events is not None:
             events.close()
+        if capture is not None:
+            capture.close()
     return int(ExitCode.INTERRUPTED) if interrupted else int(ExitCode.OK)
 
 

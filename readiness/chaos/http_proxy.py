@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 from anyio.abc import TaskGroup, TaskStatus
 
+from readiness.chaos.capture import CaptureWriter
 from readiness.chaos.faults import (
     DisconnectFault,
     DropFault,
@@ -96,6 +97,7 @@ async def serve_proxy(
     allow_remote: bool = False,
     supervisor: Supervisor | None = None,
     on_log: Callable[[str], None] | None = None,
+    capture: CaptureWriter | None = None,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the proxy until cancelled; `task_status.started(url)` gives the URL to use in
@@ -108,7 +110,7 @@ async def serve_proxy(
     require_loopback(host, allow_remote=allow_remote, key="--listen")
     check_faults(plan.faults, "http", owns_process=supervisor is not None)
     _, path = check_upstream(upstream_url)
-    proxy = _Proxy(upstream_url, plan, supervisor, on_log)
+    proxy = _Proxy(upstream_url, plan, supervisor, on_log, capture)
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
     runner = web.AppRunner(
@@ -153,8 +155,10 @@ class _Proxy:
         plan: FaultPlan,
         supervisor: Supervisor | None,
         on_log: Callable[[str], None] | None,
+        capture: CaptureWriter | None = None,
     ) -> None:
         self._base, self._path = check_upstream(upstream_url)
+        self._capture = capture
         self._url = upstream_url
         self.plan = plan
         self._supervisor = supervisor
@@ -192,12 +196,18 @@ class _Proxy:
         body = await request.read()
         info: RequestInfo | None = None
         injection: Injection | None = None
-        if request.method == "POST" and body and self.plan.faults:
+        if request.method == "POST" and body and (self.plan.faults or self._capture is not None):
             try:
-                info = inspect_message(orjson.loads(body))
+                message = orjson.loads(body)
             except orjson.JSONDecodeError:
-                info = None
-            if info is not None:
+                message = None
+            info = inspect_message(message)
+            if info is not None and self._capture is not None:
+                # Header names only: their values may be credentials.
+                self._capture.request(
+                    message, session=request.headers.get(SESSION_HEADER), headers=request.headers
+                )
+            if info is not None and self.plan.faults:
                 injection = self.plan.decide(info.method, info.tool, info.request_id)
         if injection is not None and info is not None:
             answer = await self._apply(request, injection, info)

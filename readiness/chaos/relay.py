@@ -7,9 +7,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from readiness.chaos.faults import AnyFault, check_faults, faults_from_json
 from readiness.errors import ConfigError, ExitCode, ReadinessError, TargetStartFailed
+
+if TYPE_CHECKING:
+    from readiness.chaos.capture import CaptureWriter
 
 PROG = "python -m readiness.chaos.relay"
 
@@ -23,6 +27,7 @@ def serve_stdio(
     seed: int | None = None,
     armed: bool = True,
     transport_marker: str | None = None,
+    record_path: str | None = None,
 ) -> int:
     """Run `command` behind the relay on this process's stdin/stdout until either side goes;
     returns the exit status (the server's own when it exited by itself). Raises ConfigError
@@ -43,8 +48,14 @@ def serve_stdio(
             f"cannot write the events file: {exc.strerror or exc}", file=events_path
         ) from None
     plan = FaultPlan(faults, seed=seed, on_event=events.write if events else None, armed=armed)
+    capture = open_capture(record_path, "stdio")
     relay = StdioRelay(
-        command[0], command[1:], plan, on_log=on_log, transport_marker=transport_marker
+        command[0],
+        command[1:],
+        plan,
+        on_log=on_log,
+        transport_marker=transport_marker,
+        capture=capture,
     )
     client_in, client_out = claim_stdio()
     try:
@@ -56,6 +67,20 @@ def serve_stdio(
     finally:
         if events is not None:
             events.close()
+        if capture is not None:
+            capture.close()
+
+
+def open_capture(path: str | None, transport: Literal["stdio", "http"]) -> CaptureWriter | None:
+    """The capture `--record PATH` asks for; ConfigError naming the file if it cannot be made."""
+    if path is None:
+        return None
+    from readiness.chaos.capture import CaptureWriter
+
+    try:
+        return CaptureWriter(path, transport)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the capture: {exc.strerror or exc}", file=path) from None
 
 
 def run_relay(prog: str, serve: Callable[[Callable[[str], None]], int]) -> int:

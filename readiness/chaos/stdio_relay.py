@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import orjson
 
+from readiness.chaos.capture import CaptureWriter
 from readiness.chaos.faults import (
     AnyFault,
     DisconnectFault,
@@ -110,14 +111,16 @@ class StdioRelay:
         cwd: str | None = None,
         on_log: Callable[[str], None] | None = None,
         transport_marker: str | None = None,
+        capture: CaptureWriter | None = None,
     ) -> None:
         self.command = command
+        self._capture = capture
         self.args = tuple(args)
         self.plan = plan
         self._env = dict(env) if env is not None else None
         self._cwd = cwd
         self._log = on_log or (lambda message: None)
-        self._passthrough = not plan.faults
+        self._passthrough = not plan.faults and capture is None
         self._marker = transport_marker
         # Requests the server was sent and has not answered, kept only when a kill may take it
         # down while the relay lives on: they are answered for it when it goes.
@@ -292,6 +295,8 @@ class StdioRelay:
         elif info.method in (CLOCK_METHOD, STATS_METHOD):
             self._control(info.method, info.request_id)
             return
+        if self._capture is not None:
+            self._capture.request(message)
         if self._down:
             self._server_gone_reply(info.request_id, "the server is down (killed by a fault)")
             return

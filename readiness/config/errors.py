@@ -13,6 +13,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
@@ -31,6 +32,10 @@ _EXPECTED: dict[str, str] = {
     "int_from_float": "a whole number",
     "float_type": "a number",
     "bool_type": "true or false",
+    "int_parsing": "an integer",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false",
+    "finite_number": "a finite number",
     "list_type": "an array",
     "tuple_type": "an array",
     "dict_type": "a table",
@@ -209,6 +214,30 @@ class TomlLocator:
                 return
             else:
                 self._pos += 1
+
+
+MAX_CONFIG_BYTES = 4 * 2**20
+
+
+def read_config(path: str | Path) -> str:
+    """A configuration file's text; a file that is missing, a folder, unreadable, not UTF-8
+    or endless (/dev/zero) raises ConfigError naming it."""
+    source = str(path)
+    try:
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a configuration file",
+                file=source,
+            )
+        return data.decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file", file=source) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason})", file=source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
 
 
 def excerpt(text: str, line: int, column: int | None = None) -> str:

@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
 
 # Placeholders that have a value even when the environment lacks them; their values are shown.
 BUILTIN_VARIABLES: Mapping[str, Callable[[], str]] = {"PYTHON": lambda: sys.executable}
 
-_PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:(?!\$\{)[^}])*))?\}")
+_STRAY = re.compile(r"\$\{")  # what is left of a ${ that starts no placeholder
+
+
+class MalformedPlaceholder(ValueError):
+    """A ${ that is not ${NAME} or ${NAME:-default}: a typo would otherwise be sent as is."""
 
 
 def expand(template: str, environ: Mapping[str, str]) -> str:
-    """Replace ${VAR} and ${VAR:-default}; $${ is a literal ${. Unset without default → KeyError."""
+    """Replace ${VAR} and ${VAR:-default}; $${ is a literal ${. Unset without default → KeyError;
+    any other ${ → MalformedPlaceholder."""
 
     def value(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -29,6 +37,12 @@ def expand(template: str, environ: Mapping[str, str]) -> str:
             return BUILTIN_VARIABLES[name]()
         raise KeyError(name)
 
+    stray = _STRAY.search(_PLACEHOLDER.sub("", template))
+    if stray is not None:
+        raise MalformedPlaceholder(
+            f"{template!r} has a ${{ that starts no placeholder: write ${{NAME}} or"
+            " ${NAME:-default} (they do not nest), or $${ for a literal ${"
+        )
     return _PLACEHOLDER.sub(value, template)
 
 
@@ -53,7 +67,8 @@ _SECRET_FLAG = re.compile(
 )
 _AUTH_SCHEME = re.compile(r"(Bearer|Basic|Token|Digest)\s+\S", re.I)
 REDACTED = "***"
-_USERINFO = re.compile(r"^([A-Za-z0-9+.${}_-]*://)[^/?#@]*@")
+_USERINFO = re.compile(r"^([A-Za-z0-9+.${}_-]*://)([^/?#@]*)@")
+_NAMES_ONLY = re.compile(r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|:)+")  # ${USER}:${PASSWORD}
 _QUERY_PARAMETER = re.compile(r"([?&;])([^=&;#]*)=([^&;#]*)")
 
 
@@ -70,7 +85,13 @@ def redact_url(url: str) -> str:
 
     Regular expressions rather than urllib: a URL with ${...} placeholders is not a valid URL.
     """
-    url = _USERINFO.sub(rf"\1{REDACTED}@", url, count=1)
+
+    def userinfo(match: re.Match[str]) -> str:
+        scheme, credentials = match.groups()
+        shown = credentials if _NAMES_ONLY.fullmatch(credentials) else REDACTED
+        return f"{scheme}{shown}@"
+
+    url = _USERINFO.sub(userinfo, url, count=1)
 
     def parameter(match: re.Match[str]) -> str:
         separator, name, value = match.groups()
@@ -104,3 +125,65 @@ def display_mapping(mapping: Mapping[str, str], public: Mapping[str, str]) -> di
     """Environment variables or headers as shown: secret-looking names get redacted values."""
     shown = {key: display_template(value, public) for key, value in mapping.items()}
     return {k: redact_value(v) if _SECRET_NAME.search(k) else v for k, v in shown.items()}
+
+
+def placeholder_values(template: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The values a template's placeholders expand to, by name; built-ins (public) left out."""
+    values: dict[str, str] = {}
+    for match in _PLACEHOLDER.finditer(template):
+        name, default = match.group(1), match.group(2)
+        if name is None or (name in BUILTIN_VARIABLES and name not in environ):
+            continue
+        value = environ.get(name, default)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+# Shorter values are left alone: replacing "8" or "abc" everywhere would garble the results
+# more than it could hide; no credential is that short.
+MIN_SECRET_LENGTH = 4
+_ENCODED = ("histograms",)  # HDR histograms as base64: numbers, not text
+
+
+class Redactor:
+    """Puts the ${NAME} back where a placeholder's value turns up in text a run writes (an
+    error that quotes the URL it failed to reach, say): the net under the display forms."""
+
+    def __init__(self, values: Iterable[tuple[str, str]]) -> None:
+        """`values`: (name, value) pairs, as placeholder_values gives them."""
+        shown: dict[str, str] = {}
+        for name, value in values:
+            if len(value) < MIN_SECRET_LENGTH:
+                continue
+            for form in (value, quote(value), quote(value, safe="")):
+                shown.setdefault(form, "${" + name + "}")
+        self._shown = shown
+        longest_first = sorted(shown, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, longest_first))) if shown else None
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(lambda match: self._shown[match.group()], text)
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def scrub(self, data: Any) -> Any:
+        """`data` (JSON-like) with every string and key redacted; dicts and lists in place."""
+        if self._pattern is None:
+            return data
+        if isinstance(data, str):
+            return self(data)
+        if isinstance(data, list):
+            data[:] = [self.scrub(item) for item in data]
+        elif isinstance(data, dict):
+            items = list(data.items())
+            data.clear()
+            for key, value in items:
+                kept = isinstance(key, str) and key in _ENCODED
+                data[self(key) if isinstance(key, str) else key] = (
+                    value if kept else self.scrub(value)
+                )
+        return data

@@ -8,7 +8,7 @@ import math
 from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from readiness.chaos.faults import Fault, Window, WindowField
 from readiness.config.thresholds import Threshold, parse_threshold
@@ -27,6 +27,9 @@ from readiness.config.workload import WorkloadConfig
 from readiness.errors import ConfigError
 
 _THRESHOLD_KEYS = ("check", "critical", "weight")
+# Each virtual user is a task with its own buffers: a typo such as 10**12 must be refused
+# here rather than exhaust memory once the load starts.
+MAX_CONCURRENCY = 100_000
 
 
 def _threshold(value: object) -> Threshold:
@@ -77,7 +80,7 @@ class LoadConfig(ConfigModel):
     """
 
     model: Literal["closed", "open"] = "closed"
-    concurrency: Annotated[Integer, Field(ge=1)] | None = None
+    concurrency: Annotated[Integer, Field(ge=1, le=MAX_CONCURRENCY)] | None = None
     requests: Annotated[Integer, Field(ge=1)] | None = None
     duration: Annotated[Duration, Field(gt=0)] | None = None
     think_time: Annotated[Duration, Field(ge=0)] = 0.0
@@ -117,6 +120,13 @@ class LoadConfig(ConfigModel):
                     raise invalid(
                         "a closed-model stage targets a whole concurrency", "stages", i, "target"
                     )
+                if stage.target > MAX_CONCURRENCY:
+                    raise invalid(
+                        f"must be at most {MAX_CONCURRENCY} virtual users, got {stage.target:g}",
+                        "stages",
+                        i,
+                        "target",
+                    )
         return self
 
     def planned_duration(self) -> float | None:
@@ -127,8 +137,18 @@ class LoadConfig(ConfigModel):
 
 
 ScenarioKind = Literal[
-    "throughput", "scaling", "memory", "payload", "failure", "recovery", "overload", "pool"
+    "throughput",
+    "scaling",
+    "memory",
+    "payload",
+    "failure",
+    "recovery",
+    "overload",
+    "pool",
+    "security",
 ]
+ProbeClass = Literal["schema", "injection", "protocol", "http"]
+PROBE_CLASSES: tuple[ProbeClass, ...] = ("schema", "injection", "protocol", "http")
 PayloadDirection = Literal["result", "argument", "both"]
 # overload without capacity probes from these rates (per second) up, each for
 # OVERLOAD_PROBE_STEP_S unless step_duration is given: past the last it doubles until a rate
@@ -143,6 +163,8 @@ OVERLOAD_PROBE_RESOLUTION = 0.25
 OVERLOAD_MAX_RATE = 10_000.0
 OVERLOAD_MIN_STEADY_S = 2.0
 # Kinds whose load is `load`, time-bounded for the chaos kinds (faults are placed in time).
+# A validation-context key: the suite's own workload replays a capture (set as it validates).
+SUITE_REPLAYS = "suite_workload_replays"
 _NEEDS_LOAD = ("throughput", "memory", "failure", "recovery")
 _TIMED = ("memory", "failure", "recovery")
 
@@ -182,7 +204,7 @@ class ScenarioConfig(ConfigModel):
     sizes: tuple[Annotated[Size, Field(gt=0)], ...] = ()
     direction: PayloadDirection = "both"
     requests_per_size: Annotated[int, Field(ge=1, strict=True)] = 20
-    concurrency: Annotated[int, Field(ge=1, strict=True)] = 2
+    concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY, strict=True)] = 2
     result_tool: str = "blob"  # called with {result_argument: size in KiB}
     result_argument: str = "kb"
     argument_tool: str = "echo"  # called with {argument_name: a string of the size}
@@ -204,6 +226,14 @@ class ScenarioConfig(ConfigModel):
     ramp: Annotated[Duration, Field(gt=0)] = 5.0
     hold: Annotated[Duration, Field(gt=0)] = 5.0
     cooldown: Annotated[Duration, Field(gt=0)] = 10.0
+    # security: hostile-client probes, non-destructive, paced and capped; the server is
+    # checked alive after every batch and the scenario stops if it died
+    probe_rate: Annotated[Rate, Field(gt=0)] = 50.0
+    max_probes: Annotated[Integer, Field(ge=1)] = 2000
+    probe_timeout: Annotated[Duration, Field(gt=0)] = 5.0
+    allow_destructive: bool = False
+    probe_classes: tuple[ProbeClass, ...] = PROBE_CLASSES
+    huge_strings: tuple[Annotated[Size, Field(gt=0)], ...] = (1024 * 1024, 16 * 1024 * 1024)
 
     # field → the kinds it applies to
     _ONLY: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -234,6 +264,12 @@ class ScenarioConfig(ConfigModel):
         "ramp": ("overload",),
         "hold": ("overload",),
         "cooldown": ("overload",),
+        "probe_rate": ("security",),
+        "max_probes": ("security",),
+        "probe_timeout": ("security",),
+        "allow_destructive": ("security",),
+        "probe_classes": ("security",),
+        "huge_strings": ("security",),
     }
 
     @model_validator(mode="before")
@@ -250,13 +286,14 @@ class ScenarioConfig(ConfigModel):
         return data
 
     @model_validator(mode="after")
-    def _kind_needs(self) -> ScenarioConfig:
+    def _kind_needs(self, info: ValidationInfo) -> ScenarioConfig:
         for field, kinds in self._ONLY.items():
             if self.kind not in kinds and field in self.model_fields_set:
                 shown = " or ".join(f'"{k}"' for k in kinds)
                 raise invalid(f"{field} applies to kind = {shown} only", field)
         if self.kind in _NEEDS_LOAD:
-            self._check_load()
+            context = info.context if isinstance(info.context, dict) else {}
+            self._check_load(bool(context.get(SUITE_REPLAYS)))
         elif self.kind == "payload":
             self._check_payload()
         elif self.kind == "scaling":
@@ -272,13 +309,20 @@ class ScenarioConfig(ConfigModel):
                 raise invalid("give capacity or steps to probe for it, not both", "steps")
             self._check_steps()
             self._check_max_rate()
+        elif self.kind == "security" and self.load is not None:
+            raise invalid(
+                "a security scenario sets its pace with probe_rate and max_probes", "load"
+            )
         elif self.kind == "pool" and self.load is not None and self.load.model != "closed":
             raise invalid("a pool scenario runs virtual users: use the closed model", "load")
         if self.kind in ("failure", "recovery"):
             self._check_windows()
         return self
 
-    def _check_load(self) -> None:
+    def _check_load(self, suite_replays: bool) -> None:
+        replays = self.workload.replay is not None if self.workload else suite_replays
+        if self.load is None and self.kind == "throughput" and replays:
+            return  # a replay is its own load
         if self.load is None:
             raise invalid(
                 f"a {self.kind} scenario needs load,"
@@ -325,6 +369,10 @@ class ScenarioConfig(ConfigModel):
             for i, step in enumerate(self.steps):
                 if not step.is_integer():
                     raise invalid("closed-model steps are whole concurrencies", "steps", i)
+                if step > MAX_CONCURRENCY:
+                    raise invalid(
+                        f"must be at most {MAX_CONCURRENCY} virtual users, got {step:g}", "steps", i
+                    )
         if self.warmup >= self.step_duration:
             raise invalid("warmup must be shorter than step_duration", "warmup")
 

@@ -11,7 +11,6 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from readiness.config.types import ConfigModel, invalid
-from readiness.errors import ConfigError
 
 Category = Literal[
     "performance", "scalability", "stability", "fault_tolerance", "recovery", "security"
@@ -110,12 +109,7 @@ def load_scoring(path: str | Path) -> ScoringConfig:
     from readiness.config import errors as config_errors
 
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such file", file=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", file=source) from None
+    text = config_errors.read_config(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -11,16 +11,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from readiness.chaos.faults import unsupported
 from readiness.config import errors as config_errors
 from readiness.config.errors import did_you_mean
 from readiness.config.gate import GateConfig
-from readiness.config.scenario import ScenarioConfig
+from readiness.config.scenario import SUITE_REPLAYS, ScenarioConfig
 from readiness.config.scoring import ScoringConfig
 from readiness.config.target import TargetConfig
-from readiness.config.types import ConfigModel, Name, invalid
+from readiness.config.types import ConfigModel, Integer, Name, invalid
 from readiness.config.workload import WorkloadConfig
 from readiness.errors import ConfigError
 
@@ -29,6 +29,8 @@ DEFAULT_SUITE_SOURCE = "<built-in default suite>"
 
 class RunConfig(ConfigModel):
     name: Name = "readiness"
+    # Of the values templated arguments draw; a run without one draws a seed and records it.
+    seed: Annotated[Integer, Field(ge=0)] | None = None
 
     @field_validator("name")
     @classmethod
@@ -49,12 +51,21 @@ class Suite(ConfigModel):
     gate: GateConfig = Field(default_factory=GateConfig)
     source: str = "<memory>"  # the file it came from; not a key of the file
 
+    @field_validator("workload")
+    @classmethod
+    def _tell_scenarios(cls, workload: WorkloadConfig, info: ValidationInfo) -> WorkloadConfig:
+        # Validated before the scenarios (field order): a scenario without load may replay it.
+        if isinstance(info.context, dict):
+            info.context[SUITE_REPLAYS] = workload.replay is not None
+        return workload
+
     @model_validator(mode="after")
     def _references(self) -> Suite:
         _require_unique([t.name for t in self.targets], "targets", "target")
         _require_unique([s.name for s in self.scenarios], "scenarios", "scenario")
         names = [t.name for t in self.targets]
         for i, scenario in enumerate(self.scenarios):
+            _check_replay_load(scenario, self.workload_for(scenario), i)
             if scenario.target is not None and scenario.target not in names:
                 raise invalid(
                     f"no target is named {scenario.target!r}{did_you_mean(scenario.target, names)}"
@@ -150,6 +161,33 @@ class Suite(ConfigModel):
         return self.model_copy(update={"targets": targets, "scenarios": chosen})
 
 
+def _check_replay_load(scenario: ScenarioConfig, workload: WorkloadConfig, index: int) -> None:
+    replay = workload.replay is not None
+    if scenario.kind == "throughput" and scenario.load is None and not replay:
+        raise invalid(
+            'a throughput scenario needs load, e.g. load = { concurrency = 10, duration = "30s" }'
+            " (or a workload that replays a capture)",
+            "scenarios",
+            index,
+            "load",
+        )
+    if replay and scenario.kind != "throughput":
+        raise invalid(
+            "a replay runs in a throughput scenario; give this one a workload of its own",
+            "scenarios",
+            index,
+            "kind",
+        )
+    if replay and scenario.load is not None and scenario.load.model != "closed":
+        raise invalid(
+            "a replay keeps the capture's own times: leave out load, or give a closed load to"
+            " replay as fast as its virtual users allow",
+            "scenarios",
+            index,
+            "load",
+        )
+
+
 def _require_unique(names: Sequence[str], table: str, what: str) -> None:
     for i, name in enumerate(names):
         if name in names[:i]:
@@ -163,15 +201,26 @@ def _require_unique(names: Sequence[str], table: str, what: str) -> None:
 _suite_keys = config_errors.keys_in(Suite, internal=("source",))
 
 
-def parse_suite(text: str, source: str, *, environ: Mapping[str, str] | None = None) -> Suite:
-    """Parse TOML text; any problem raises ConfigError naming `source`, the key and the line."""
+def parse_suite(
+    text: str,
+    source: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Suite:
+    """Parse TOML text; any problem raises ConfigError naming `source`, the key and the line.
+
+    Data files are read relative to `base_dir` (the current directory when None)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise config_errors.syntax_error(exc, text, source) from None
     if "source" in data:
         raise config_errors.unknown_key("source", _suite_keys(()) or (), text, source)
-    context = {"environ": os.environ if environ is None else environ}
+    context = {
+        "environ": os.environ if environ is None else environ,
+        "base_dir": base_dir if base_dir is not None else Path(source).parent,
+    }
     try:
         return Suite.model_validate({**data, "source": source}, context=context)
     except ValidationError as exc:
@@ -181,15 +230,8 @@ def parse_suite(text: str, source: str, *, environ: Mapping[str, str] | None = N
 def load_suite(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Suite:
     """Read and parse a suite file."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("no such file", file=source) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason})", file=source) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
-    return parse_suite(text, source, environ=environ)
+    text = config_errors.read_config(path)
+    return parse_suite(text, source, environ=environ, base_dir=Path(path).parent)
 
 
 def default_suite(*, environ: Mapping[str, str] | None = None) -> Suite:
@@ -204,6 +246,6 @@ def find_suite(config: str | None, cwd: Path, *, environ: Mapping[str, str] | No
         path = Path(config)
         return load_suite(path if path.is_absolute() else cwd / path, environ=environ)
     local = cwd / "scenarios.toml"
-    if local.is_file():
+    if local.exists() or local.is_symlink():  # a folder or a broken link is an error, not absent
         return load_suite(local, environ=environ)
     return default_suite(environ=environ)

@@ -13,11 +13,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from readiness.config.errors import Key, did_you_mean
+from readiness.config.health import HealthConfig
 from readiness.config.placeholders import (
     BUILTIN_VARIABLES,
+    MalformedPlaceholder,
     display_mapping,
     display_template,
     expand,
+    placeholder_values,
     redact_args,
     redact_url,
 )
@@ -55,10 +58,13 @@ class TargetConfig(ConfigModel):
     process_name: str | None = None
     # [targets.resilience]: breaker, rate limit, retry and cache between workload and client
     resilience: ResilienceConfig | None = None
+    # [targets.health]: liveness/readiness/metrics endpoints polled beside every scenario
+    health: HealthConfig | None = None
 
     # field → (as written, as expanded); display uses the written form while they still match
     _written: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)
     _public: dict[str, str] = PrivateAttr(default_factory=dict)  # built-ins as expanded
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)  # placeholder → its value
 
     @model_validator(mode="wrap")
     @classmethod
@@ -78,6 +84,12 @@ class TargetConfig(ConfigModel):
         assert isinstance(target, TargetConfig)
         target._written = {f: (raw, getattr(target, f)) for f, (raw, _) in written.items()}
         target._public = {name: expand("${" + name + "}", environ) for name in BUILTIN_VARIABLES}
+        target._secrets = {
+            name: value
+            for raw, _ in written.values()
+            for template in _strings_in(raw)
+            for name, value in placeholder_values(template, environ).items()
+        }
         return target
 
     @field_validator("protocol")
@@ -102,9 +114,18 @@ class TargetConfig(ConfigModel):
                 raise invalid('an http target needs a url, e.g. "http://127.0.0.1:8000/mcp"', "url")
             parts = urlsplit(self.url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise invalid(f"expected an http:// or https:// URL, got {self.url!r}", "url")
+                # Not the URL itself: it may hold an expanded ${VAR}, a password or a token.
+                got = f"{parts.scheme}://" if parts.scheme else "no scheme"
+                got += "" if parts.hostname else " and no host"
+                raise invalid(f"expected an http:// or https:// URL, got {got}", "url")
             if self.args and not self.command:
                 raise invalid("args given without a command", "args")
+            if "@" in parts.netloc and any(k.lower() == "authorization" for k in self.headers):
+                raise invalid(
+                    "the url's user:password@ and an Authorization header both set the"
+                    " credentials: keep one",
+                    "headers",
+                )
             if self.resilience is not None and self.resilience.batch is not None:
                 raise invalid(
                     "batching applies to stdio targets only (one pipe write for many frames)",
@@ -118,6 +139,15 @@ class TargetConfig(ConfigModel):
                     " command is started (and sampled) by readiness",
                     field,
                 )
+        if self.health is not None and self.transport == "stdio":
+            for probe, where in self.health.probes().items():
+                if where.startswith("/"):
+                    raise invalid(
+                        f"a stdio target has no HTTP origin: give {probe} as a full loopback"
+                        f' URL, e.g. "http://127.0.0.1:9100{where}"',
+                        "health",
+                        probe,
+                    )
         if self.pid is not None and self.process_name is not None:
             raise invalid("give pid or process_name, not both", "process_name")
         return self
@@ -146,6 +176,10 @@ class TargetConfig(ConfigModel):
             return raw
         return current
 
+    def placeholder_values(self) -> dict[str, str]:
+        """What each ${VAR} of the file expanded to (built-ins aside): never to be shown."""
+        return dict(self._secrets)
+
     def display_url(self) -> str | None:
         url = self._shown("url")
         return redact_url(display_template(url, self._public)) if url else None
@@ -168,6 +202,16 @@ class TargetConfig(ConfigModel):
         return (self.display_url() if self.transport == "http" else self.display_command()) or ""
 
 
+def _strings_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings_in(item)]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings_in(item)]
+    return []
+
+
 def _expand_field(value: Any, environ: Mapping[str, str], key: Key) -> Any:
     """Expand strings inside a field's raw value; other types are left for validation to reject."""
     if isinstance(value, str):
@@ -180,6 +224,8 @@ def _expand_field(value: Any, environ: Mapping[str, str], key: Key) -> Any:
                 f" (write ${{{name}:-default}} to give a fallback)",
                 *key,
             ) from None
+        except MalformedPlaceholder as exc:
+            raise invalid(str(exc), *key) from None
     if isinstance(value, list | tuple):
         return [_expand_field(item, environ, (*key, i)) for i, item in enumerate(value)]
     if isinstance(value, dict):

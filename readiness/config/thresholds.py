@@ -80,6 +80,25 @@ METRICS: dict[str, Metric] = {
     # pool scenarios
     "pool_wait_p99": Metric("seconds", "99th percentile wait for a pooled session"),
     "pool_timeouts": Metric("count", "requests that gave up waiting for a pooled session"),
+    # the target's own health endpoints ([targets.health]), any scenario
+    "liveness_lied": Metric("bool", "liveness said alive while every MCP call failed"),
+    "readiness_availability": Metric("ratio", "share of readiness polls that said ready"),
+    "readiness_down_after_fault": Metric(
+        "seconds", "from the fault to the first readiness poll that was not ready"
+    ),
+    "readiness_up_after_restore": Metric(
+        "seconds", "from the restore to the first readiness poll that was ready again"
+    ),
+    "metrics_disagreements": Metric(
+        "count", "ways the server's own metrics disagreed with readiness's measurements"
+    ),
+    # security scenarios
+    "findings_critical": Metric("count", "critical security findings"),
+    "findings_high": Metric("count", "high-severity security findings"),
+    "findings_medium": Metric("count", "medium-severity security findings"),
+    "findings_low": Metric("count", "low-severity security findings"),
+    "crashed": Metric("bool", "the server crashed or stopped answering during the probes"),
+    "hangs": Metric("count", "probes that got no answer within probe_timeout"),
 }
 
 _OPS: dict[Op, Callable[[float, float], bool]] = {

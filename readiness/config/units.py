@@ -59,6 +59,14 @@ def _number(value: object, hint: str) -> float | None:
     return number
 
 
+def _finite(number: float, value: object, what: str) -> float:
+    """Reject the infinity a string such as "1e999s" reads as (TOML's own inf is refused
+    earlier): no schedule, timeout or byte count can use it."""
+    if not math.isfinite(number):
+        raise ValueError(f"{what} {value!r} is too large")
+    return number
+
+
 def parse_duration(value: object) -> float:
     """Seconds from "250us", "500ms", "5s", "2m", "1h", "1m30s" or a bare number of seconds."""
     number = _number(value, DURATION_HINT)
@@ -75,7 +83,7 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"invalid duration {text!r}: expected {DURATION_HINT}")
     if number < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
-    return number
+    return _finite(number, value, "the duration")
 
 
 def format_duration(seconds: float) -> str:
@@ -114,7 +122,7 @@ def parse_percentage(value: object, *, allow_above_one: bool = False) -> float:
         if written_as_percent:
             raise ValueError(f"a percentage cannot exceed 100%, got {value!r}")
         raise ValueError(f"{value!r} is above 1: expected {PERCENT_HINT}")
-    return number
+    return _finite(number, value, "the percentage")
 
 
 def parse_size(value: object) -> int:
@@ -126,7 +134,7 @@ def parse_size(value: object) -> int:
         unit = match.group(2).lower() if match else ""
         if not match or (unit and unit not in SIZE_UNITS):
             raise ValueError(f"invalid size {text!r}: expected {SIZE_HINT}")
-        number = float(match.group(1)) * SIZE_UNITS.get(unit, 1)
+        number = _finite(float(match.group(1)) * SIZE_UNITS.get(unit, 1), value, "the size")
     elif not float(number).is_integer():
         raise ValueError(f"a size in bytes must be a whole number, got {value!r}")
     if number < 0:
@@ -146,4 +154,4 @@ def parse_rate(value: object) -> float:
         number = float(match.group(1)) * RATE_UNITS[unit]
     if number < 0:
         raise ValueError(f"a rate cannot be negative, got {value!r}")
-    return number
+    return _finite(number, value, "the rate")

@@ -42,7 +42,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog or "python -m readiness.demo",
         description=(
             "The readiness demo MCP server. Tools: echo(text), add(a, b), work(ms), "
-            "search(query, limit), read_note(name), blob(kb); resource demo://status; "
+            "search(query, limit), create_note(text), read_note(name | id), blob(kb); "
+            "resource demo://status; "
             "prompt summarize(topic). Serves stdio by default (stdout carries only "
             "JSON-RPC; logs go to stderr), or Streamable HTTP with --http."
         ),
@@ -158,6 +159,8 @@ def _serve_http(
 ) -> int:
     import anyio
 
+    from readiness.demo.gate import CallGate
+    from readiness.demo.health import health_routes
     from readiness.demo.http import bind_socket, serve_http
     from readiness.demo.server import build_server
 
@@ -167,11 +170,13 @@ def _serve_http(
         raise ConfigError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="--port"
         ) from None
+    gate = CallGate(knobs)
     with sock:
         anyio.run(
             lambda: serve_http(
-                build_server(knobs),
+                build_server(knobs, gate=gate),
                 sock,
+                routes=health_routes(gate),
                 stateless=stateless,
                 json_response=json_response,
                 on_ready=announce,

@@ -6,13 +6,14 @@ Binding first means `--port 0` works: the real port is known before the URL is a
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
+    from starlette.routing import BaseRoute
 
 MCP_PATH = "/mcp"
 
@@ -63,10 +64,12 @@ async def serve_http(
     stateless: bool = False,
     json_response: bool = False,
     on_ready: Callable[[str], None] | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> None:
     """Serve `server` on the bound `sock` until the process is signalled to stop.
 
-    `on_ready(url)` is called once the server accepts connections.
+    `on_ready(url)` is called once the server accepts connections; `routes` are served beside
+    the MCP endpoint (the demo's health endpoints).
     """
     host = sock.getsockname()[0]
     # The SDK turns on DNS-rebinding protection for loopback hosts; it allows
@@ -76,6 +79,7 @@ async def serve_http(
         stateless_http=stateless,
         host=host,
     )
+    app.router.routes.extend(routes)
     config = uvicorn.Config(
         app,
         log_config=None,

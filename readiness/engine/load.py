@@ -1,63 +1,25 @@
-"""The run loop: drives one connection with a closed or open load and records every request.
-
-Closed model: N virtual users, each sends, waits for the reply, thinks, repeats.
-Open model: a dispatcher sends on a schedule and never waits on replies; each request keeps
-its intended start time so latency is corrected for coordinated omission.
+"""The run loop: drives one connection with a closed or open load (readiness.engine.loops)
+and records every request, bounded by a deadline, with progress once a second.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 
+from readiness.engine.journeys import ClosedJourneys, OpenJourneys
+from readiness.engine.loops import ClosedLoop, LoadPlan, OpenLoop, Requester, Stop
 from readiness.engine.progress import Progress, ProgressSink
-from readiness.engine.schedule import Ramp, arrival_offsets
-from readiness.engine.workload import Operation, Workload
+from readiness.engine.replay import ClosedReplay, OpenReplay
+from readiness.engine.workload import Workload
+from readiness.metrics.journeys import JourneyRecord, JourneyRecorder
 from readiness.metrics.recorder import Recorder, Recording
-from readiness.protocol.outcome import Outcome, Reply
 
-# How often a closed-model ramp re-reads its target concurrency.
-_RAMP_TICK_S = 0.05
-# The event loop's timers wake up to ~1 ms late (epoll rounds its timeout up to whole
-# milliseconds), which would be charged to the server as latency. So the dispatcher sleeps
-# until shortly before a send and yields to the loop for the rest.
-_SLEEP_EARLY_NS = 1_500_000
-_SEND_SLACK_NS = 20_000
-_OK = Outcome.OK  # a global is cheaper than an Enum lookup per request
-
-
-class Requester(Protocol):
-    async def request(
-        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
-    ) -> Reply: ...
-
-
-@dataclass(frozen=True)
-class LoadPlan:
-    model: Literal["closed", "open"]
-    level: Ramp  # concurrency (closed) or arrivals per second (open) over time
-    duration: float | None  # stop sending after this long
-    requests: int | None  # stop after this many sends
-    think_time: float = 0.0
-    poisson: bool = False
-    max_in_flight: int = 1024
-    drop_when_full: bool = False
-    seed: int = 0
-
-    @property
-    def planned_s(self) -> float | None:
-        if self.duration is not None:
-            return self.duration
-        if self.requests is None:
-            return self.level.duration
-        return None
+__all__ = ["LoadPlan", "LoadRun", "ProgressLabel", "Requester", "run_load"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +27,8 @@ class LoadRun:
     recording: Recording
     partial: bool  # ended by its deadline or an interruption, not by its plan
     elapsed_s: float
+    exhausted: str | None = None  # the unique data set whose running out ended the load
+    journeys: list[JourneyRecord] | None = None  # per-journey totals, when users walked journeys
 
 
 @dataclass(frozen=True)
@@ -73,20 +37,6 @@ class ProgressLabel:
     kind: str
     target: str
     phase: str
-
-
-class _Stop:
-    """Shared stop conditions: a request budget and a send deadline."""
-
-    def __init__(self, requests: int | None) -> None:
-        self.remaining = math.inf if requests is None else requests
-        self.stopped = False
-
-    def take(self) -> bool:
-        if self.stopped or self.remaining <= 0:
-            return False
-        self.remaining -= 1
-        return True
 
 
 async def run_load(
@@ -99,26 +49,42 @@ async def run_load(
     on_progress: ProgressSink,
     interrupt: anyio.Event | None = None,
     recorder: Recorder | None = None,
+    sessions: Sequence[Requester] = (),
 ) -> LoadRun:
     """Run one load to completion or to its deadline; never raises for server failures.
 
-    `recorder` may be a fresh Recorder subclass that keeps more (a per-request trace)."""
+    `recorder` may be a fresh Recorder subclass that keeps more (a per-request trace).
+    `sessions`: for a replay, one connection per captured session (`conn` is the first)."""
     if recorder is None:
         recorder = Recorder(len(workload.operations))
     else:
         recorder.start_ns = recorder.last_done_ns = time.perf_counter_ns()
-    stop = _Stop(plan.requests)
+    stop = Stop(plan.requests)
     started = time.perf_counter()
     partial = False
     body: Callable[[anyio.abc.TaskGroup], Awaitable[None]]
-    if plan.model == "closed":
-        body = _ClosedLoop(conn, workload, plan, recorder, stop).run
+    journeys: JourneyRecorder | None = None
+    if workload.journeys:
+        journeys = JourneyRecorder(
+            [(j.name, [s.op.name for s in j.steps]) for j in workload.journeys]
+        )
+        walkers = ClosedJourneys if plan.model == "closed" else OpenJourneys
+        body = walkers(conn, workload, plan, recorder, stop, journeys).run
+    elif workload.replay:
+        replays = ClosedReplay if plan.model == "closed" else OpenReplay
+        replaying = replays(conn, workload, plan, recorder, stop)
+        replaying.sessions = tuple(sessions)
+        body = replaying.run
+    elif plan.model == "closed":
+        body = ClosedLoop(conn, workload, plan, recorder, stop).run
     else:
-        body = _OpenLoop(conn, workload, plan, recorder, stop).run
+        body = OpenLoop(conn, workload, plan, recorder, stop).run
 
     with anyio.move_on_after(deadline_s) as deadline:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_tick, recorder, plan, label, on_progress, started)
+            # With journeys the budget counts journeys, not the requests progress shows.
+            planned = None if workload.journeys else plan.requests
+            tg.start_soon(_tick, recorder, plan, planned, label, on_progress, started)
             if interrupt is not None:
                 tg.start_soon(_cancel_on, interrupt, deadline)
             if plan.duration is not None and plan.model == "closed":
@@ -131,7 +97,11 @@ async def run_load(
     if deadline.cancelled_caught:
         partial = True
     return LoadRun(
-        recording=recorder.finish(), partial=partial, elapsed_s=time.perf_counter() - started
+        recording=recorder.finish(),
+        partial=partial,
+        elapsed_s=time.perf_counter() - started,
+        exhausted=stop.exhausted,
+        journeys=None if journeys is None else journeys.records,
     )
 
 
@@ -140,13 +110,18 @@ async def _cancel_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
     scope.cancel()
 
 
-async def _stop_after(stop: _Stop, duration: float) -> None:
+async def _stop_after(stop: Stop, duration: float) -> None:
     await anyio.sleep(duration)
     stop.stopped = True
 
 
 async def _tick(
-    recorder: Recorder, plan: LoadPlan, label: ProgressLabel, sink: ProgressSink, started: float
+    recorder: Recorder,
+    plan: LoadPlan,
+    planned_requests: int | None,
+    label: ProgressLabel,
+    sink: ProgressSink,
+    started: float,
 ) -> None:
     """Once a second: fold the interval into histograms and report progress."""
     next_at = started + 1.0
@@ -162,7 +137,7 @@ async def _tick(
                 phase=label.phase,
                 elapsed_s=time.perf_counter() - started,
                 planned_s=plan.planned_s,
-                planned_requests=plan.requests,
+                planned_requests=planned_requests,
                 sent=recorder.sent,
                 ok=recorder.completed - recorder.errors - recorder.rejected,
                 errors=recorder.errors,
@@ -172,142 +147,3 @@ async def _tick(
                 p99_ms=stats.p99_ms,
             )
         )
-
-
-class _Loop:
-    """What both models share: the connection, the mix, the plan, the recorder, the stop."""
-
-    def __init__(
-        self,
-        conn: Requester,
-        workload: Workload,
-        plan: LoadPlan,
-        recorder: Recorder,
-        stop: _Stop,
-    ) -> None:
-        self._conn = conn
-        self._workload = workload
-        self._plan = plan
-        self._recorder = recorder
-        self._stop = stop
-
-
-class _ClosedLoop(_Loop):
-    _target: int  # virtual users wanted now
-    _active: set[int]  # indices of the users running
-
-    async def run(self, tg: anyio.abc.TaskGroup) -> None:
-        self._target = 0
-        self._active = set()
-        level = self._plan.level
-        ramped = len(level.segments) > 1 or level.start != level.segments[0][1]
-        started = time.perf_counter()
-        while True:
-            t = time.perf_counter() - started
-            self._target = max(round(level.level_at(t)), 0)
-            for i in range(self._target):
-                if i not in self._active:
-                    self._active.add(i)
-                    tg.start_soon(self._user, i)
-            if not ramped or self._stop.stopped or self._stop.remaining <= 0:
-                return
-            if self._plan.duration is None and self._plan.requests is None and t >= level.duration:
-                self._stop.stopped = True
-                return
-            await anyio.sleep(_RAMP_TICK_S)
-
-    async def _user(self, index: int) -> None:
-        request = self._conn.request
-        record = self._recorder.record
-        on_sent = self._recorder.on_sent
-        pick = self._workload.next
-        take = self._stop.take
-        clock = time.perf_counter_ns
-        think = self._plan.think_time
-        try:
-            while index < self._target and take():
-                op: Operation = pick()
-                on_sent(op.index)
-                t0 = clock()
-                reply = await request(op.method, op.params)
-                record(op.index, reply.outcome, t0, t0, clock(), reply.error_code)
-                if reply.outcome is not _OK:
-                    # A dead connection answers without yielding; let deadlines and the
-                    # other users run rather than spin on instant failures.
-                    await anyio.lowlevel.checkpoint()
-                if think > 0:
-                    await anyio.sleep(think)
-        finally:
-            self._active.discard(index)
-
-
-class _OpenLoop(_Loop):
-    _in_flight: int
-    _slot_freed: anyio.Event | None  # set when a send finishes while the dispatcher waits
-
-    async def run(self, tg: anyio.abc.TaskGroup) -> None:
-        self._in_flight = 0
-        self._slot_freed = None
-        plan = self._plan
-        recorder = self._recorder
-        start_ns = time.perf_counter_ns()
-        recorder.start_ns = start_ns
-        offsets = arrival_offsets(
-            plan.level,
-            poisson=plan.poisson,
-            duration=plan.duration,
-            requests=plan.requests,
-            seed=plan.seed,
-        )
-        try:
-            await self._dispatch(tg, offsets, start_ns)
-        finally:
-            # Arrivals the deadline or an interruption cut off were never sent: count them.
-            for _ in offsets:
-                if self._stop.take():
-                    recorder.on_dropped()
-
-    async def _dispatch(
-        self, tg: anyio.abc.TaskGroup, offsets: Iterator[float], start_ns: int
-    ) -> None:
-        plan = self._plan
-        recorder = self._recorder
-        clock = time.perf_counter_ns
-        for offset in offsets:
-            intended = start_ns + int(offset * 1e9)
-            wait_ns = intended - clock()
-            if wait_ns > _SLEEP_EARLY_NS:
-                await anyio.sleep((wait_ns - _SLEEP_EARLY_NS) / 1e9)
-            while intended - clock() > _SEND_SLACK_NS:
-                await anyio.lowlevel.checkpoint()
-            if not self._stop.take():
-                return
-            op = self._workload.next()
-            if self._in_flight >= plan.max_in_flight:
-                if plan.drop_when_full:
-                    recorder.on_dropped()
-                    continue
-                recorder.on_late()
-                try:
-                    while self._in_flight >= plan.max_in_flight:
-                        self._slot_freed = anyio.Event()
-                        await self._slot_freed.wait()
-                except BaseException:
-                    recorder.on_dropped()  # cut off while waiting: never sent
-                    raise
-            self._in_flight += 1
-            recorder.on_sent(op.index)
-            tg.start_soon(self._send, op, intended)
-
-    async def _send(self, op: Operation, intended_ns: int) -> None:
-        try:
-            t0 = time.perf_counter_ns()
-            reply = await self._conn.request(op.method, op.params)
-            self._recorder.record(
-                op.index, reply.outcome, intended_ns, t0, time.perf_counter_ns(), reply.error_code
-            )
-        finally:
-            self._in_flight -= 1
-            if self._slot_freed is not None:
-                self._slot_freed.set()
-                self._slot_freed = None

@@ -7,6 +7,7 @@ request and steady at 64 in flight, where httpx cost 1.4–3.1 ms and its throug
 from __future__ import annotations
 
 import base64
+import io
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 import aiohttp
 import anyio
 import orjson
+import yarl
 
 from readiness.errors import TargetError
 from readiness.protocol.connection import ConnectOptions, HttpParams
 from readiness.protocol.jsonrpc import Framer, TableStatistics, answer_server_request, classify
-from readiness.protocol.outcome import Outcome, OversizedReply, Reply
+from readiness.protocol.outcome import FailureTally, Outcome, OversizedReply, Reply
 from readiness.protocol.session import Negotiated, handshake
 from readiness.protocol.sse import SseParser
 
@@ -33,8 +35,10 @@ NAME_BEARING_METHODS: Mapping[str, str] = {
     "resources/read": "uri",
 }
 CLOSE_TIMEOUT = 2.0
+MAX_REDIRECTS = 3
 SSE_DRAIN_TIMEOUT = 0.1  # how long to wait for a server to end an SSE stream it has replied on
 _HEADER_CACHE_LIMIT = 4096
+_LARGE_BODY = 1024 * 1024
 _HEADER_SAFE = re.compile(r"[\x20-\x7E]*")
 _B64_SENTINEL = re.compile(r"=\?base64\?.*\?=")
 
@@ -88,8 +92,11 @@ class HttpConnection:
         self.server_requests = 0
         self.late_replies = 0
         self.malformed = 0
+        self.not_json = 0
+        self.bad_content_type = 0
         self.oversized = 0
         self.timeouts = 0
+        self.failures = FailureTally()  # transport failures by detail
 
     # -- Connection -------------------------------------------------------------------------
 
@@ -120,10 +127,20 @@ class HttpConnection:
             server_requests=self.server_requests,
             malformed=self.malformed,
             oversized=self.oversized,
+            not_json=self.not_json,
+            bad_content_type=self.bad_content_type,
         )
 
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Reply:
+        reply = await self._request(method, params, timeout)
+        if reply.outcome is _TRANSPORT and self.negotiated is not None:  # not the probes
+            self.failures.add(reply.detail)
+        return reply
+
+    async def _request(
+        self, method: str, params: dict[str, Any] | None, timeout: float | None
     ) -> Reply:
         if self._closed is not None:
             return self._closed
@@ -226,24 +243,22 @@ class HttpConnection:
         if http is None:
             return Reply(_TRANSPORT, None, None, "connection closed")
         headers = self._headers_for(method, params)
+        url = self._url
         try:
-            async with http.post(
-                self._url, data=body, headers=headers, timeout=client_timeout
-            ) as resp:
-                if method == "initialize":
-                    self._capture_session(resp.headers.get(SESSION_HEADER))
-                status = resp.status
-                if status >= 300:
-                    if status == 404 and SESSION_HEADER in headers and not self._modern:
-                        raise _SessionLost
-                    return await self._status_reply(resp)
-                content_type = resp.headers.get("Content-Type", "")
-                if content_type.startswith("application/json"):
-                    return await self._json_reply(resp)
-                if content_type.startswith("text/event-stream"):
-                    return await self._sse_reply(resp, request_id)
-                detail = f"HTTP {status} with unexpected Content-Type {content_type!r}"
-                return Reply(_TRANSPORT, None, None, detail)
+            for _ in range(MAX_REDIRECTS + 1):
+                # aiohttp writes a body over 1 MiB from a file-like object only (else it warns
+                # that the write may block the loop); small ones stay bytes, on the hot path.
+                data = body if len(body) <= _LARGE_BODY else io.BytesIO(body)
+                async with http.post(
+                    url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
+                ) as resp:
+                    if 300 <= resp.status < 400:
+                        url, failure = self._redirect(url, resp)
+                        if failure is None:
+                            continue
+                        return Reply(_TRANSPORT, None, None, failure)
+                    return await self._answer_of(resp, request_id, method, headers)
+            return Reply(_TRANSPORT, None, None, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             self.timeouts += 1
             return Reply(Outcome.TIMEOUT, None, None, "no reply within the timeout")
@@ -252,7 +267,7 @@ class HttpConnection:
         except aiohttp.ServerDisconnectedError:
             return Reply(_TRANSPORT, None, None, "server closed the connection")
         except aiohttp.ClientPayloadError as exc:
-            return Reply(_TRANSPORT, None, None, f"broken reply body: {exc}")
+            return Reply(_TRANSPORT, None, None, f"broken reply body: {_payload_failure(exc)}")
         except aiohttp.ClientOSError as exc:
             reason = exc.strerror or "the connection broke while sending"
             return Reply(_TRANSPORT, None, None, f"connection lost: {reason}")
@@ -260,6 +275,52 @@ class HttpConnection:
             return Reply(_TRANSPORT, None, None, f"{type(exc).__name__}: {exc}")
         except OSError as exc:
             return Reply(_TRANSPORT, None, None, f"connection failed: {exc.strerror or exc}")
+
+    async def _answer_of(
+        self,
+        resp: aiohttp.ClientResponse,
+        request_id: int,
+        method: str,
+        headers: Mapping[str, str],
+    ) -> Reply:
+        if method == "initialize":
+            self._capture_session(resp.headers.get(SESSION_HEADER))
+        status = resp.status
+        if status >= 300:
+            if status == 404 and SESSION_HEADER in headers and not self._modern:
+                raise _SessionLost
+            return await self._status_reply(resp)
+        content_type = resp.headers.get("Content-Type", "")
+        if content_type.startswith("application/json"):
+            return await self._json_reply(resp)
+        if content_type.startswith("text/event-stream"):
+            return await self._sse_reply(resp, request_id)
+        self.bad_content_type += 1
+        detail = f"HTTP {status} with unexpected Content-Type {content_type[:80]!r}"
+        return Reply(_TRANSPORT, None, None, detail)
+
+    def _redirect(self, url: str, resp: aiohttp.ClientResponse) -> tuple[str, str | None]:
+        """Where a redirect leads, or why it is not followed.
+
+        Like a careful client posting JSON-RPC: only 307 and 308, which keep the method and
+        the body, and only within the same origin, so configured headers (credentials) never
+        travel to another host. 301, 302 and 303 would turn the POST into a GET (that is what
+        browsers do) and lose the request; they are refused, not followed.
+        """
+        status = resp.status
+        location = resp.headers.get("Location")
+        if location is None:
+            return url, f"HTTP {status} redirect without a Location"
+        target = yarl.URL(url).join(yarl.URL(location))
+        shown = str(target.with_user(None).with_query(None))[:200]
+        if status not in (307, 308):
+            why = "it would turn the POST into a GET"
+            return url, f"HTTP {status} redirect to {shown} not followed: {why}"
+        if target.origin() != yarl.URL(url).origin():
+            return url, f"HTTP {status} redirect to another origin ({shown}) not followed"
+        if status == 308:
+            self._url = str(target)  # permanent: later requests go there directly
+        return str(target), None
 
     async def _json_reply(self, resp: aiohttp.ClientResponse) -> Reply:
         length = resp.content_length
@@ -272,6 +333,7 @@ class HttpConnection:
             message = _loads(data)
         except _JSONDecodeError:
             self.malformed += 1
+            self.not_json += 1
             return Reply(_TRANSPORT, None, None, "malformed reply: not JSON")
         return self._response(message)
 
@@ -312,6 +374,7 @@ class HttpConnection:
             message = _loads(data)
         except _JSONDecodeError:
             self.malformed += 1
+            self.not_json += 1
             return None
         if type(message) is not dict:
             self.malformed += 1
@@ -450,6 +513,27 @@ class HttpConnection:
             if len(self._timeouts) < 64:
                 self._timeouts[seconds] = timeout
         return timeout
+
+
+def _payload_failure(exc: BaseException) -> str:
+    """Why a reply body broke off, in a few words (aiohttp's message nests reprs)."""
+    seen: BaseException | None = exc
+    short = False
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset by peer mid-reply"
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        short = short or "ContentLength" in type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "ConnectionResetError" in text:  # aiohttp keeps only the repr of the cause
+        return "connection reset by peer mid-reply"
+    return (
+        "the body ended before its Content-Length"
+        if short or "content length" in text
+        else "the reply ended early"
+    )
 
 
 def _connect_failure(exc: aiohttp.ClientConnectorError) -> str:

@@ -61,3 +61,28 @@ class OversizedReply(Reply):
     def __init__(self, limit: int) -> None:
         super().__init__(Outcome.TRANSPORT, detail=f"reply exceeds {limit} bytes")
         self.limit = limit
+
+
+class FailureTally:
+    """How often each transport failure's detail was seen ("HTTP 500", "server closed its
+    stdout"), for the report to say what happened; at most `limit` distinct details, the rest
+    counted together under OTHER, so a server inventing a new message per reply stays cheap."""
+
+    OTHER = "other transport errors"
+
+    def __init__(self, limit: int = 16) -> None:
+        self.counts: dict[str, int] = {}
+        self._limit = limit
+
+    def add(self, detail: str) -> None:
+        detail = detail[:200]
+        counts = self.counts
+        if detail in counts:
+            counts[detail] += 1
+        elif len(counts) < self._limit:
+            counts[detail] = 1
+        else:
+            counts[self.OTHER] = counts.get(self.OTHER, 0) + 1
+
+    def __repr__(self) -> str:
+        return f"<FailureTally {sum(self.counts.values())} in {len(self.counts)} kinds>"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from functools import partial
 from typing import Any
 
 import anyio
@@ -19,7 +20,7 @@ from readiness.process import ChildProcess, ProcessSpec
 from readiness.protocol.batcher import Batcher, BatcherClosed, BatcherStatistics
 from readiness.protocol.connection import ConnectOptions, StdioParams
 from readiness.protocol.jsonrpc import Framer, RequestTable, TableStatistics, oversized_reply_id
-from readiness.protocol.outcome import Outcome, OversizedReply, Reply
+from readiness.protocol.outcome import FailureTally, Outcome, OversizedReply, Reply
 from readiness.protocol.session import Negotiated
 
 # After stdin closes a well-behaved server exits on its own; then SIGTERM, then SIGKILL.
@@ -67,6 +68,9 @@ class StdioConnection:
         self._closing = False
         self.negotiated: Negotiated | None = None
         self.write_pauses = 0  # times the server's stdin was full and senders had to wait
+        self.stdin_closed_early = False  # the server closed its stdin while still running
+        self.stdout_closed_early = False  # the server closed its stdout while still running
+        self.failures = FailureTally()  # transport failures by detail
         self._batcher: Batcher[bytes] | None = None
         self._batcher_done = anyio.Event()
         if (batch := options.batch) is not None:
@@ -108,6 +112,7 @@ class StdioConnection:
         table = self._table
         closed = table.closed
         if closed is not None:
+            self.failures.add(closed.detail)
             return closed
         request_id, future = table.open(self._timeout if timeout is None else timeout)
         batcher = self._batcher
@@ -120,17 +125,28 @@ class StdioConnection:
                 table.forget(request_id)
                 raise
         elif self._returncode is None and not self._stdin.is_closing():  # type: ignore[union-attr]
-            # (A closed pipe of a server still exiting takes no writes: its exit answers.)
             self._stdin.write(self._framer.request(request_id, method, params))  # type: ignore[union-attr]
             if self._paused:
-                await self._wait_resumed()
+                # Bounded by the request's own deadline: a server that stopped reading must
+                # not hold its callers past their timeout.
+                await self._wait_resumed(future)
+        elif self._returncode is None and not self._closing:
+            # A running server that closed its stdin can never get this request. (A closed
+            # pipe of a server still exiting takes no writes either: its exit answers.)
+            table.forget(request_id)
+            self.stdin_closed_early = True
+            self.failures.add("server closed its stdin")
+            return Reply(_TRANSPORT, None, None, "server closed its stdin")
         try:
-            return await future
+            reply = await future
         except BaseException:
             # Cancelled by the caller: a later reply counts as late.
             table.forget(request_id)
             self._cancel(request_id)
             raise
+        if reply.outcome is _TRANSPORT and self.negotiated is not None:  # not the probes
+            self.failures.add(reply.detail)
+        return reply
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         self._send(self._framer.notification(method, params))
@@ -231,7 +247,11 @@ class StdioConnection:
             return  # the table fails these requests as the process goes
         stdin.write(b"".join(frames))
         if self._paused and not self._closing:
-            await self._wait_resumed()
+            # At most a request timeout: by then this batch's requests have timed out, and
+            # the requests queued behind it must get to time out too, not wait on a server
+            # that stopped reading.
+            with anyio.move_on_after(self._timeout):
+                await self._wait_resumed()
 
     # -- pipe callbacks ---------------------------------------------------------------------
 
@@ -256,44 +276,65 @@ class StdioConnection:
             self._end_oversized((self._skip_tail + data[:newline])[-_ID_PROBE:])
             data = data[newline + 1 :]
         if self._chunks:
-            if b"\n" not in data:
+            newline = data.find(b"\n")
+            if newline < 0:
                 self._hold(data)
                 return
-            self._chunks.append(data)
-            data = b"".join(self._chunks)
-            self._chunks = []
-            self._chunked = 0
+            # Finish the held line on its own, without copying the rest of `data` into it.
+            self._hold(data[:newline])
+            data = data[newline + 1 :]
+            if self._skipping:
+                self._end_oversized(self._skip_tail)
+            else:
+                chunks, self._chunks, self._chunked = self._chunks, [], 0
+                self._line(b"".join(chunks))
         lines = data.split(b"\n")
         rest = lines.pop()
-        table = self._table
         limit = self._max_reply
+        complete = self._line
         for line in lines:
             if len(line) > limit:
                 self._oversized(line[:_ID_PROBE], line[-_ID_PROBE:])
-                continue
-            try:
-                message = _loads(line)
-            except _JSONDecodeError:
-                if line.strip():
-                    table.malformed += 1
-                continue
-            answer = table.deliver(message)
-            if answer is not None:
-                self._send(answer)
+            else:
+                complete(line)
         if rest:
             self._hold(rest)
+
+    def _line(self, line: bytes) -> None:
+        """One complete line under the cap: parse it and deliver it (or count it as not JSON)."""
+        table = self._table
+        try:
+            message = _loads(line)
+        except _JSONDecodeError:
+            if line.strip():
+                table.malformed += 1
+                table.not_json += 1
+            return
+        answer = table.deliver(message)
+        if answer is not None:
+            self._send(answer)
 
     def _hold(self, data: bytes) -> None:
         """Keep part of a line, or start skipping it once it is over the reply cap."""
         self._chunks.append(data)
         self._chunked += len(data)
         if self._chunked > self._max_reply:
-            head = b"".join(self._chunks)[:_ID_PROBE]
+            # The head from the first chunks only: joining all of them would copy the cap.
+            head = b""
+            for chunk in self._chunks:
+                head += chunk[: _ID_PROBE - len(head)]
+                if len(head) >= _ID_PROBE:
+                    break
+            tail = b""
+            for chunk in reversed(self._chunks):
+                tail = chunk[-(_ID_PROBE - len(tail)) :] + tail
+                if len(tail) >= _ID_PROBE:
+                    break
             self._chunks = []
             self._chunked = 0
             self._skipping = True
             self._skip_head = head
-            self._skip_tail = data[-_ID_PROBE:]
+            self._skip_tail = tail
 
     def _end_oversized(self, tail: bytes) -> None:
         self._skipping = False
@@ -309,6 +350,8 @@ class StdioConnection:
 
     def _on_stdout_eof(self) -> None:
         self._stdout_eof = True
+        if self._returncode is None and not self._closing:
+            self.stdout_closed_early = True
         if self._returncode is not None:
             self._fail_pending()
         elif self._settle is None:
@@ -342,12 +385,22 @@ class StdioConnection:
             self._resumed.set()
             self._resumed = None
 
-    async def _wait_resumed(self) -> None:
-        # The server stopped reading; wait until its stdin drains (or it dies) before more.
+    async def _wait_resumed(self, future: asyncio.Future[Reply] | None = None) -> None:
+        # The server stopped reading; wait until its stdin drains (or it dies, or `future`
+        # is answered: by its timeout, say) before more.
         while self._paused and self._table.closed is None:
-            if self._resumed is None:
-                self._resumed = anyio.Event()
-            await self._resumed.wait()
+            if future is not None and future.done():
+                return
+            resumed = self._resumed
+            if resumed is None or resumed.is_set():
+                resumed = self._resumed = anyio.Event()
+            if future is not None:
+                future.add_done_callback(partial(_wake, resumed))
+            await resumed.wait()
+
+
+def _wake(event: anyio.Event, _: object) -> None:
+    event.set()
 
 
 class _ServerProtocol(asyncio.SubprocessProtocol):

@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import Markup
 
 from readiness.reports import scenario_charts
+from readiness.reports.health_chart import health_strip
 from readiness.reports.markdown import points, score_value
 from readiness.reports.templating import template_environment
 from readiness.results import RunResult
@@ -27,6 +28,7 @@ def render_html(result: RunResult, score: Mapping[str, Any] | None = None) -> st
     """The page for `result`; `score` defaults to the result's own top-level `score`."""
     env = template_environment()
     env.globals.update(_charts())
+    env.globals["chart_health_strip"] = lambda s: Markup(health_strip(s))  # escapes its text
     env.globals["score_words"] = STATUS_WORDS
     env.filters.update(points_lost=points, score_value=score_value)
     template = env.get_template("report.html.j2")

@@ -1,5 +1,6 @@
 """Write a run's reports into its folder: report.md, report.html and junit.xml, each rendered
-from results.json's data alone, so `readiness report` writes the same bytes later."""
+from results.json's data alone, so `readiness report` writes the same bytes later; and
+security.sarif beside them when a security scenario ran."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ def write_reports(
     for name in formats:
         path = folder / FORMATS[name]
         write_atomic(path, _renderer(name)(result).encode())
+        written.append(path)
+    from readiness.reports.sarif import SARIF_FILE, has_security, render_sarif
+
+    if has_security(result):
+        path = folder / SARIF_FILE
+        write_atomic(path, render_sarif(result).encode())
         written.append(path)
     return written
 

@@ -169,6 +169,9 @@ class BatchConfig(ConfigModel):
     max_delay: Annotated[Duration, Field(ge=0)] = 0.0
 
 
+MAX_POOL_SIZE = 256
+
+
 class PoolConfig(ConfigModel):
     """Share `size` MCP sessions among the load's requests (over stdio each session is a
     server process of its own; over HTTP an MCP session on the same URL). A request borrows a
@@ -176,7 +179,8 @@ class PoolConfig(ConfigModel):
     request_timeout) for one; a session that met a transport error is recycled, and one idle
     for `idle_timeout` is closed."""
 
-    size: Annotated[Integer, Field(ge=1)] = 4
+    # Over stdio each session is a process: a typo such as 10000 must not fork that many.
+    size: Annotated[Integer, Field(ge=1, le=MAX_POOL_SIZE)] = 4
     wait_timeout: Annotated[Duration, Field(gt=0)] | None = None
     idle_timeout: Annotated[Duration, Field(gt=0)] | None = None
 

@@ -3,6 +3,7 @@ instruments that watch the generator and the server, and the checks that judge i
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,10 +21,19 @@ from readiness.compare.uncertainty import (
     judged,
     scenario_figure_intervals,
 )
+from readiness.config.templates import parse_save_path
+from readiness.engine.arguments import DataSource, Draw, Render, compile_render
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
-from readiness.engine.workload import Operation, Workload, operation_params
+from readiness.engine.workload import (
+    Journey,
+    Operation,
+    Replayed,
+    Step,
+    Workload,
+    operation_params,
+)
 from readiness.errors import ConfigError, ProtocolError
 from readiness.metrics.recorder import Recorder, Recording
 from readiness.metrics.summary import (
@@ -47,12 +57,22 @@ from readiness.results import (
 from readiness.scenarios.resilience_results import resilience_result
 
 if TYPE_CHECKING:
+    from readiness.chaos.capture import Capture
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
     from readiness.config.thresholds import Threshold
+    from readiness.config.workload import JourneyConfig
+    from readiness.health.poller import HealthWatch
     from readiness.protocol.connection import Connection
     from readiness.target import TargetSession
 
 DEFAULT_THRESHOLD = "success_rate >= 99%"
+HEALTH_METRICS = (
+    "liveness_lied",
+    "readiness_availability",
+    "readiness_down_after_fault",
+    "readiness_up_after_restore",
+    "metrics_disagreements",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,9 @@ class ScenarioContext:
     on_connected: Callable[[TargetSession], None]
     interrupt: anyio.Event = field(default_factory=anyio.Event)
     started: float = field(default_factory=time.monotonic)  # breaker times count from here
+    # The target's health endpoints, polled by the runner beside the scenario (when configured)
+    health: HealthWatch | None = None
+    seed: int = 0  # of templated arguments' draws ([run] seed, or drawn for the run)
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
     # breaker state, cache and tokens carry over from warm-up to load and from step to step.
     _resilience: list[ResilientRequester] = field(
@@ -94,20 +117,120 @@ def now_iso() -> str:
 
 
 def build_workload(ctx: ScenarioContext) -> Workload:
+    """The scenario's operation mix, templated arguments compiled (each scenario draws its
+    data sets afresh: a unique data set gives every row once per scenario)."""
     config = ctx.scenario.workload or ctx.suite.workload
-    ops = [
-        Operation(
-            index=i,
-            name=op.name,
-            method=op.call,
-            params=operation_params(
-                op.call, tool=op.tool, uri=op.uri, prompt=op.prompt, arguments=dict(op.arguments)
-            ),
-            weight=op.weight,
+    sources = {d.name: DataSource(d.name, d.table.rows, d.pick) for d in config.data}
+    if config.journeys:
+        return _journey_workload(config.journeys, sources, ctx.seed)
+    if config.capture is not None:
+        return _replay_workload(config.capture, config.speed)
+    ops = []
+    for i, op in enumerate(config.operations):
+        params = operation_params(
+            op.call, tool=op.tool, uri=op.uri, prompt=op.prompt, arguments=dict(op.arguments)
         )
-        for i, op in enumerate(config.operations)
-    ]
-    return Workload(ops)
+        ops.append(
+            Operation(
+                index=i,
+                name=op.name,
+                method=op.call,
+                params=params,
+                weight=op.weight,
+                render=_compiled(op.call, params, sources),
+            )
+        )
+    return Workload(ops, data_seed=ctx.seed)
+
+
+def _compiled(
+    call: str, params: dict[str, Any] | None, sources: Mapping[str, DataSource]
+) -> Render | None:
+    render = compile_render(params, sources)
+    if render is None or call != "prompts/get":
+        return render
+    inner = render
+
+    def as_text(draw: Draw) -> dict[str, Any]:
+        # Prompt arguments are strings: a whole-value placeholder's number is sent as text.
+        rendered: dict[str, Any] = inner(draw)
+        arguments = rendered.get("arguments") or {}
+        rendered["arguments"] = {
+            k: v if isinstance(v, str) else json.dumps(v) for k, v in arguments.items()
+        }
+        return rendered
+
+    return as_text
+
+
+def _journey_workload(
+    journeys: Sequence[JourneyConfig], sources: Mapping[str, DataSource], seed: int
+) -> Workload:
+    """Users walk journeys; every step is an operation of its own, named after its journey."""
+    ops: list[Operation] = []
+    walks: list[Journey] = []
+    for j, journey in enumerate(journeys):
+        steps: list[Step] = []
+        for i, step in enumerate(journey.steps):
+            params = operation_params(
+                step.call,
+                tool=step.tool,
+                uri=step.uri,
+                prompt=step.prompt,
+                arguments=dict(step.arguments),
+            )
+            op = Operation(
+                index=len(ops),
+                name=f"{journey.name} {i + 1}. {step.name}",
+                method=step.call,
+                params=params,
+                weight=journey.weight,
+                render=_compiled(step.call, params, sources),
+            )
+            ops.append(op)
+            save = tuple((name, parse_save_path(path)) for name, path in step.save.items())
+            steps.append(Step(op=op, think_s=step.think_time, save=save))
+        walks.append(Journey(index=j, name=journey.name, weight=journey.weight, steps=tuple(steps)))
+    return Workload(ops, data_seed=seed, journeys=walks)
+
+
+def _replay_workload(capture: Capture, speed: float) -> Workload:
+    """One operation per captured method/tool, in order of first appearance; the capture's
+    requests as the schedule, times counted from its first request and divided by `speed`."""
+    ops: dict[str, Operation] = {}
+    replay: list[Replayed] = []
+    sessions: dict[str, int] = {}
+    first = capture.requests[0].t
+    for request in capture.requests:
+        session = sessions.setdefault(request.session, len(sessions))
+        op = ops.get(request.name)
+        if op is None:
+            op = ops[request.name] = Operation(
+                index=len(ops),
+                name=request.name,
+                method=request.method,
+                params=request.params,
+                weight=1.0,
+            )
+        replay.append(Replayed((request.t - first) / speed, op.index, request.params, session))
+    return Workload(list(ops.values()), replay=replay)
+
+
+def replay_plan(workload: Workload, load: LoadConfig | None) -> LoadPlan:
+    """A replay's plan: the capture's own times (open), or a closed load's users as fast as
+    they go; either way at most the captured requests."""
+    count = len(workload.replay)
+    if load is not None:
+        plan = load_plan(load)
+        return replace(plan, requests=min(plan.requests or count, count))
+    span = workload.replay[-1].offset_s
+    return LoadPlan(
+        model="open",
+        level=constant(count / span if span > 0 else float(count), span),
+        duration=None,
+        requests=count,
+        max_in_flight=1024,
+    )
 
 
 def load_plan(load: LoadConfig) -> LoadPlan:
@@ -145,21 +268,27 @@ def describe_load(load: LoadConfig) -> dict[str, Any]:
     return data
 
 
-def deadline_for(plan: LoadPlan, *, grace: float, request_timeout: float) -> float:
+def deadline_for(
+    plan: LoadPlan, *, grace: float, request_timeout: float, workload: Workload | None = None
+) -> float:
     """The hard bound on a load: its planned length plus a grace period.
 
     A request-bounded closed run has no planned length; its worst case is every virtual user
-    waiting out the request timeout on each of its requests.
+    waiting out the request timeout on each of its requests. With journeys the budget counts
+    journeys, and one journey's worst case is every step timing out after its think time.
     """
+    per = request_timeout
+    if workload is not None and workload.journeys:
+        per = max(sum(request_timeout + s.think_s for s in j.steps) for j in workload.journeys)
     if plan.planned_s is not None:
-        return plan.planned_s + grace
+        return plan.planned_s + grace + (per - request_timeout)
     assert plan.requests is not None
     if plan.model == "closed":
         users = max(plan.level.start, 1.0)
         rounds = math.ceil(plan.requests / users)
-        return rounds * (request_timeout + plan.think_time) + grace
+        return rounds * (per + plan.think_time) + grace
     rate = max(plan.level.start, 1e-9)
-    return plan.requests / rate + request_timeout + grace
+    return plan.requests / rate + per + grace
 
 
 async def drive(
@@ -171,21 +300,38 @@ async def drive(
     *,
     on_progress: ProgressSink | None = None,
     recorder: Recorder | None = None,
+    sessions: Sequence[Requester] = (),
 ) -> LoadRun:
     """Run one load of this scenario, bounded by its deadline and the run's interrupt,
-    through the target's resilience layer when it has one."""
-    return await run_load(
+    through the target's resilience layer when it has one (`sessions`: a replay's
+    connections, one per captured session, the first being `conn`). With health endpoints, the
+    server's metrics are scraped before the first load and after each, and the load noted."""
+    health = ctx.health
+    if health is not None and not health.loads:
+        await health.scrape_now()
+    if recorder is None:
+        recorder = Recorder(len(workload.operations))
+    run = await run_load(
         ctx.resilient(conn),
         workload,
         plan,
         deadline_s=deadline_for(
-            plan, grace=ctx.scenario.grace, request_timeout=ctx.target.request_timeout
+            plan,
+            grace=ctx.scenario.grace,
+            request_timeout=ctx.target.request_timeout,
+            workload=workload,
         ),
         label=label,
         on_progress=on_progress or ctx.on_progress,
         interrupt=ctx.interrupt,
         recorder=recorder,
+        sessions=sessions,
     )
+    if health is not None:
+        methods = [op.method for op in workload.operations]
+        health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
+        await health.scrape_now()
+    return run
 
 
 async def warm_up(
@@ -198,6 +344,10 @@ async def warm_up(
     warm = replace(
         plan, level=constant(plan.level.level_at(0.0), seconds), duration=seconds, requests=None
     )
+    if workload.templated:
+        # Its own copy of the data sets: the measured load still starts at the first row and
+        # still gets every row of a unique set.
+        workload = build_workload(ctx)
     await drive(ctx, conn, workload, warm, replace(label, phase=f"{label.phase} warm-up".strip()))
 
 
@@ -274,6 +424,9 @@ def default_thresholds(scenario: ScenarioConfig) -> tuple[str, ...]:
         return ("recovered == true", "recovery_time < 10s", "lost == 0")
     if scenario.kind == "pool":
         return (DEFAULT_THRESHOLD, "pool_timeouts == 0")
+    if scenario.kind == "security":
+        # Hostile input fails on purpose; what counts is what the failures revealed.
+        return ("findings_critical == 0", "findings_high == 0", "crashed == false")
     if scenario.kind == "overload":
         # Failures while overloaded are the point; surviving and coming back are the test.
         return ("alive == true", "recovered == true")
@@ -295,6 +448,10 @@ def observed_value(result: ScenarioResult, metric: str) -> float | None:
     if metric in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
         value = latency[metric]  # type: ignore[literal-required]
         return None if value is None else float(value) / 1000.0
+    if metric in HEALTH_METRICS:
+        from readiness.health.figures import health_metrics
+
+        return health_metrics(result.get("health")).get(metric)
     simple: dict[str, float | None] = {
         "success_rate": totals["success_rate"],
         "error_rate": totals["error_rate"],
@@ -406,7 +563,17 @@ def assemble(
     result["intervals"] = rec.series.to_result(names)
     if (resilience := ctx.resilience_stats()) is not None:
         result["resilience"] = resilience
+    attach_health(ctx, result)
     return result
+
+
+def attach_health(ctx: ScenarioContext, result: ScenarioResult) -> None:
+    """The target's health block, from what its endpoints said up to now (when configured);
+    a kind that adds fault figures to the result attaches it again, for the flips."""
+    if ctx.health is not None:
+        from readiness.health.figures import health_result
+
+        result["health"] = health_result(ctx.health, result)
 
 
 def judge(

@@ -38,6 +38,7 @@ from readiness.scenarios import chaos_figures as figures
 from readiness.scenarios.base import (
     ScenarioContext,
     assemble,
+    attach_health,
     build_workload,
     describe_load,
     drive,
@@ -173,6 +174,7 @@ async def _run(ctx: ScenarioContext) -> ScenarioResult:
     )
     chaos_result = _figures(ctx, result, measured, workload, faults, affected, window, seed)
     result["chaos"] = chaos_result
+    attach_health(ctx, result)  # again, now with the faults' times: the health flips
     _annotate_timeline(result, measured)
     return judge(result, scenario, extra=_metrics(chaos_result))
 

@@ -216,6 +216,8 @@ def outage(
         window_s=window_s,
     )
 
+    # Each figure is rounded once, from the unrounded times: rounding a time and then the
+    # difference from it could put the recovery a millisecond before the first success.
     def since(t: float | None, start: float = injected_s) -> float | None:
         return None if t is None else round(max(t - start, 0.0), 3)
 
@@ -224,7 +226,7 @@ def outage(
         detected_s=None if detected_s is None else round(detected_s, 3),
         restored_s=None if restored_s is None else round(restored_s, 3),
         first_success_s=None if first_success_s is None else round(first_success_s, 3),
-        recovered_s=recovered_s,
+        recovered_s=None if recovered_s is None else round(recovered_s, 3),
         time_to_detect_s=since(detected_s),
         time_to_first_success_s=since(first_success_s),
         recovery_time_s=since(recovered_s),
@@ -252,7 +254,7 @@ def _recovered_at(
         for s in seconds
     ]
     start = first_good_run(good, math.floor(from_s), window_s)
-    return None if start is None else round(max(float(start), from_s), 3)
+    return None if start is None else max(float(start), from_s)
 
 
 def first_good_run(good: Sequence[bool], start: int, window_s: float) -> int | None:

@@ -22,6 +22,7 @@ import anyio
 import numpy as np
 import numpy.typing as npt
 
+from readiness.engine.arguments import DataExhausted
 from readiness.engine.load import LoadPlan, ProgressLabel, Requester
 from readiness.engine.schedule import constant
 from readiness.engine.workload import Workload
@@ -188,7 +189,12 @@ async def check_alive(conn: Requester, workload: Workload, timeout: float) -> tu
     op = workload.operations[0]
     started = time.perf_counter()
     with anyio.move_on_after(timeout + 1.0):  # the connection's own timeout should come first
-        reply = await conn.request(op.method, op.params, timeout=timeout)
+        method, params = op.method, op.params
+        try:
+            params = op.params_for(workload.draw(0))
+        except DataExhausted:  # the unique rows are spent: any answer still shows life
+            method, params = "ping", None
+        reply = await conn.request(method, params, timeout=timeout)
         took_ms = (time.perf_counter() - started) * 1000.0
         if reply.outcome in _NO_ANSWER:
             detail = f": {reply.detail}" if reply.detail else ""

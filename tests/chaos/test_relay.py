@@ -210,7 +210,7 @@ async def test_requests_in_flight_when_the_server_is_killed_fail_at_once_as_tran
     replies: list[Reply] = []
 
     async def slow() -> None:
-        replies.append(await call(connection, "work", timeout=600, ms=600_000))
+        replies.append(await call(connection, "work", timeout=600, ms=60_000))
 
     async with open_connection(params, ConnectOptions(request_timeout=600)) as connection:
         with anyio.fail_after(30):  # far below every request's timeout and the work asked

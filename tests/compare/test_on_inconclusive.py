@@ -5,12 +5,12 @@ so "p99 < 10s" is inconclusive however fast the server is; "p50 < 10s" passes ou
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from tests.clirun import run_cli, suite
 
 SUITE = """
 [run]
@@ -38,16 +38,9 @@ thresholds = ["p99 < 10s", "p50 < 10s"]
 
 
 def _run(tmp_path: Path, gate: str) -> tuple[int, dict[str, object], Path]:
-    suite = tmp_path / "suite.toml"
-    suite.write_text(SUITE % gate)
+    suite(tmp_path, SUITE % gate)
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "readiness.cli", "run", "-c", str(suite), "--out", str(out), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_cli("run", "-c", "suite.toml", "--out", str(out), "-q", cwd=tmp_path)
     return proc.returncode, json.loads((out / "results.json").read_text()), out
 
 

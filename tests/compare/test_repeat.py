@@ -4,8 +4,6 @@ run of the demo server; and the comparison's between-run interval."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,8 @@ from readiness.compare.model import ComparisonRow
 from readiness.compare.repeats import welch_log_interval
 from readiness.compare.runs import _thin_tail, compare_runs
 from readiness.results import load_results
+from tests.clirun import run_cli
 
-READINESS = [sys.executable, "-m", "readiness.cli"]
 SUITE = """
 [run]
 name = "repeat"
@@ -51,14 +49,7 @@ thresholds = ["success_rate >= 50%"]
 def repeated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("repeat")
     (where / "suite.toml").write_text(SUITE)
-    proc = subprocess.run(
-        [*READINESS, "run", "-c", "suite.toml", "--out", "out", "-q", "--repeat", "2"],
-        cwd=where,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    proc = run_cli("run", "-c", "suite.toml", "--out", "out", "-q", "--repeat", "2", cwd=where)
     assert proc.returncode == 0, proc.stderr
     return where / "out" / "results.json"
 

@@ -4,12 +4,21 @@ It speaks the 2025 handshake generation and records what clients send. Tool name
 behaviour: `echo` (JSON reply), `sse_chatty` (SSE with a notification and a server-to-client
 ping that must be answered by POST before the reply comes), `http500`, `not_json`,
 `rpc_error_400`, `forget_session` (the server loses the session after answering).
+
+Misbehaviours, for the robustness tests: `wrong_content_type` (a JSON-RPC reply labelled
+text/html), `sse_comments` (an SSE stream that sends a comment every second and never the
+reply), `sse_split` (the reply's SSE event written a few bytes at a time), `html500` (500 with
+a large HTML page naming HTML_MARKER), `redirect307` / `redirect308` / `redirect302` (to the
+same endpoint), `redirect_away` (307 to another origin), `reset` (the connection reset halfway
+through the reply body). `tools/list` lists every tool name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +28,24 @@ import anyio
 from aiohttp import web
 
 SESSION = "Mcp-Session-Id"
+HTML_MARKER = "stack-trace-of-the-upstream-proxy"
+TOOLS = (
+    "echo",
+    "sse_chatty",
+    "http500",
+    "not_json",
+    "rpc_error_400",
+    "forget_session",
+    "wrong_content_type",
+    "sse_comments",
+    "sse_split",
+    "html500",
+    "redirect307",
+    "redirect308",
+    "redirect302",
+    "redirect_away",
+    "reset",
+)
 
 
 @dataclass
@@ -69,6 +96,12 @@ class FakeServer:
     async def _call(self, request: web.Request, message: dict[str, Any]) -> web.StreamResponse:
         request_id = message["id"]
         name = message.get("params", {}).get("name")
+        if message["method"] == "tools/list":
+            tools = [{"name": n, "inputSchema": {"type": "object"}} for n in TOOLS]
+            return _json({"jsonrpc": "2.0", "id": request_id, "result": {"tools": tools}})
+        misbehaving = await self._misbehave(request, request_id, name)
+        if misbehaving is not None:
+            return misbehaving
         if name == "http500":
             return web.Response(status=500, text="boom")
         if name == "not_json":
@@ -85,6 +118,64 @@ class FakeServer:
         result = {"content": [{"type": "text", "text": text}], "isError": False}
         return _json({"jsonrpc": "2.0", "id": request_id, "result": result})
 
+    async def _misbehave(
+        self, request: web.Request, request_id: Any, name: str | None
+    ) -> web.StreamResponse | None:
+        reply = {"jsonrpc": "2.0", "id": request_id, "result": _text(str(name))}
+        if name == "wrong_content_type":
+            return web.Response(body=json.dumps(reply).encode(), content_type="text/html")
+        if name == "html500":
+            page = f"<html><title>{HTML_MARKER}</title><body>{'<p>x</p>' * 20_000}</body></html>"
+            return web.Response(status=500, text=page, content_type="text/html")
+        if name in ("redirect307", "redirect308", "redirect302") and "hop" not in request.query:
+            status = int(name[-3:])
+            return web.Response(status=status, headers={"Location": "/mcp?hop=1"})
+        if name == "redirect_away":
+            port = request.url.port
+            return web.Response(status=307, headers={"Location": f"http://localhost:{port}/mcp"})
+        if name == "sse_comments":
+            return await self._comments(request)
+        if name == "sse_split":
+            return await self._split(request, reply)
+        if name == "reset":
+            return await self._reset(request, reply)
+        return None
+
+    async def _comments(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            for _ in range(600):  # bounded: ten minutes at most
+                await response.write(b": keep-alive\n\n")
+                await asyncio.sleep(1.0)  # the server's pace, not the test's order
+        except (ConnectionResetError, ConnectionError):
+            pass  # the client gave up: what it should do
+        return response
+
+    async def _split(self, request: web.Request, reply: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        event = b"event: message\r\ndata: " + json.dumps(reply).encode() + b"\r\n\r\n"
+        for i in range(0, len(event), 3):
+            await response.write(event[i : i + 3])  # write() drains each piece
+        await response.write_eof()
+        return response
+
+    async def _reset(self, request: web.Request, reply: dict[str, Any]) -> web.StreamResponse:
+        body = json.dumps(reply).encode().ljust(100_000)
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/json", "Content-Length": str(len(body))}
+        )
+        await response.prepare(request)
+        await response.write(body[:1000])
+        transport = request.transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        # SO_LINGER 0: closing sends a RST, not a FIN.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        return response
+
     async def _chatty(self, request: web.Request, request_id: Any) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -97,6 +188,10 @@ class FakeServer:
         await _event(response, {"jsonrpc": "2.0", "id": request_id, "result": result})
         await response.write_eof()
         return response
+
+
+def _text(value: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": value}], "isError": False}
 
 
 def _json(body: dict[str, Any], session: str | None = None) -> web.Response:

@@ -1,7 +1,23 @@
 """A raw JSON-RPC stdio server that misbehaves on request, for the client's edge cases.
 
-Run as `python tests/protocol/rogue_server.py [--legacy] [--choose VERSION]`. It speaks just
-enough MCP to get through the handshake; each tool name picks one behaviour:
+Run as `python tests/protocol/rogue_server.py [--legacy] [--choose VERSION] [flags]`. It
+speaks just enough MCP to get through the handshake. Flags make the whole server misbehave:
+
+    --pid-file PATH      write its pid there first (so a test can check it is gone)
+    --call-log PATH      append a line there for every tool call it receives, and one
+                         (`stdin closed`) when its input ends: what a test waits for
+    --stubborn           ignore SIGTERM and the end of its input: only SIGKILL ends it
+    --silent-list        never answer tools/list (logging `tools/list` when asked)
+    --silent-start       never answer the handshake (logging `handshake` when asked)
+    --noise N            write N lines that are not JSON to stdout, one before each of its
+                         first N replies (log lines printed to stdout, as many servers do)
+    --flood-stderr N     write N bytes of log lines to stderr before serving (all of it
+                         read by the client before the handshake is answered)
+    --after-calls N ACT  after answering N tool calls: `close-stdout` (and keep running),
+                         `close-stdin` (and keep running), or `stop-reading` (never read stdin
+                         again; its pipe fills)
+
+and each tool name picks one behaviour:
 
     echo         a normal result
     chatty       a notification and two server-to-client requests (ping, roots/list) first;
@@ -9,6 +25,7 @@ enough MCP to get through the handshake; each tool name picks one behaviour:
     garbage      a line that is not JSON, then the reply
     no_result    a reply with neither result nor error
     big_id_last  a reply of `size` bytes whose "id" is its last key
+    huge         a reply of `size` bytes whose "id" is its first key, written in 1 MiB pieces
     hang         no reply at all
     slow         a reply after `ms` milliseconds (the server reads nothing meanwhile)
     held         no reply until the client's next request arrives; then this reply, then that
@@ -18,11 +35,29 @@ enough MCP to get through the handshake; each tool name picks one behaviour:
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 
 LEGACY = "--legacy" in sys.argv
-CHOOSE = sys.argv[sys.argv.index("--choose") + 1] if "--choose" in sys.argv else None
+
+
+def flag(name: str, index: int = 1) -> str | None:
+    return sys.argv[sys.argv.index(name) + index] if name in sys.argv else None
+
+
+CHOOSE = flag("--choose")
+PID_FILE = flag("--pid-file")
+CALL_LOG = flag("--call-log")
+SILENT_LIST = "--silent-list" in sys.argv
+SILENT_START = "--silent-start" in sys.argv
+STUBBORN = "--stubborn" in sys.argv
+NOISE = int(flag("--noise") or 0)
+FLOOD = int(flag("--flood-stderr") or 0)
+AFTER_CALLS = int(flag("--after-calls") or 0)
+ACTION = flag("--after-calls", 2)
+state = {"noise_left": NOISE, "calls": 0}
 
 SERVER_INFO = {"name": "rogue", "version": "1"}
 
@@ -31,6 +66,9 @@ stdout = sys.stdout.buffer
 
 
 def send(message: dict[str, object]) -> None:
+    if state["noise_left"] > 0 and "id" in message:
+        state["noise_left"] -= 1
+        stdout.write(f"INFO handling request {message['id']} (a log line on stdout)\n".encode())
     stdout.write(json.dumps(message).encode() + b"\n")
     stdout.flush()
 
@@ -74,6 +112,14 @@ def call_tool(request_id: object, name: str, arguments: dict[str, object]) -> No
             f'{{"jsonrpc":"2.0","result":{{"pad":"{payload}"}},"id":{request_id}}}\n'.encode()
         )
         stdout.flush()
+    elif name == "huge":
+        size = int(str(arguments.get("size", 100_000)))
+        stdout.write(f'{{"jsonrpc":"2.0","id":{request_id},"result":{{"pad":"'.encode())
+        piece = b"x" * (1024 * 1024)
+        for _ in range(size // len(piece)):
+            stdout.write(piece)
+        stdout.write(b'"}}\n')
+        stdout.flush()
     elif name == "hang":
         pass
     elif name == "held":
@@ -95,7 +141,11 @@ def handle(message: dict[str, object]) -> None:
     assert isinstance(params, dict)
     if request_id is None:
         return
-    if method == "server/discover" and LEGACY:
+    if SILENT_START and method in ("server/discover", "initialize"):
+        log("handshake")
+    elif SILENT_LIST and method == "tools/list":
+        log("tools/list")
+    elif method == "server/discover" and LEGACY:
         error = {"code": -32601, "message": "Method not found"}
         send({"jsonrpc": "2.0", "id": request_id, "error": error})
     elif method == "server/discover":
@@ -121,19 +171,61 @@ def handle(message: dict[str, object]) -> None:
             },
         )
     elif method == "tools/call":
+        log("call")
         arguments = params.get("arguments") or {}
         assert isinstance(arguments, dict)
         call_tool(request_id, str(params.get("name")), arguments)
+        state["calls"] += 1
+        if state["calls"] == AFTER_CALLS:
+            misbehave(str(ACTION))
     else:
         error = {"code": -32601, "message": "Method not found"}
         send({"jsonrpc": "2.0", "id": request_id, "error": error})
 
 
+def log(line: str) -> None:
+    if CALL_LOG:
+        with open(CALL_LOG, "a") as call_log:
+            call_log.write(line + "\n")
+
+
+def misbehave(action: str) -> None:
+    """Break one pipe, or stop reading, and keep running until a signal ends the process."""
+    if action == "close-stdout":
+        os.close(1)
+        while read() is not None:  # keeps reading, never answers
+            pass
+    elif action == "close-stdin":
+        os.close(0)
+    elif action != "stop-reading":
+        raise SystemExit(f"unknown action {action}")
+    while True:
+        time.sleep(3600)
+
+
+def flood(size: int) -> None:
+    line = b"DEBUG " + b"y" * 100 + b"\n"
+    err = sys.stderr.buffer
+    for _ in range(size // len(line)):
+        err.write(line)
+    err.flush()
+
+
 def main() -> None:
+    if PID_FILE:
+        with open(PID_FILE, "w") as pid_file:
+            pid_file.write(str(os.getpid()))
     sys.stderr.write("rogue server ready\n")
     sys.stderr.flush()
+    if FLOOD:
+        flood(FLOOD)
+    if STUBBORN:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while (message := read()) is not None:
         handle(message)
+    log("stdin closed")
+    while STUBBORN:
+        time.sleep(3600)
 
 
 if __name__ == "__main__":

@@ -130,3 +130,31 @@ def test_the_breaker_state_of_each_second_is_its_state_when_the_second_ends() ->
     states = figures.breaker_by_second(transitions, 1.5, 7)
     assert states == ["closed", "closed", "open", "closed", "closed", "open", "open"]
     assert figures.breaker_by_second([], 0.0, 2) == ["closed", "closed"]
+
+
+def test_the_recovery_is_never_reported_before_the_first_success_it_follows() -> None:
+    # A blip so short that the second it falls in stays good: the recovery is the first
+    # success itself. Answers land 0.4 ms past a millisecond, so each figure's rounding
+    # matters; rounded once, from the same times, the two can never cross.
+    trace = trace_with_outage(down=(6.5, 6.52))
+    trace.done_s[:] += 0.0004
+    steady = figures.steady_state(trace, 1.0, 4.0)
+    crossed = []
+    for k in range(50):
+        injected = 6.49 + k * 0.00017
+        outage = figures.outage(
+            trace,
+            steady,
+            injected_s=injected,
+            restored_s=6.52,
+            load_s=12.0,
+            tolerance=0.5,
+            window_s=2.0,
+        )
+        assert outage["recovered_s"] == outage["first_success_s"]
+        first, recovery = outage["time_to_first_success_s"], outage["recovery_time_s"]
+        assert first is not None
+        assert recovery is not None
+        if recovery < first:
+            crossed.append((injected, first, recovery))
+    assert crossed == []

@@ -8,7 +8,6 @@ L and at most N calls served at once it cannot serve more than N / L calls per s
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -34,6 +33,7 @@ from readiness.scenarios.overload_figures import (
     scheduled,
 )
 from readiness.scenarios.overload_probe import Reading, next_rate, read_probe
+from tests import clirun
 from tests.suites import run_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,25 +91,10 @@ def run_cli(folder: Path, text: str) -> tuple[subprocess.CompletedProcess[str], 
     """Run the suite with `python -m readiness.cli run`, for its exit code and output."""
     suite = folder / "suite.toml"
     suite.write_text(text)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "readiness.cli",
-            "run",
-            "-c",
-            str(suite),
-            "--out",
-            str(folder / "out"),
-            "-q",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    proc = clirun.run_cli(
+        "run", "-c", str(suite), "--out", str(folder / "out"), "-q",
+        cwd=ROOT, timeout=90, env={"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
     return proc, load_results(folder / "out" / "results.json")
 
 
