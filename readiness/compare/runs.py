@@ -307,7 +307,7 @@ class _Comparer:
                     (low, high) if within is None else (min(low, within[0]), max(high, within[1]))
                 )
             method += (
-                f"; between-run spread of {reps_b}+{reps_n} repetitions (Welch t on the log"
+                f"; between-run spread of {reps_b}+{reps_n} repetitions (Student t on the log"
                 " figures), the wider interval"
             )
         for group, (fb, fn) in groups.items():
