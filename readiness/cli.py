@@ -378,6 +378,11 @@ def _scenario_line(result: ScenarioResult) -> str:
         f"p99 {'—' if p99 is None else f'{p99:.1f} ms'}",
         f"checks {passed}/{len(checks)}",
     ]
+    unproven = sum(
+        1 for c in checks if c.get("verdict") == "inconclusive" and c["observed"] is not None
+    )
+    if unproven:
+        parts[-1] += f" ({unproven} not proven)"
     if result["partial"]:
         parts.append("PARTIAL")
     if result["error"]:

@@ -41,6 +41,7 @@ def _run(tmp_path: Path, gate: str) -> tuple[int, dict[str, object], Path]:
     suite(tmp_path, SUITE % gate)
     out = tmp_path / "run"
     proc = run_cli("run", "-c", "suite.toml", "--out", str(out), "-q", cwd=tmp_path)
+    (out / "stdout.txt").write_text(proc.stdout)
     return proc.returncode, json.loads((out / "results.json").read_text()), out
 
 
@@ -67,6 +68,7 @@ def test_an_inconclusive_check_exits_by_the_gate_mode(
     assert scenario["status"] == status
     assert exit_code == code
     assert "INCONCLUSIVE (not proven)" in (out / "report.md").read_text()
+    assert "checks 1/2 (1 not proven)" in (out / "stdout.txt").read_text()
     case = ET.parse(out / "junit.xml").getroot().find(".//testcase[@name='p99 < 10s']")
     assert case is not None
     if status == "passed":
