@@ -340,15 +340,21 @@ def _scenario_line(result: ScenarioResult) -> str:
     p99 = result["latency_ms"]["p99"]
     checks = result["checks"]
     passed = sum(1 for c in checks if c["passed"])
-    parts = [
-        f"{result['status'].upper():6}",
-        f"{result['name']} → {result['target']}",
-        f"sent {totals['sent']}",
-        f"ok {percent(rate)}",
-        f"{totals['throughput_rps']:.0f} req/s",
-        f"p99 {'—' if p99 is None else f'{p99:.1f} ms'}",
-        f"checks {passed}/{len(checks)}",
-    ]
+    parts = [f"{result['status'].upper():6}", f"{result['name']} → {result['target']}"]
+    security = result.get("security")
+    if security is not None:
+        # Probes are meant to be refused: a success rate would read as a failure.
+        counts = security["counts"]
+        found = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
+        parts += [f"probes {security['probes_sent']}", f"findings {found}"]
+    else:
+        parts += [
+            f"sent {totals['sent']}",
+            f"ok {percent(rate)}",
+            f"{totals['throughput_rps']:.0f} req/s",
+            f"p99 {'—' if p99 is None else f'{p99:.1f} ms'}",
+        ]
+    parts.append(f"checks {passed}/{len(checks)}")
     if result["partial"]:
         parts.append("PARTIAL")
     if result["error"]:
