@@ -2,8 +2,8 @@
 reads `scenarios.toml::<target>::<scenario>::<check>`.
 
 Items are known from the suite alone (a scenario's checks are its thresholds), so `-k` and
-deselection act before any load is sent. The first item to run starts one run of the scenarios
-that still have items; every item then reads its verdict from that run's results.json.
+deselection act before any load is sent. Once they are final, one run of the scenarios that
+still have items is made, and every item reads its verdict from that run's results.json.
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ NO_CHECKS = "scenario completed"  # the one item of a scenario without threshold
 
 class CheckFailed(Exception):
     """A check did not pass, or its scenario could not be judged; the message says why."""
+
+
+def run_suite_files(session: pytest.Session) -> None:
+    """Run each suite file's selected scenarios (once; an error is kept for its items)."""
+    files = {id(f): f for item in session.items if (f := item.getparent(SuiteFile)) is not None}
+    for suite_file in files.values():
+        suite_file.run_once()
 
 
 class SuiteFile(pytest.File):
@@ -53,13 +60,18 @@ class SuiteFile(pytest.File):
         for name, scenarios in by_target.items():
             yield TargetNode.from_parent(self, name=name, scenarios=scenarios)
 
-    def outcome(self) -> RunOutcome:
-        """The run of every scenario that has a selected item, started on the first call."""
+    def run_once(self) -> None:
+        """Run every scenario that has a selected item, unless that was done already."""
         if self._ran is None:
             try:
                 self._ran = self._run()
             except (ReadinessError, OSError) as exc:
                 self._ran = exc
+
+    def outcome(self) -> RunOutcome:
+        """The run of the selected scenarios; CheckFailed when it could not be done."""
+        self.run_once()
+        assert self._ran is not None
         if isinstance(self._ran, BaseException):
             raise CheckFailed(f"the run failed: {type(self._ran).__name__}: {self._ran}")
         return self._ran

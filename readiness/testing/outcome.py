@@ -116,7 +116,8 @@ class CheckOutcome:
         """ "observed 412 ms, required < 300 ms", with the verdict and interval when known."""
         from readiness.reports.format import observed
 
-        text = f"observed {self.observed_text}, required {self.required_text}"
+        seen = "nothing measured" if self.observed is None else f"observed {self.observed_text}"
+        text = f"{seen}, required {self.required_text}"
         if self.interval is not None:
             low, high = (observed(v, self.unit) for v in self.interval)
             text += f" (interval {low} – {high})"

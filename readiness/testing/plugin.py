@@ -11,7 +11,7 @@ so it imports only pytest and the standard library; the rest loads when a featur
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +72,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
     suite_file: pytest.Collector = SuiteFile.from_parent(parent, path=file_path)
     return suite_file
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    # The load runs here, before the first item and outside every item, so a per-test timeout
+    # (pytest-timeout) does not cut the whole suite's load short on whichever item is first.
+    # After collection errors, or with --co, pytest runs nothing: nor does the load.
+    config = session.config
+    asked = config.getoption(_SUITE) is not None
+    if asked and not config.option.collectonly and not session.testsfailed:
+        from readiness.testing.collect import run_suite_files
+
+        run_suite_files(session)
+    return (yield)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
