@@ -104,11 +104,36 @@ def test_a_failing_threshold_fails_exactly_its_item_with_observed_and_required(
     result.stdout.fnmatch_lines([f"readiness: results and reports in {out}"])
 
 
-def test_k_selects_scenarios_before_the_load_runs(pytester: pytest.Pytester, suite: Path) -> None:
-    out = pytester.path / "out"
-    result = run(pytester, "--readiness", suite.name, "--readiness-out", str(out), "-k", "quick")
+def test_k_selects_scenarios_before_the_load_runs_once(
+    pytester: pytest.Pytester, suite: Path
+) -> None:
+    result = run(pytester, "--readiness", suite.name, "-k", "quick")
     result.assert_outcomes(passed=2, deselected=2)
-    assert scenarios_run(out) == ["quick"]
+    # Without --readiness-out the run goes to pytest's temporary folder: one run, one folder.
+    prefix = "readiness: results and reports in "
+    named = [Path(line.removeprefix(prefix)) for line in result.outlines if line.startswith(prefix)]
+    assert len(named) == 1
+    assert sorted(named[0].parent.glob("readiness-run[0-9]*")) == named
+    assert scenarios_run(named[0]) == ["quick"]
+
+
+def test_results_name_what_ran_when_a_scenario_is_missing(tmp_path: Path) -> None:
+    from readiness.testing.outcome import RunOutcome
+
+    stored = {
+        "schema_version": 3,
+        "run": {"status": "passed"},
+        "environment": {},
+        "targets": [],
+        "scenarios": [],
+        "summary": {},
+    }
+    (tmp_path / "results.json").write_text(json.dumps(stored))
+    outcome = RunOutcome.load(tmp_path)
+    assert outcome.folder == tmp_path
+    assert outcome.score is None
+    with pytest.raises(KeyError, match="no scenario 'quick' ran"):
+        outcome.scenario("quick")
 
 
 def test_a_scenario_that_errored_fails_its_items_with_the_error(pytester: pytest.Pytester) -> None:
