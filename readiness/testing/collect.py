@@ -164,7 +164,12 @@ class CheckItem(pytest.Item):
             return
         check = _check_of(scenario, self.index, self.name)
         if not check.passed:
-            failed = "not measured" if check.observed is None else "failed"
+            if check.observed is None:
+                failed = "not measured"
+            elif check.verdict == "inconclusive":  # `run --repeat`: the interval straddles
+                failed = "inconclusive, which is not a pass"
+            else:
+                failed = "failed"
             raise CheckFailed(f"{check.expression} {failed}: {check.describe()}")
 
     def repr_failure(

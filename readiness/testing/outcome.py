@@ -72,15 +72,18 @@ class CheckOutcome:
     limit: float | None
     passed: bool
     critical: bool
-    # From a repeated run, when results.json has them: the check's verdict and the interval
+    # From a repeated run (`run --repeat`), when results.json has them: the verdict
+    # (pass | fail | inconclusive), the 95% interval of `observed` (high None: not bounded
+    # above) and the verdict in words.
     # its figure was estimated in.
     verdict: str | None = None
-    interval: tuple[float, float] | None = None
+    interval: tuple[float, float | None] | None = None
+    reason: str | None = None
 
     @classmethod
     def from_result(cls, check: CheckResult) -> CheckOutcome:
         extra = cast("Mapping[str, object]", check)
-        verdict = extra.get("verdict")
+        verdict, reason = extra.get("verdict"), extra.get("reason")
         return cls(
             expression=check["expression"],
             metric=check["metric"],
@@ -92,6 +95,7 @@ class CheckOutcome:
             critical=check.get("critical", False),
             verdict=verdict if isinstance(verdict, str) else None,
             interval=_interval(extra.get("interval")),
+            reason=reason if isinstance(reason, str) and reason else None,
         )
 
     @property
@@ -118,9 +122,12 @@ class CheckOutcome:
 
         seen = "nothing measured" if self.observed is None else f"observed {self.observed_text}"
         text = f"{seen}, required {self.required_text}"
+        if self.reason is not None:  # the interval and the limit in words already
+            return f"{text}; {self.verdict or 'verdict'}: {self.reason}"
         if self.interval is not None:
-            low, high = (observed(v, self.unit) for v in self.interval)
-            text += f" (interval {low} – {high})"
+            low, high = self.interval
+            upper = "∞" if high is None else observed(high, self.unit)
+            text += f" (95% interval {observed(low, self.unit)} – {upper})"
         if self.verdict is not None:
             text += f"; verdict: {self.verdict}"
         return text
@@ -270,15 +277,14 @@ class RunOutcome:
         raise KeyError(f"no scenario {name!r}{where} ran (ran: {ran})")
 
 
-def _interval(value: object) -> tuple[float, float] | None:
-    """[low, high] or {"low": …, "high": …}; anything else is no interval."""
-    if isinstance(value, Mapping):
-        value = [value.get("low"), value.get("high")]
-    if isinstance(value, list | tuple) and len(value) == 2:
-        low, high = value
-        if isinstance(low, int | float) and isinstance(high, int | float):
-            return float(low), float(high)
-    return None
+def _interval(value: object) -> tuple[float, float | None] | None:
+    """[low, high] (high None: not bounded above); anything else is no interval."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    low, high = value
+    if not isinstance(low, int | float) or not (high is None or isinstance(high, int | float)):
+        return None
+    return float(low), None if high is None else float(high)
 
 
 def _one(items: tuple[T, ...], wanted: str, noun: str, name_of: Callable[[T], str]) -> T:

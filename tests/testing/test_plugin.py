@@ -8,6 +8,7 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -193,3 +194,27 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_check_describes_its_figures_and_a_repeated_runs_verdict() -> None:
+    from readiness.results import CheckResult
+    from readiness.testing.outcome import CheckOutcome
+
+    stored = CheckResult(
+        name="quick: p99 < 300ms",
+        expression="p99 < 300ms",
+        metric="p99",
+        unit="seconds",
+        observed=0.412,
+        passed=False,
+        op="<",
+        limit=0.3,
+    )
+    check = CheckOutcome.from_result(stored)
+    assert check.describe() == "observed 412.0 ms, required < 300.0 ms"
+    repeated = {**stored, "interval": [0.25, None], "verdict": "inconclusive"}
+    check = CheckOutcome.from_result(cast("CheckResult", repeated))
+    assert check.interval == (0.25, None)
+    assert check.describe().endswith("(95% interval 250.0 ms – ∞); verdict: inconclusive")
+    unmeasured = CheckOutcome.from_result(cast("CheckResult", {**stored, "observed": None}))
+    assert unmeasured.describe() == "nothing measured, required < 300.0 ms"
