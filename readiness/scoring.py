@@ -88,7 +88,7 @@ def config_of(settings: ScoringSettings) -> ScoringConfig:
 def attach_scores(result: RunResult, config: ScoringConfig) -> None:
     """Set result["score"], and each target's own score when the run has several targets."""
     scenarios = result["scenarios"]
-    result["score"] = score_run(scenarios, config)
+    score = result["score"] = score_run(scenarios, config)
     several = len(result["targets"]) > 1
     for target in result["targets"]:
         if several:
@@ -96,6 +96,25 @@ def attach_scores(result: RunResult, config: ScoringConfig) -> None:
             target["score"] = score_run(mine, config)
         else:
             target.pop("score", None)
+    if several:
+        by_target = {t["name"]: t["score"] for t in result["targets"] if "score" in t}
+        _worst_target_status(score, by_target)
+
+
+def _worst_target_status(score: Score, targets: dict[str, Score]) -> None:
+    """A fleet is as ready as its least ready target: the run's status is the worst target's
+    (its value stays the score over all the fleet's checks)."""
+    statuses = [t["status"] for t in targets.values()]
+    worst = max(statuses, key=_STATUS_ORDER.index, default=score["status"])
+    if _STATUS_ORDER.index(worst) > _STATUS_ORDER.index(score["status"]):
+        names = ", ".join(name for name, t in targets.items() if t["status"] == worst)
+        score["status"] = worst
+        score["label"] = STATUS_LABELS[worst]
+        score["limitations"].insert(
+            0,
+            f"A fleet is as ready as its least ready target: the run is {STATUS_LABELS[worst]}"
+            f" because {names} is, whatever the score over all the targets' checks.",
+        )
 
 
 def score_of(result: RunResult) -> Score:
