@@ -921,7 +921,7 @@ def load_results(path: Path) -> RunResult:
         )
     for scenario in data["scenarios"]:
         _fill_older_overload(scenario.get("overload"))
-    if "fleet" not in data and len(data["targets"]) > 1 and isinstance(data.get("score"), dict):
+    if "fleet" not in data and len(data["targets"]) > 1:
         from readiness.fleet import fleet_summary
 
         # Written before fleets were summarised: every such run went one target at a time.

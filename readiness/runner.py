@@ -24,6 +24,7 @@ from readiness.errors import ConfigError, OutputError, ReadinessError, unwrapped
 from readiness.results import (
     SCHEMA_VERSION,
     CheckResult,
+    FleetMode,
     LatencySummary,
     RunInfo,
     RunResult,
@@ -87,14 +88,11 @@ class RunState:
 
     def save(self) -> Path:
         """Write results.json; a failure (folder missing, read-only, disk full) → OutputError."""
-        from readiness.fleet import fleet_summary
         from readiness.scoring import attach_scores
 
         self.result["summary"] = summarize(self.result["scenarios"])
-        attach_scores(self.result, self.scoring)
-        fleet = fleet_summary(self.result, "parallel" if self.parallel_targets else "sequential")
-        if fleet is not None:
-            self.result["fleet"] = fleet
+        mode: FleetMode = "parallel" if self.parallel_targets else "sequential"
+        attach_scores(self.result, self.scoring, mode)
         self.redact.scrub(self.result)
         path = self.folder / "results.json"
         try:

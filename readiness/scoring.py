@@ -17,10 +17,12 @@ from readiness.config.scoring import (
     ScoringConfig,
 )
 from readiness.config.thresholds import METRICS
+from readiness.fleet import fleet_summary
 from readiness.reports.format import observed as shown
 from readiness.results import (
     CategoryScore,
     CheckResult,
+    FleetMode,
     RunResult,
     ScenarioResult,
     Score,
@@ -85,8 +87,11 @@ def config_of(settings: ScoringSettings) -> ScoringConfig:
     return ScoringConfig.model_validate(settings)
 
 
-def attach_scores(result: RunResult, config: ScoringConfig) -> None:
-    """Set result["score"], and each target's own score when the run has several targets."""
+def attach_scores(
+    result: RunResult, config: ScoringConfig, fleet_mode: FleetMode | None = None
+) -> None:
+    """Set result["score"]; with several targets, each target's own score and the fleet
+    summary too (run as `fleet_mode`; None: as the stored summary says, else sequential)."""
     scenarios = result["scenarios"]
     score = result["score"] = score_run(scenarios, config)
     several = len(result["targets"]) > 1
@@ -99,6 +104,13 @@ def attach_scores(result: RunResult, config: ScoringConfig) -> None:
     if several:
         by_target = {t["name"]: t["score"] for t in result["targets"] if "score" in t}
         _worst_target_status(score, by_target)
+    stored = result.get("fleet")
+    mode = fleet_mode or (stored["mode"] if stored is not None else "sequential")
+    fleet = fleet_summary(result, mode)
+    if fleet is None:
+        result.pop("fleet", None)
+    else:
+        result["fleet"] = fleet
 
 
 def _worst_target_status(score: Score, targets: dict[str, Score]) -> None:

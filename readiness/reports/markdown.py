@@ -15,7 +15,7 @@ from readiness.config.scoring import CATEGORIES, CATEGORY_LABELS, Category, Scor
 from readiness.reports import format as fmt
 from readiness.reports.templating import template_environment
 from readiness.results import RunResult, ScenarioResult, ScoredCheck
-from readiness.scoring import config_of, score_of
+from readiness.scoring import STATUS_LABELS, config_of, score_of
 
 _BACKTICKS = re.compile(r"`+")
 _TAG_START = re.compile(r"<(?=[^\s=\d])")
@@ -40,15 +40,47 @@ class ScenarioGroup:
     scenarios: list[ScenarioResult]
 
 
+@dataclass(frozen=True)
+class TargetSection:
+    """A fleet target's part of the report (target None: a single-target run, no heading)."""
+
+    target: str | None
+    status_line: str
+    groups: list[ScenarioGroup]
+
+
 def _context(result: RunResult) -> dict[str, Any]:
     score = score_of(result)
+    groups = scenario_groups(result)
+    fleet = result.get("fleet")
     return {
         "result": result,
         "score": score,
-        "groups": scenario_groups(result),
+        "groups": groups,
+        "sections": target_sections(result, groups),
         "several_targets": len(result["targets"]) > 1,
         "labels": CATEGORY_LABELS,
+        "fleet_label": STATUS_LABELS[fleet["status"]] if fleet is not None else "",
     }
+
+
+def target_sections(result: RunResult, groups: list[ScenarioGroup]) -> list[TargetSection]:
+    """The scenario groups split by target, in the fleet's order, when the run is a fleet."""
+    fleet = result.get("fleet")
+    if fleet is None:
+        return [TargetSection(None, "", groups)]
+    sections = []
+    for row in fleet["rows"]:
+        mine = [
+            ScenarioGroup(g.label, [s for s in g.scenarios if s["target"] == row["target"]])
+            for g in groups
+        ]
+        line = (
+            f"{row['label']} · score {score_value(row['score'])} · checks passed"
+            f" {row['checks_passed']}/{row['checks_total']} · {row['scenarios_total']} scenario(s)"
+        )
+        sections.append(TargetSection(row["target"], line, [g for g in mine if g.scenarios]))
+    return sections
 
 
 def scenario_groups(result: RunResult) -> list[ScenarioGroup]:
