@@ -13,6 +13,7 @@ import pytest
 from readiness.config import parse_suite
 from readiness.config.scoring import ScoringConfig
 from readiness.errors import ConfigError
+from readiness.reports.markdown import render_summary
 from readiness.results import load_results
 from readiness.runner import plan_pairs
 from readiness.scoring import attach_scores
@@ -170,6 +171,7 @@ def test_a_fleet_of_two_demo_servers_reports_a_row_each_the_slower_with_the_high
     assert "run one after another" in markdown
     fast_at, slow_at = markdown.index("## Target: fast"), markdown.index("## Target: slow")
     assert fast_at < markdown.index("## Scenario: fast-only") < slow_at
+    assert "### Fleet" in render_summary(load_results(out))  # the CI job summary has it too
     html = (out / "report.html").read_text()
     assert '<section id="fleet">' in html
     assert '<span class="badge score-not_ready">NOT READY</span>' in html

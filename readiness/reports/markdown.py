@@ -31,7 +31,11 @@ def render_summary(result: RunResult) -> str:
     """The executive summary alone, for a CI job summary (GITHUB_STEP_SUMMARY)."""
     context = _context(result)
     heading = f"## Readiness: {md_text(result['run']['name'])}\n\n"
-    return heading + _environment().get_template("_summary.md.j2").render(**context)
+    env = _environment()
+    summary = heading + env.get_template("_summary.md.j2").render(**context)
+    if result.get("fleet") is None:
+        return summary
+    return summary + "\n" + env.get_template("_fleet.md.j2").render(**context, fleet_heading="###")
 
 
 @dataclass(frozen=True)
