@@ -44,6 +44,9 @@ class ScenarioGroup:
     scenarios: list[ScenarioResult]
 
 
+_SCORE_ICONS = {"ready": "✅", "conditional": "⚠️", "not_ready": "❌"}
+
+
 @dataclass(frozen=True)
 class TargetSection:
     """A fleet target's part of the report (target None: a single-target run, no heading)."""
@@ -65,6 +68,7 @@ def _context(result: RunResult) -> dict[str, Any]:
         "several_targets": len(result["targets"]) > 1,
         "labels": CATEGORY_LABELS,
         "fleet_label": STATUS_LABELS[fleet["status"]] if fleet is not None else "",
+        "score_icons": _SCORE_ICONS,
     }
 
 
@@ -79,8 +83,9 @@ def target_sections(result: RunResult, groups: list[ScenarioGroup]) -> list[Targ
             ScenarioGroup(g.label, [s for s in g.scenarios if s["target"] == row["target"]])
             for g in groups
         ]
+        icon = _SCORE_ICONS.get(row["status"], "")
         line = (
-            f"{row['label']} · score {score_value(row['score'])} · checks passed"
+            f"{icon} {row['label']} · score {score_value(row['score'])} · checks passed"
             f" {row['checks_passed']}/{row['checks_total']} · {row['scenarios_total']} scenario(s)"
         )
         sections.append(TargetSection(row["target"], line, [g for g in mine if g.scenarios]))
