@@ -13,13 +13,16 @@ import pytest
 from readiness.config import parse_suite
 from readiness.config.scoring import ScoringConfig
 from readiness.errors import ConfigError
-from readiness.reports.markdown import render_summary
-from readiness.results import load_results
+from readiness.fleet import fleet_row
+from readiness.reports.html import render_html
+from readiness.reports.markdown import render_markdown, render_summary
+from readiness.results import RunResult, as_stored, load_results
 from readiness.runner import plan_pairs
 from readiness.scoring import attach_scores
 from tests.clirun import results, run_cli, suite
 from tests.reports import load_sample
 
+ALL_KINDS = Path(__file__).parent / "reports" / "all_kinds_results.json"
 SLOW_MS = 50  # the slow demo's added latency per call: its p99 cannot be below it
 
 FLEET = f"""
@@ -223,3 +226,80 @@ def test_an_older_results_file_gets_its_fleet_summary_when_read(tmp_path: Path) 
     assert fleet["mode"] == "sequential"
     assert [r["target"] for r in fleet["rows"]] == ["demo", "other"]
     assert fleet["rows"][1]["scenarios_total"] == 1
+
+
+def all_kinds_fleet() -> RunResult:
+    """The all-kinds sample as a fleet: `demo` as it is, and `copy` whose memory scenario
+    leaked and whose recovery scenario never recovered."""
+    result = load_results(ALL_KINDS)
+    twin = json.loads(json.dumps(result["targets"][0]))
+    twin["name"] = "copy"
+    result["targets"].append(twin)
+    for name in ("memory", "recovery"):
+        scenario = json.loads(json.dumps(next(s for s in result["scenarios"] if s["name"] == name)))
+        scenario["target"] = "copy"
+        result["scenarios"].append(scenario)
+    memory = result["scenarios"][-2]["memory"]
+    assert memory["rss"] is not None
+    memory["rss"]["verdict"] = "leak"
+    chaos = result["scenarios"][-1]["chaos"]
+    assert chaos["outage"] is not None
+    chaos["outage"]["recovered"] = False
+    chaos["outage"]["recovery_time_s"] = None
+    attach_scores(result, ScoringConfig())
+    return result
+
+
+def finding(severity: str, rule: str) -> dict[str, Any]:
+    return {
+        "id": rule,
+        "rule": rule,
+        "rule_name": f"rule {rule}",
+        "severity": severity,
+        "category": "validation",
+        "tool": "echo",
+        "probe_class": "schema",
+        "probe": "",
+        "evidence": "",
+        "message": "",
+        "count": 1,
+    }
+
+
+def test_a_fleet_row_takes_leak_recovery_and_findings_from_their_scenarios() -> None:
+    result = all_kinds_fleet()
+    demo, copy = result["fleet"]["rows"]
+    recoveries = [
+        s["chaos"]["outage"]["recovery_time_s"]  # type: ignore[index]
+        for s in result["scenarios"]
+        if s["kind"] == "recovery" and s["target"] == "demo"
+    ]
+    assert demo["recovered"] is True
+    assert demo["recovery_time_s"] == max(t for t in recoveries if t is not None)
+    assert demo["leak"] in ("stable", "inconclusive")
+    assert (demo["findings"], demo["worst_finding"]) == (None, None)
+    assert (copy["leak"], copy["recovered"], copy["recovery_time_s"]) == ("leak", False, None)
+    assert (copy["throughput_rps"], copy["p99_ms"]) == (None, None)  # no throughput scenario
+
+    probed = json.loads(json.dumps(result["scenarios"][0]))
+    probed.update(target="copy", kind="security", name="probe")
+    probed["security"] = {"findings": [finding("low", "RDY-1"), finding("high", "RDY-2")]}
+    copy = fleet_row("copy", result["targets"][1]["score"], [*result["scenarios"], probed])
+    assert copy["findings"] == 2
+    assert copy["worst_finding"] == {
+        "severity": "high",
+        "rule": "RDY-2",
+        "rule_name": "rule RDY-2",
+        "tool": "echo",
+    }
+
+
+def test_the_reports_show_a_leak_and_a_recovery_that_never_came() -> None:
+    result = as_stored(all_kinds_fleet())
+    markdown = render_markdown(result)
+    row = next(line for line in markdown.splitlines() if line.startswith("| copy |"))
+    assert "| leak |" in row
+    assert "| not recovered |" in row
+    html = render_html(result)
+    assert '<span class="fail">not recovered</span>' in html
+    assert html.count('<section id="target-') == 2
