@@ -23,7 +23,7 @@ from tests.clirun import results, run_cli, suite
 from tests.reports import load_sample
 
 ALL_KINDS = Path(__file__).parent / "reports" / "all_kinds_results.json"
-SLOW_MS = 50  # the slow demo's added latency per call: its p99 cannot be below it
+SLOW_MS = 100  # the slow demo's added latency per call: its p99 cannot be below it
 
 FLEET = f"""
 [run]
@@ -143,7 +143,7 @@ def check_rows(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     fast, slow = fleet["rows"]
     assert (fast["target"], slow["target"]) == ("fast", "slow")
     assert {*fast} == {*slow} == ROW_KEYS
-    assert slow["p99_ms"] > fast["p99_ms"]
+    assert fast["p99_ms"] is not None
     assert slow["p99_ms"] >= SLOW_MS
     assert slow["status"] == "not_ready"
     # the run is as ready as its least ready target
@@ -161,6 +161,9 @@ def test_a_fleet_of_two_demo_servers_reports_a_row_each_the_slower_with_the_high
     data, out = fleet_run(tmp_path)
     assert data["fleet"]["mode"] == "sequential"
     fast, slow = check_rows(data)
+    # One target at a time, so neither slowed the other: the slow one has the higher p99.
+    # (Side by side they share two cores with their load generators, and may not.)
+    assert slow["p99_ms"] > fast["p99_ms"]
     # fast-only names its target: the slow server never ran it
     assert (fast["scenarios_total"], slow["scenarios_total"]) == (2, 1)
     assert sorted((s["name"], s["target"]) for s in data["scenarios"]) == [
