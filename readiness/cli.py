@@ -114,8 +114,17 @@ def run(
         typer.Option("-s", "--scenario", help="Run only this scenario (repeatable)."),
     ] = None,
     target: Annotated[
-        str | None, typer.Option("--target", help="Run only against this target.")
+        list[str] | None,
+        typer.Option("--target", help="Run only against this target (repeatable)."),
     ] = None,
+    parallel_targets: Annotated[
+        bool,
+        typer.Option(
+            "--parallel-targets",
+            help="Run a fleet's targets side by side, each with its own load (default: one"
+            " after another). Only when they share no machine bottleneck you care about.",
+        ),
+    ] = False,
     out: Annotated[
         str | None,  # not Path: Path("") is ".", and an empty --out must not mean "here"
         typer.Option("--out", help="Report folder. Default: reports/<UTC time>-<run name>/."),
@@ -144,13 +153,13 @@ def run(
 
     try:
         suite = find_suite(None if config is None else _given("-c/--config", config), Path.cwd())
-        pairs = plan_pairs(suite, scenario or (), target)
+        pairs = plan_pairs(suite, scenario or (), target or None)
         out_path = None if out is None else Path(_given("--out", out))
         base = _load_baseline(baseline)
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
-    state = new_state(suite, folder, sys.argv)
+    state = new_state(suite, folder, sys.argv, parallel_targets=parallel_targets)
     try:
         state.save()  # a folder that cannot take results.json fails before any load is sent
     except ReadinessError as exc:

@@ -779,6 +779,45 @@ class RunSummary(TypedDict):
     checks_passed: int
 
 
+FleetMode = Literal["sequential", "parallel"]
+
+
+class FleetFinding(TypedDict):
+    severity: str  # critical | high | medium | low
+    rule: str  # RDY-…
+    rule_name: str
+    tool: str
+
+
+class FleetRow(TypedDict):
+    """One target of a fleet at a glance; a figure is None when the target ran no scenario
+    of the kind it comes from."""
+
+    target: str
+    status: ScoreStatus  # the target's own score status
+    label: str  # READY | CONDITIONALLY READY | NOT READY
+    score: float | None
+    scenarios_status: ScenarioStatus | None  # the worst of its scenarios' statuses
+    scenarios_total: int
+    checks_passed: int
+    checks_total: int
+    throughput_rps: float | None  # the highest of its throughput scenarios
+    p99_ms: float | None  # the worst p99 of its throughput scenarios
+    leak: Literal["leak", "stable", "inconclusive"] | None  # its memory scenarios, worst
+    recovery_time_s: float | None  # its recovery scenarios, slowest (None: not recovered)
+    recovered: bool | None  # every recovery scenario recovered
+    findings: int | None  # security findings (0: probed, none found)
+    worst_finding: FleetFinding | None
+
+
+class FleetSummary(TypedDict):
+    """Several [[targets]] in one run: how they ran and one row per target."""
+
+    mode: FleetMode  # one target after another, or all side by side
+    status: ScoreStatus  # the worst target's: the run's overall status
+    rows: list[FleetRow]
+
+
 class RunResult(TypedDict):
     schema_version: int
     run: RunInfo
@@ -787,6 +826,7 @@ class RunResult(TypedDict):
     scenarios: list[ScenarioResult]
     summary: RunSummary
     score: NotRequired[Score]
+    fleet: NotRequired[FleetSummary]  # when the run has several targets
     comparison: NotRequired[Comparison]  # `run --baseline`: this run against the baseline
 
 
@@ -881,6 +921,13 @@ def load_results(path: Path) -> RunResult:
         )
     for scenario in data["scenarios"]:
         _fill_older_overload(scenario.get("overload"))
+    if "fleet" not in data and len(data["targets"]) > 1:
+        from readiness.fleet import fleet_summary
+
+        # Written before fleets were summarised: every such run went one target at a time.
+        fleet = fleet_summary(data, "sequential")  # type: ignore[arg-type]
+        if fleet is not None:
+            data["fleet"] = fleet
     return data  # type: ignore[return-value]
 
 

@@ -1,5 +1,6 @@
-"""Runs a suite: every selected scenario against its targets, one after another, writing
-results.json after each so nothing measured is lost when a later step fails."""
+"""Runs a suite: every selected scenario against its targets, writing results.json after each
+so nothing measured is lost when a later step fails. A fleet (several targets) runs one target
+after another, or with parallel_targets all side by side, each target's scenarios in order."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from readiness.errors import ConfigError, OutputError, ReadinessError, unwrapped
 from readiness.results import (
     SCHEMA_VERSION,
     CheckResult,
+    FleetMode,
     LatencySummary,
     RunInfo,
     RunResult,
@@ -78,6 +80,7 @@ class RunState:
     interrupt: anyio.Event = field(default_factory=anyio.Event)
     fatal: ReadinessError | None = None
     internal_errors: list[str] = field(default_factory=list)
+    parallel_targets: bool = False  # a fleet's targets run side by side, each its own load
 
     write: Callable[[Path, bytes], None] = write_atomic  # the filesystem, replaceable in tests
     # ${VAR} values back to their names in anything saved or shown (errors quote URLs)
@@ -88,7 +91,8 @@ class RunState:
         from readiness.scoring import attach_scores
 
         self.result["summary"] = summarize(self.result["scenarios"])
-        attach_scores(self.result, self.scoring)
+        mode: FleetMode = "parallel" if self.parallel_targets else "sequential"
+        attach_scores(self.result, self.scoring, mode)
         self.redact.scrub(self.result)
         path = self.folder / "results.json"
         try:
@@ -99,9 +103,10 @@ class RunState:
 
 
 def plan_pairs(
-    suite: Suite, only: Sequence[str] = (), target: str | None = None
+    suite: Suite, only: Sequence[str] = (), target: str | Sequence[str] | None = None
 ) -> list[tuple[ScenarioConfig, TargetConfig]]:
-    """The (scenario, target) pairs to run, in suite order, validated against the suite."""
+    """The (scenario, target) pairs to run, in suite order, validated against the suite;
+    `target` narrows the run to one target or several (--target, repeatable)."""
     names = [s.name for s in suite.scenarios]
     for wanted in only:
         if wanted not in names:
@@ -111,24 +116,29 @@ def plan_pairs(
                 key="-s/--scenario",
             )
     targets = {t.name: t for t in suite.targets}
-    if target is not None and target not in targets:
-        raise ConfigError(
-            f"no target named {target!r} (the suite has: {', '.join(targets)})",
-            file=suite.source,
-            key="--target",
-        )
+    chosen_targets = (
+        None if target is None else (target,) if isinstance(target, str) else tuple(target)
+    )
+    for name in chosen_targets or ():
+        if name not in targets:
+            raise ConfigError(
+                f"no target named {name!r} (the suite has: {', '.join(targets)})",
+                file=suite.source,
+                key="--target",
+            )
     pairs: list[tuple[ScenarioConfig, TargetConfig]] = []
     for scenario in suite.scenarios:
         if only and scenario.name not in only:
             continue
-        chosen = [targets[scenario.target]] if scenario.target else list(targets.values())
-        for t in chosen:
-            if target is None or t.name == target:
+        for t in suite.targets_for(scenario):
+            if chosen_targets is None or t.name in chosen_targets:
                 pairs.append((scenario, t))
     return pairs
 
 
-def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
+def new_state(
+    suite: Suite, folder: Path, argv: Sequence[str], *, parallel_targets: bool = False
+) -> RunState:
     info = RunInfo(
         name=suite.run.name,
         started_at=now_iso(),
@@ -162,7 +172,13 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         summary=summarize([]),
     )
     secrets = Redactor(pair for t in suite.targets for pair in t.placeholder_values().items())
-    return RunState(result=result, folder=folder, scoring=suite.scoring, redact=secrets)
+    return RunState(
+        result=result,
+        folder=folder,
+        scoring=suite.scoring,
+        redact=secrets,
+        parallel_targets=parallel_targets,
+    )
 
 
 async def run_suite(
@@ -181,54 +197,89 @@ async def run_suite(
     except OutputError as exc:
         state.fatal = exc
         return state
-    for scenario, target in pairs:
-        if state.interrupt.is_set():
-            break
-        stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
-        connections: list[object] = []  # every connection the scenario opened, for its notes
-        ctx = ScenarioContext(
-            health=_health_watch(target),
-            suite=suite,
-            scenario=scenario,
-            target=target,
-            run_dir=state.folder,
-            on_progress=on_progress,
-            on_connected=partial(_note_connection, state, target, connections),
-            interrupt=stop,
-            seed=state.result["run"].get("seed", 0),
-        )
-        started_at = now_iso()
-        try:
-            result, timed_out = await _bounded(ctx, state.interrupt, stop, connections)
-            if timed_out:
-                result["partial"] = True
-                result["stopped"] = f"its timeout of {scenario.timeout:g} s passed"
-        except _Overran as exc:  # not fatal: the next scenario gets its own target
-            result = error_result(scenario, target, started_at, str(exc))
-            result["partial"] = True
-        except _InterruptedBeforeConnecting:
-            message = "interrupted while its target was starting; nothing was measured"
-            result = error_result(scenario, target, started_at, message)
-        except ReadinessError as exc:
-            result = error_result(scenario, target, started_at, str(exc))
-            state.fatal = exc
-        except Exception as exc:  # a bug of ours: record it, keep what was measured
-            detail = "".join(traceback.format_exception_only(exc)).strip()
-            state.internal_errors.append(traceback.format_exc())
-            result = error_result(scenario, target, started_at, f"internal error: {detail}")
-        notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
-        if notes is not None:
-            result["protocol"] = notes
-        state.result["scenarios"].append(result)
-        try:
-            state.save()
-        except OutputError as exc:
-            state.fatal = exc
-        on_scenario_done(result)
-        if state.fatal is not None:
-            break
+    run_one = partial(
+        _run_pair, suite, state, on_progress=on_progress, on_scenario_done=on_scenario_done
+    )
+    if state.parallel_targets:
+        lanes: dict[str, list[tuple[ScenarioConfig, TargetConfig]]] = {}
+        for pair in pairs:
+            lanes.setdefault(pair[1].name, []).append(pair)
+        async with anyio.create_task_group() as tg:
+            for lane in lanes.values():
+                tg.start_soon(_run_pairs, lane, run_one, state)
+        order = {t["name"]: i for i, t in enumerate(state.result["targets"])}
+        state.result["scenarios"].sort(key=lambda s: order.get(s["target"], len(order)))
+    else:
+        await _run_pairs(pairs, run_one, state)
     finish(state)
     return state
+
+
+async def _run_pairs(
+    pairs: Sequence[tuple[ScenarioConfig, TargetConfig]],
+    run_one: Callable[[ScenarioConfig, TargetConfig], Awaitable[None]],
+    state: RunState,
+) -> None:
+    """One after another, until the run is interrupted or something fatal happened (in any
+    lane: a fleet side by side stops starting scenarios once one target could not start)."""
+    for scenario, target in pairs:
+        if state.interrupt.is_set() or state.fatal is not None:
+            break
+        await run_one(scenario, target)
+
+
+async def _run_pair(
+    suite: Suite,
+    state: RunState,
+    scenario: ScenarioConfig,
+    target: TargetConfig,
+    *,
+    on_progress: ProgressSink,
+    on_scenario_done: Callable[[ScenarioResult], None],
+) -> None:
+    """Run one scenario against one target and keep its result; a target that cannot be
+    started sets state.fatal, other failures are recorded in the result."""
+    stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
+    connections: list[object] = []  # every connection the scenario opened, for its notes
+    ctx = ScenarioContext(
+        health=_health_watch(target),
+        suite=suite,
+        scenario=scenario,
+        target=target,
+        run_dir=state.folder,
+        on_progress=on_progress,
+        on_connected=partial(_note_connection, state, target, connections),
+        interrupt=stop,
+        seed=state.result["run"].get("seed", 0),
+    )
+    started_at = now_iso()
+    try:
+        result, timed_out = await _bounded(ctx, state.interrupt, stop, connections)
+        if timed_out:
+            result["partial"] = True
+            result["stopped"] = f"its timeout of {scenario.timeout:g} s passed"
+    except _Overran as exc:  # not fatal: the next scenario gets its own target
+        result = error_result(scenario, target, started_at, str(exc))
+        result["partial"] = True
+    except _InterruptedBeforeConnecting:
+        message = "interrupted while its target was starting; nothing was measured"
+        result = error_result(scenario, target, started_at, message)
+    except ReadinessError as exc:
+        result = error_result(scenario, target, started_at, str(exc))
+        state.fatal = exc
+    except Exception as exc:  # a bug of ours: record it, keep what was measured
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        state.internal_errors.append(traceback.format_exc())
+        result = error_result(scenario, target, started_at, f"internal error: {detail}")
+    notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
+    if notes is not None:
+        result["protocol"] = notes
+    state.result["scenarios"].append(result)
+    try:
+        state.save()
+    except OutputError as exc:
+        state.fatal = exc
+    on_scenario_done(result)
 
 
 async def _bounded(

@@ -182,6 +182,8 @@ class ScenarioConfig(ConfigModel):
     name: Name
     kind: ScenarioKind
     target: str | None = None  # None: every target
+    # the fleet's targets this scenario runs against (None: every target); `target` is one
+    targets: Annotated[tuple[Name, ...], Field(min_length=1)] | None = None
     load: LoadConfig | None = None
     workload: WorkloadConfig | None = None
     thresholds: tuple[Annotated[Threshold, BeforeValidator(_threshold)], ...] = ()
@@ -285,8 +287,16 @@ class ScenarioConfig(ConfigModel):
                     )
         return data
 
+    def target_names(self) -> tuple[str, ...] | None:
+        """The targets this scenario names (`target` or `targets`); None: every target."""
+        if self.targets is not None:
+            return self.targets
+        return None if self.target is None else (self.target,)
+
     @model_validator(mode="after")
     def _kind_needs(self, info: ValidationInfo) -> ScenarioConfig:
+        if self.target is not None and self.targets is not None:
+            raise invalid('give target = "…" or targets = […], not both', "targets")
         for field, kinds in self._ONLY.items():
             if self.kind not in kinds and field in self.model_fields_set:
                 shown = " or ".join(f'"{k}"' for k in kinds)
