@@ -17,7 +17,9 @@ import anyio
 
 from readiness import __version__
 from readiness.config.placeholders import Redactor
+from readiness.distributed.policy import ran_in_one, single_worker_reason
 from readiness.engine.progress import ProgressSink, ignore_progress
+from readiness.engine.segment import WHOLE, Segment
 from readiness.environment import capture_environment
 from readiness.errors import ConfigError, OutputError, ReadinessError, unwrapped_groups
 from readiness.results import (
@@ -29,6 +31,7 @@ from readiness.results import (
     ScenarioResult,
     TargetInfo,
     Totals,
+    WorkersResult,
     dump_json,
     summarize,
     write_atomic,
@@ -172,6 +175,8 @@ async def run_suite(
     *,
     on_progress: ProgressSink = ignore_progress,
     on_scenario_done: Callable[[ScenarioResult], None] = lambda _: None,
+    segment: Segment = WHOLE,
+    start_gate: Callable[[str], Awaitable[None]] | None = None,
 ) -> RunState:
     """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
     other scenario failures are recorded and the run goes on. A results.json that cannot be
@@ -184,6 +189,9 @@ async def run_suite(
     for scenario, target in pairs:
         if state.interrupt.is_set():
             break
+        single = None if segment.whole else single_worker_reason(suite, scenario, target)
+        if single is not None and segment.index != 0:
+            continue  # shard 0 runs it whole
         stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
         connections: list[object] = []  # every connection the scenario opened, for its notes
         ctx = ScenarioContext(
@@ -196,6 +204,8 @@ async def run_suite(
             on_connected=partial(_note_connection, state, target, connections),
             interrupt=stop,
             seed=state.result["run"].get("seed", 0),
+            segment=WHOLE if single is not None else segment,
+            start_gate=None if single is not None else start_gate,
         )
         started_at = now_iso()
         try:
@@ -219,6 +229,8 @@ async def run_suite(
         notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
         if notes is not None:
             result["protocol"] = notes
+        if single is not None:
+            result["workers"] = WorkersResult(count=1, note=ran_in_one(single), shards=[])
         state.result["scenarios"].append(result)
         try:
             state.save()
