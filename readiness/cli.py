@@ -375,7 +375,6 @@ def _execute_workers(
     from readiness.errors import WorkerFailed
 
     pool = WorkerPool(count, state.folder, run_args)
-    typer.echo(f"workers: {count} processes; logs in {state.folder / 'logs'}", err=True)
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
@@ -388,7 +387,11 @@ def _execute_workers(
                         pool.interrupt()
 
             tg.start_soon(forward_interrupts)
-            await pool.run()
+            async with anyio.create_task_group() as workers:
+                await workers.start(pool.run)
+                pids = ", ".join(str(pid) for pid in pool.pids)
+                typer.echo(f"workers: {count} (pids {pids}); logs in {state.folder / 'logs'}",
+                           err=True)  # fmt: skip
             tg.cancel_scope.cancel()
 
     anyio.run(main)

@@ -340,8 +340,8 @@ def _workers(parts: Sequence[tuple[int, ScenarioResult]], count: int) -> Workers
     result = WorkersResult(
         count=count,
         note=(
-            f"load split across {count} workers (closed: users; open: every {count}th arrival"
-            " of the one schedule), started together; histograms merged bucket by bucket"
+            f"load split across {count} workers (closed: users; open: the one schedule's"
+            f" arrivals dealt out in turn), started together; histograms merged bucket by bucket"
         ),
         shards=shares,
         generator_limited=limited,

@@ -9,7 +9,6 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any, Literal, Protocol
 
 import anyio
@@ -189,8 +188,7 @@ class OpenLoop(Loop):
             requests=plan.requests,
             seed=plan.seed,
         )
-        segment = plan.segment
-        return offsets if segment.whole else islice(offsets, segment.index, None, segment.count)
+        return plan.segment.arrivals(offsets)
 
     async def _dispatch(
         self, tg: anyio.abc.TaskGroup, offsets: Iterator[float], start_ns: int

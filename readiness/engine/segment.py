@@ -9,7 +9,9 @@ starting at arrival `index`, so the merged schedule is the configured one, inter
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 _FORM = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -39,6 +41,10 @@ class Segment:
         """This shard's part of `total`; the parts of all shards sum to `total`."""
         base, extra = divmod(total, self.count)
         return base + (1 if self.index < extra else 0)
+
+    def arrivals(self, offsets: Iterator[float]) -> Iterator[float]:
+        """This shard's arrivals of the one schedule: numbers index, index + count, …"""
+        return offsets if self.whole else islice(offsets, self.index, None, self.count)
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
