@@ -183,7 +183,7 @@ def run(
         forwarded += [arg for name in scenario or () for arg in ("-s", name)]
         forwarded += ["--target", target] if target is not None else []
         forwarded += ["--debug"] if debug else []
-        code = _execute_workers(suite, state, count, forwarded, debug=debug, baseline=base)
+        code = _execute_workers(suite, state, pairs, count, forwarded, debug=debug, baseline=base)
     else:
         code = _execute(
             suite,
@@ -358,9 +358,29 @@ def _split_of(
     return count, shard
 
 
+def _note_unrun(
+    state: RunState,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    failures: dict[int, str],
+) -> None:
+    """A scenario no worker got to (one died first) is an error that says why, not absent."""
+    from readiness.runner import error_result
+    from readiness.scenarios.base import now_iso
+
+    if not failures:
+        return
+    ran = {(s["name"], s["target"]) for s in state.result["scenarios"]}
+    why = "; ".join(failures[i] for i in sorted(failures))
+    for scenario, target in pairs:
+        if (scenario.name, target.name) not in ran:
+            result = error_result(scenario, target, now_iso(), f"not run: {why}")
+            state.result["scenarios"].append(result)
+
+
 def _execute_workers(
     suite: Suite,
     state: RunState,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
     count: int,
     run_args: list[str],
     *,
@@ -374,7 +394,10 @@ def _execute_workers(
     from readiness.distributed.workers import WorkerPool
     from readiness.errors import WorkerFailed
 
-    pool = WorkerPool(count, state.folder, run_args)
+    def started(label: str) -> None:
+        typer.echo(f"workers: started {label}", err=True)
+
+    pool = WorkerPool(count, state.folder, run_args, on_start=started)
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
@@ -402,6 +425,7 @@ def _execute_workers(
         return ExitCode.CHECKS_FAILED
     merged["run"]["argv"] = list(sys.argv)
     state.result = merged
+    _note_unrun(state, pairs, pool.failures)
     if pool.failures:
         state.fatal = WorkerFailed("; ".join(pool.failures[i] for i in sorted(pool.failures)))
     if pool.interrupted:

@@ -32,6 +32,7 @@ class Barrier:
     # How long the first worker at a load waits for the last before the run fails.
     patience_s: float = 60.0
     on_failure: Callable[[int, str], None] = lambda _i, _why: None
+    on_start: Callable[[str], None] = lambda _label: None  # every worker was told to start
     _streams: dict[int, anyio.abc.SocketStream] = field(default_factory=dict)
     _waiting: dict[str, set[int]] = field(default_factory=dict)
     _first_at: dict[str, float] = field(default_factory=dict)
@@ -92,6 +93,7 @@ class Barrier:
             # A worker gone by now: its supervisor reports its exit.
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await stream.send(line)
+        self.on_start(label)
 
     async def _watch_laggards(self) -> None:
         while True:

@@ -86,7 +86,12 @@ def merge_runs(shards: Sequence[RunResult], notes: dict[int, str] | None = None)
     finished = [s["run"]["finished_at"] for s in shards if s["run"]["finished_at"]]
     info["finished_at"] = max(finished) if finished else None
     scenarios: list[ScenarioResult] = []
-    for result in first["scenarios"]:
+    # Shard 0 ran every scenario, unless it stopped early: then the others name the rest.
+    seen: dict[tuple[str, str], ScenarioResult] = {}
+    for shard in shards:
+        for s in shard["scenarios"]:
+            seen.setdefault((s["name"], s["target"]), s)
+    for result in seen.values():
         workers = result.get("workers")
         if workers is not None and workers["count"] == 1:
             scenarios.append(copy.deepcopy(result))  # shard 0 ran it whole

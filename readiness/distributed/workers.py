@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ class WorkerPool:
     count: int
     folder: Path
     run_args: Sequence[str]  # `readiness run` options every worker gets (config, scenarios)
+    on_start: Callable[[str], None] = lambda _label: None  # a load started in every worker
     failures: dict[int, str] = field(default_factory=dict)
     interrupted: bool = False
     _procs: list[ChildProcess] = field(default_factory=list)
@@ -63,7 +64,7 @@ class WorkerPool:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Start the workers, coordinate their starts, wait for all of them to end."""
-        barrier = Barrier(self.count, on_failure=self.fail)
+        barrier = Barrier(self.count, on_failure=self.fail, on_start=self.on_start)
         async with (
             await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0) as listener,
             anyio.create_task_group() as tg,
