@@ -88,11 +88,13 @@ class Barrier:
             return
         del self._waiting[label]
         del self._first_at[label]
-        line = (json.dumps({"start_at": time.time() + START_AHEAD_S}) + "\n").encode()
+        start_at = time.time() + START_AHEAD_S
+        line = (json.dumps({"start_at": start_at}) + "\n").encode()
         for stream in list(self._streams.values()):
             # A worker gone by now: its supervisor reports its exit.
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await stream.send(line)
+        await anyio.sleep(max(start_at - time.time(), 0.0))
         self.on_start(label)
 
     async def _watch_laggards(self) -> None:

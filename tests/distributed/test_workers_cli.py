@@ -202,7 +202,8 @@ def test_a_killed_worker_fails_the_run_loudly(tmp_path: Path, demo_http: Running
     assert arrivals["status"] == "error"
     assert "worker 1" in arrivals["error"]
     assert arrivals["partial"]
-    assert arrivals["workers"]["shards"][0]["sent"] > 0  # what worker 0 measured is kept
+    # What worker 0 measured before it was stopped is kept.
+    assert [s["index"] for s in arrivals["workers"]["shards"]] == [0]
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1"])
