@@ -111,6 +111,9 @@ def test_two_workers_merge_into_a_run_shaped_like_a_single_one(
     leaks = _scenario(two, "leaks")
     assert leaks["workers"]["note"].startswith("ran in 1 worker: ")
     assert all(not any(s["name"] == "leaks" for s in shard["scenarios"]) for shard in shards[1:])
+    report = (tmp_path / "two" / "report.md").read_text()
+    assert "### Workers" in report
+    assert "This scenario ran in 1 worker: " in report
 
 
 def test_segments_merge_into_one_run(tmp_path: Path, demo_http: RunningServer) -> None:
