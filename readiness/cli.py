@@ -247,7 +247,7 @@ def _execute(
                     on_progress=display.update,
                     on_scenario_done=done,
                     segment=shard,
-                    start_gate=gate,
+                    coordinator=gate,
                 )
                 tg.cancel_scope.cancel()
         finally:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -176,7 +176,7 @@ async def run_suite(
     on_progress: ProgressSink = ignore_progress,
     on_scenario_done: Callable[[ScenarioResult], None] = lambda _: None,
     segment: Segment = WHOLE,
-    start_gate: Callable[[str], Awaitable[None]] | None = None,
+    coordinator: Coordinated | None = None,
 ) -> RunState:
     """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
     other scenario failures are recorded and the run goes on. A results.json that cannot be
@@ -190,8 +190,11 @@ async def run_suite(
         if state.interrupt.is_set():
             break
         single = None if segment.whole else single_worker_reason(suite, scenario, target)
+        key = f"{scenario.name} → {target.name}"
         if single is not None and segment.index != 0:
-            continue  # shard 0 runs it whole
+            if coordinator is not None:  # shard 0 runs it whole; the others wait for it
+                await _finished(coordinator, key, state.interrupt)
+            continue
         stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
         connections: list[object] = []  # every connection the scenario opened, for its notes
         ctx = ScenarioContext(
@@ -205,7 +208,9 @@ async def run_suite(
             interrupt=stop,
             seed=state.result["run"].get("seed", 0),
             segment=WHOLE if single is not None else segment,
-            start_gate=None if single is not None else start_gate,
+            start_gate=None
+            if single is not None or coordinator is None
+            else partial(coordinator.ready, key),
         )
         started_at = now_iso()
         try:
@@ -237,10 +242,38 @@ async def run_suite(
         except OutputError as exc:
             state.fatal = exc
         on_scenario_done(result)
+        if coordinator is not None and state.fatal is None:
+            await _finished(coordinator, key, state.interrupt)
         if state.fatal is not None:
             break
     finish(state)
     return state
+
+
+class Coordinated(Protocol):
+    """What a worker process of several does at the coordinator (readiness.distributed)."""
+
+    async def ready(self, key: str, phase: str) -> None:
+        """Wait until every worker is ready for this load, then until the shared start."""
+
+    async def finished(self, key: str) -> None:
+        """Wait until every worker is done with this scenario."""
+
+
+async def _finished(coordinator: Coordinated, key: str, interrupt: anyio.Event) -> None:
+    """Pass the end-of-scenario barrier, or stop waiting when the run is interrupted."""
+    async with anyio.create_task_group() as tg:
+
+        async def done() -> None:
+            await coordinator.finished(key)
+            tg.cancel_scope.cancel()
+
+        async def interrupted() -> None:
+            await interrupt.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(done)
+        tg.start_soon(interrupted)
 
 
 async def _bounded(

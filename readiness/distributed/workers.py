@@ -114,12 +114,14 @@ class WorkerPool:
             how = (
                 f"was killed by signal {-code}"
                 if code is not None and code < 0
-                else (f"exited with code {code}")
+                else f"exited with code {code}"
             )
             tail = proc.stderr_tail(3).strip().replace("\n", " | ")
-            self.fail(
-                index, f"worker {index} (pid {proc.pid}) {how}" + (f": {tail}" if tail else "")
+            # How it ended says more than what the coordinator saw of it: this reason wins.
+            self.failures[index] = f"worker {index} (pid {proc.pid}) {how}" + (
+                f": {tail}" if tail else ""
             )
+            self.fail(index, self.failures[index])
 
     async def _stop_on_request(self) -> None:
         """Once a worker failed or the run is interrupted, ask every worker to stop (SIGTERM:

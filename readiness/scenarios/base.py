@@ -84,7 +84,7 @@ class ScenarioContext:
     health: HealthWatch | None = None
     seed: int = 0  # of templated arguments' draws ([run] seed, or drawn for the run)
     # This process's share of the load when several processes run it (readiness.distributed),
-    # and the coordinated start each measured load waits on before it begins.
+    # and the coordinated start each measured load waits on (given the load's phase).
     segment: Segment = WHOLE
     start_gate: Callable[[str], Awaitable[None]] | None = None
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
@@ -345,7 +345,7 @@ async def _wait_for_start(
     async with anyio.create_task_group() as tg:
 
         async def start() -> None:
-            await gate(f"{ctx.scenario.name}/{ctx.target.name}/{label.phase}")
+            await gate(label.phase)
             tg.cancel_scope.cancel()
 
         async def interrupted() -> None:

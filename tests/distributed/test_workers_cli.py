@@ -188,7 +188,7 @@ def test_a_killed_worker_fails_the_run_loudly(tmp_path: Path, demo_http: Running
         assert line.startswith("workers: 2 (pids "), line
         pids = [int(p) for p in line.split("(pids ")[1].split(")")[0].split(", ")]
         # Killed mid-load: once the coordinator has started the measured load everywhere.
-        while "workers: started arrivals/demo/load" not in line:
+        while "workers: started arrivals → demo load" not in line:
             line = proc.stderr.readline()
             assert line, "the run ended before its load started"
         os.kill(pids[1], signal.SIGKILL)
