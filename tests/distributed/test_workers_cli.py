@@ -214,3 +214,34 @@ def test_a_bad_worker_count_is_refused(tmp_path: Path, value: str) -> None:
     refused = run_cli("run", "--workers", value, "--out", "x", cwd=tmp_path)
     assert refused.returncode == 2
     assert "--workers" in refused.stderr
+
+
+def test_an_interrupt_stops_every_worker_and_keeps_what_they_measured(
+    tmp_path: Path, demo_http: RunningServer
+) -> None:
+    config = _suite(tmp_path, demo_http.url, seconds=2)
+    proc = subprocess.Popen(
+        [*READINESS, "run", "-c", str(config), "--quiet", "-s", "arrivals", "-s", "users",
+         "--workers", "2", "--out", "run"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        while "workers: started arrivals → demo load" not in line:
+            line = proc.stderr.readline()
+            assert line, "the run ended before its load started"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    data = results(tmp_path / "run")
+    assert data["run"]["status"] == "interrupted"
+    arrivals = _scenario(data, "arrivals")
+    assert arrivals["partial"]
+    assert [s["index"] for s in arrivals["workers"]["shards"]] == [0, 1]
+    assert arrivals["totals"]["sent"] < int(RATE * 2)
+    assert _scenario(data, "users")["totals"]["sent"] == 150  # ran before, in full
