@@ -172,7 +172,7 @@ def run(
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
     state = new_state(suite, folder, sys.argv)
-    if not shard.whole:
+    if segment is not None:
         state.result["run"]["segment"] = str(shard)
     try:
         state.save()  # a folder that cannot take results.json fails before any load is sent

@@ -61,6 +61,9 @@ def _keys(value: Any, prefix: str = "") -> set[str]:
     if isinstance(value, dict):
         out = set()
         for k, v in value.items():
+            if k == "rpc_error_codes":  # keyed by the codes seen: data, not shape
+                out.add(f"{prefix}.{k}")
+                continue
             out.add(f"{prefix}.{k}")
             out |= _keys(v, f"{prefix}.{k}")
         return out
