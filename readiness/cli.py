@@ -405,8 +405,12 @@ def _execute_workers(
             async def forward_interrupts() -> None:
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     async for _ in signals:
-                        typer.echo("interrupted: stopping the workers; each keeps what it"
-                                   " measured", err=True)  # fmt: skip
+                        if pool.interrupted:
+                            typer.echo("interrupted again: ending the workers now", err=True)
+                            await pool.kill()
+                            continue
+                        typer.echo("interrupted: stopping the workers; results so far will be"
+                                   " kept (interrupt again to stop at once)", err=True)  # fmt: skip
                         pool.interrupt()
 
             tg.start_soon(forward_interrupts)

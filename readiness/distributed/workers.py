@@ -57,8 +57,14 @@ class WorkerPool:
         self._stopping.set()
 
     def interrupt(self) -> None:
+        """Ask every worker to stop and keep what it measured (SIGTERM, its own interrupt)."""
         self.interrupted = True
         self._stopping.set()
+
+    async def kill(self) -> None:
+        """End every worker now (a second interrupt); each keeps what it had written."""
+        for proc in self._procs:
+            await proc.kill()
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -110,7 +116,11 @@ class WorkerPool:
     async def _wait(self, index: int, proc: ChildProcess) -> None:
         await proc.exited.wait()
         code = proc.returncode
-        if code not in _FINISHED and not (self._stopping.is_set() and code == -signal.SIGTERM):
+        # Told to stop: SIGTERM is how it was asked, and after an interrupt any signal is ours.
+        told = code is not None and (
+            (self._stopping.is_set() and code == -signal.SIGTERM) or (self.interrupted and code < 0)
+        )
+        if code not in _FINISHED and not told:
             how = (
                 f"was killed by signal {-code}"
                 if code is not None and code < 0
@@ -153,4 +163,4 @@ class WorkerPool:
 
 def auto_workers() -> int:
     """cores − 1 (at least 1): one core stays with the server and the rest of the machine."""
-    return max((os.cpu_count() or 1) - 1, 1)
+    return max(len(os.sched_getaffinity(0)) - 1, 1)
