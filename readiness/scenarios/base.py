@@ -283,8 +283,11 @@ def deadline_for(
         return plan.planned_s + grace + (per - request_timeout)
     assert plan.requests is not None
     if plan.model == "closed":
-        users = max(plan.level.start, 1.0)
-        rounds = math.ceil(plan.requests / users)
+        # A shard's users each send about as many requests as the whole load's; a shard
+        # with fewer users than its share of requests would take longer: count its own.
+        share = plan.segment
+        users = max(float(share.share(round(plan.level.start))), 1.0)
+        rounds = math.ceil(share.share(plan.requests) / users)
         return rounds * (per + plan.think_time) + grace
     rate = max(plan.level.start, 1e-9)
     return plan.requests / rate + per + grace
