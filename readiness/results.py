@@ -641,6 +641,28 @@ class JourneyResult(TypedDict):
     duration_histogram: str  # LatencyHistogram.encode() of the same
 
 
+class WorkerShare(TypedDict):
+    """One worker's (shard's) part of a scenario run by several."""
+
+    index: int
+    sent: int
+    ok: int
+    late: int
+    dropped: int
+    throughput_rps: float
+    generator: GeneratorStats
+
+
+class WorkersResult(TypedDict):
+    """How many processes ran the scenario's load; their histograms were merged exactly."""
+
+    count: int
+    note: str  # "ran in 1 worker: <reason>", or how the load was split
+    shards: list[WorkerShare]
+    generator_limited: NotRequired[bool]  # some worker's generator was saturated
+    workers_needed: NotRequired[int | None]  # a suggestion when the generator limited the run
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -678,6 +700,7 @@ class ScenarioResult(TypedDict):
     checks: list[CheckResult]
     histograms: Histograms
     intervals: NotRequired[IntervalData]  # schema 2 on
+    workers: NotRequired[WorkersResult]  # run by several worker processes (--workers, merge)
 
 
 class TargetInfo(TypedDict):
@@ -770,6 +793,8 @@ class RunInfo(TypedDict):
     config: str  # the suite's source file, or "<built-in default suite>"
     argv: list[str]
     seed: NotRequired[int]  # of templated arguments' draws: the same seed draws the same values
+    segment: NotRequired[str]  # "i/N": this results.json is shard i of N (run --segment)
+    workers: NotRequired[int]  # merged from this many shards (run --workers, merge)
 
 
 class RunSummary(TypedDict):

@@ -12,13 +12,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
 from readiness import __version__
 from readiness.config.placeholders import Redactor
+from readiness.distributed.policy import ran_in_one, single_worker_reason
 from readiness.engine.progress import ProgressSink, ignore_progress
+from readiness.engine.segment import WHOLE, Segment
 from readiness.environment import capture_environment
 from readiness.errors import ConfigError, OutputError, ReadinessError, unwrapped_groups
 from readiness.results import (
@@ -31,6 +33,7 @@ from readiness.results import (
     ScenarioResult,
     TargetInfo,
     Totals,
+    WorkersResult,
     dump_json,
     summarize,
     write_atomic,
@@ -188,6 +191,8 @@ async def run_suite(
     *,
     on_progress: ProgressSink = ignore_progress,
     on_scenario_done: Callable[[ScenarioResult], None] = lambda _: None,
+    segment: Segment = WHOLE,
+    coordinator: Coordinated | None = None,
 ) -> RunState:
     """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
     other scenario failures are recorded and the run goes on. A results.json that cannot be
@@ -198,7 +203,13 @@ async def run_suite(
         state.fatal = exc
         return state
     run_one = partial(
-        _run_pair, suite, state, on_progress=on_progress, on_scenario_done=on_scenario_done
+        _run_pair,
+        suite,
+        state,
+        on_progress=on_progress,
+        on_scenario_done=on_scenario_done,
+        segment=segment,
+        coordinator=coordinator,
     )
     if state.parallel_targets:
         lanes: dict[str, list[tuple[ScenarioConfig, TargetConfig]]] = {}
@@ -236,9 +247,19 @@ async def _run_pair(
     *,
     on_progress: ProgressSink,
     on_scenario_done: Callable[[ScenarioResult], None],
+    segment: Segment,
+    coordinator: Coordinated | None,
 ) -> None:
     """Run one scenario against one target and keep its result; a target that cannot be
-    started sets state.fatal, other failures are recorded in the result."""
+    started sets state.fatal, other failures are recorded in the result. As one worker of
+    several, run this worker's share, or, for a scenario that cannot be split, run it whole in
+    worker 0 while the others wait for it."""
+    single = None if segment.whole else single_worker_reason(suite, scenario, target)
+    key = f"{scenario.name} → {target.name}"
+    if single is not None and segment.index != 0:
+        if coordinator is not None:  # shard 0 runs it whole; the others wait for it
+            await _finished(coordinator, key, state.interrupt)
+        return
     stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
     connections: list[object] = []  # every connection the scenario opened, for its notes
     ctx = ScenarioContext(
@@ -251,6 +272,10 @@ async def _run_pair(
         on_connected=partial(_note_connection, state, target, connections),
         interrupt=stop,
         seed=state.result["run"].get("seed", 0),
+        segment=WHOLE if single is not None else segment,
+        start_gate=None
+        if single is not None or coordinator is None
+        else partial(coordinator.ready, key),
     )
     started_at = now_iso()
     try:
@@ -274,12 +299,42 @@ async def _run_pair(
     notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
     if notes is not None:
         result["protocol"] = notes
+    if single is not None:
+        result["workers"] = WorkersResult(count=1, note=ran_in_one(single), shards=[])
     state.result["scenarios"].append(result)
     try:
         state.save()
     except OutputError as exc:
         state.fatal = exc
     on_scenario_done(result)
+    if coordinator is not None and state.fatal is None:
+        await _finished(coordinator, key, state.interrupt)
+
+
+class Coordinated(Protocol):
+    """What a worker process of several does at the coordinator (readiness.distributed)."""
+
+    async def ready(self, key: str, phase: str) -> None:
+        """Wait until every worker is ready for this load, then until the shared start."""
+
+    async def finished(self, key: str) -> None:
+        """Wait until every worker is done with this scenario."""
+
+
+async def _finished(coordinator: Coordinated, key: str, interrupt: anyio.Event) -> None:
+    """Pass the end-of-scenario barrier, or stop waiting when the run is interrupted."""
+    async with anyio.create_task_group() as tg:
+
+        async def done() -> None:
+            await coordinator.finished(key)
+            tg.cancel_scope.cancel()
+
+        async def interrupted() -> None:
+            await interrupt.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(done)
+        tg.start_soon(interrupted)
 
 
 async def _bounded(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from readiness.engine.arguments import DataSource, Draw, Render, compile_render
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
+from readiness.engine.segment import WHOLE, Segment
 from readiness.engine.workload import (
     Journey,
     Operation,
@@ -82,6 +83,10 @@ class ScenarioContext:
     # The target's health endpoints, polled by the runner beside the scenario (when configured)
     health: HealthWatch | None = None
     seed: int = 0  # of templated arguments' draws ([run] seed, or drawn for the run)
+    # This process's share of the load when several processes run it (readiness.distributed),
+    # and the coordinated start each measured load waits on (given the load's phase).
+    segment: Segment = WHOLE
+    start_gate: Callable[[str], Awaitable[None]] | None = None
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
     # breaker state, cache and tokens carry over from warm-up to load and from step to step.
     _resilience: list[ResilientRequester] = field(
@@ -278,8 +283,11 @@ def deadline_for(
         return plan.planned_s + grace + (per - request_timeout)
     assert plan.requests is not None
     if plan.model == "closed":
-        users = max(plan.level.start, 1.0)
-        rounds = math.ceil(plan.requests / users)
+        # A shard's users each send about as many requests as the whole load's; a shard
+        # with fewer users than its share of requests would take longer: count its own.
+        share = plan.segment
+        users = max(float(share.share(round(plan.level.start))), 1.0)
+        rounds = math.ceil(share.share(plan.requests) / users)
         return rounds * (per + plan.think_time) + grace
     rate = max(plan.level.start, 1e-9)
     return plan.requests / rate + per + grace
@@ -305,6 +313,10 @@ async def drive(
         await health.scrape_now()
     if recorder is None:
         recorder = Recorder(len(workload.operations))
+    if not ctx.segment.whole:
+        plan = replace(plan, segment=ctx.segment)
+    if ctx.start_gate is not None and "warm-up" not in label.phase:
+        await _wait_for_start(ctx, ctx.start_gate, label)
     run = await run_load(
         ctx.resilient(conn),
         workload,
@@ -326,6 +338,25 @@ async def drive(
         health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
         await health.scrape_now()
     return run
+
+
+async def _wait_for_start(
+    ctx: ScenarioContext, gate: Callable[[str], Awaitable[None]], label: ProgressLabel
+) -> None:
+    """The coordinated start of this load across workers; an interrupt ends the wait (the
+    load then ends at once, with nothing measured)."""
+    async with anyio.create_task_group() as tg:
+
+        async def start() -> None:
+            await gate(label.phase)
+            tg.cancel_scope.cancel()
+
+        async def interrupted() -> None:
+            await ctx.interrupt.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(start)
+        tg.start_soon(interrupted)
 
 
 async def warm_up(
