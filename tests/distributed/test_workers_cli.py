@@ -212,6 +212,20 @@ def test_a_killed_worker_fails_the_run_loudly(tmp_path: Path, demo_http: Running
     assert [s["index"] for s in arrivals["workers"]["shards"]] == [0]
 
 
+def test_workers_and_targets_side_by_side_are_refused_together(
+    tmp_path: Path, demo_http: RunningServer
+) -> None:
+    config = _suite(tmp_path, demo_http.url, seconds=1)
+    refused = run_cli(
+        "run", "-c", str(config), "--workers", "2", "--parallel-targets", "--out", "x",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "--parallel-targets with --workers" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("value", ["0", "two", "-1"])
 def test_a_bad_worker_count_is_refused(tmp_path: Path, value: str) -> None:
     refused = run_cli("run", "--workers", value, "--out", "x", cwd=tmp_path)
