@@ -24,7 +24,7 @@ from readiness.protocol.http import (
 )
 from readiness.protocol.http11 import HttpFailure, HttpTimeout, Origin, Wire, WirePool
 from readiness.protocol.jsonrpc import answer_server_request, classify
-from readiness.protocol.outcome import OversizedReply, Outcome, Reply
+from readiness.protocol.outcome import Outcome, OversizedReply, Reply
 from readiness.protocol.sse import SseParser
 
 HttpClient = Literal["fast", "aiohttp"]
@@ -170,7 +170,9 @@ class FastHttpConnection(HttpConnection):
             return await self._sse_of_wire(pool, wire, request_id)
         self.bad_content_type += 1
         shown = content_type.decode("latin-1")[:80]
-        return Reply(_TRANSPORT, None, None, f"HTTP {status} with unexpected Content-Type {shown!r}")
+        return Reply(
+            _TRANSPORT, None, None, f"HTTP {status} with unexpected Content-Type {shown!r}"
+        )
 
     async def _sse_of_wire(self, pool: WirePool, wire: Wire, request_id: int) -> Reply:
         parser = SseParser(self._max_reply)

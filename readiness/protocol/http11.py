@@ -309,9 +309,7 @@ class WirePool:
             self._open -= 1
             raise
 
-    async def _wait_for_slot(
-        self, loop: asyncio.AbstractEventLoop, deadline: float
-    ) -> Wire | None:
+    async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Wire | None:
         waiter: asyncio.Future[Wire | None] = loop.create_future()
         self._waiters.append(waiter)
         try:
