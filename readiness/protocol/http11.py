@@ -132,12 +132,12 @@ class Wire(asyncio.Protocol):
         """Bring the deadline forward (to read the rest of a reply briefly, or give up)."""
         self.deadline = min(self.deadline, deadline)
 
-    async def wait(self) -> None:
-        """Until more of the reply arrived, it completed, or it failed."""
-        if self.complete or self.failure is not None or self.oversized:
-            return
+    def next_data(self) -> asyncio.Future[None]:
+        """Resolves when more of the reply arrived, it completed, or it failed."""
         waiter = self._waiter = self._loop.create_future()
-        await waiter
+        if self.complete or self.failure is not None or self.oversized:
+            self._wake()
+        return waiter
 
     def take(self) -> list[bytes]:
         chunks = self._chunks
@@ -207,16 +207,19 @@ class WirePool:
 
         A kept-alive connection the server closed just as we wrote on it answers nothing; the
         request is then sent once more on a fresh connection (the server never saw it)."""
+        loop = asyncio.get_running_loop()
         for attempt in range(2):
-            wire, reused = await self._acquire(deadline)
+            wire = self._idle_wire(loop)
+            reused = wire is not None
+            if wire is None:
+                wire, reused = await self._acquire(loop, deadline)
             wire.send(request, deadline, cap)
             self._busy.add(wire)
             if self._ticker is None:
-                loop = asyncio.get_running_loop()
                 self._ticker = loop.call_at(loop.time() + TICK, self._tick, loop)
             try:
                 while not wire.head_done and wire.failure is None:
-                    await wire.wait()
+                    await wire.next_data()
             except BaseException:
                 self.release(wire)
                 raise
@@ -237,7 +240,7 @@ class WirePool:
                 return None
             if wire.failure is not None:
                 raise HttpTimeout if wire.timed_out else HttpFailure(wire.failure)
-            await wire.wait()
+            await wire.next_data()
         return b"".join(wire.take())
 
     async def chunks(self, wire: Wire) -> AsyncIterator[bytes]:
@@ -249,7 +252,7 @@ class WirePool:
                 return
             if wire.failure is not None:
                 raise HttpTimeout if wire.timed_out else HttpFailure(wire.failure)
-            await wire.wait()
+            await wire.next_data()
 
     async def drain(self, wire: Wire, within: float) -> None:
         """Read the rest of a reply for at most `within` seconds, so its connection can be
@@ -257,7 +260,7 @@ class WirePool:
         wire.shorten(asyncio.get_running_loop().time() + within)
         while not wire.complete and wire.failure is None and not wire.oversized:
             wire.take()
-            await wire.wait()
+            await wire.next_data()
 
     def release(self, wire: Wire) -> None:
         self._busy.discard(wire)
@@ -306,15 +309,17 @@ class WirePool:
             f" {len(self._waiters)} waiting]>"
         )
 
-    async def _acquire(self, deadline: float) -> tuple[Wire, bool]:
-        loop = asyncio.get_running_loop()
+    def _idle_wire(self, loop: asyncio.AbstractEventLoop) -> Wire | None:
         idle = self._idle
         while idle:
             wire = idle.pop()
             if wire.alive and loop.time() - wire.idle_since < IDLE_EXPIRY:
-                return wire, True
+                return wire
             wire.close()
             self._open -= 1
+        return None
+
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> tuple[Wire, bool]:
         if self._open >= self._limit:
             found = await self._wait_for_slot(loop, deadline)
             if found is not None:
