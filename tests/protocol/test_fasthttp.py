@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from pydantic import ValidationError
 
+from readiness.config import TargetConfig
 from readiness.protocol.client import open_connection
 from readiness.protocol.connection import ConnectOptions, HttpParams
 from readiness.protocol.fasthttp import FastHttpConnection, choose_client
@@ -98,3 +100,23 @@ async def test_aiohttp_client_is_used_when_asked(stateless_server: HttpParams) -
     async with open_connection(params) as connection:
         assert type(connection) is HttpConnection
         assert connection.http_client == "aiohttp"
+
+
+def test_fast_client_for_an_https_target_is_a_config_error() -> None:
+    with pytest.raises(ValidationError, match="plain http:// only"):
+        TargetConfig.model_validate(
+            {
+                "name": "t",
+                "transport": "http",
+                "url": "https://example.test/mcp",
+                "http_client": "fast",
+            }
+        )
+
+
+def test_target_config_passes_its_http_client_choice_on() -> None:
+    target = TargetConfig.model_validate(
+        {"name": "t", "transport": "http", "url": "http://127.0.0.1:1/mcp"}
+    )
+    assert target.http_client == "auto"
+    assert choose_client(target.http_client, target.url or "") == "fast"
