@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from collections import deque
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import cast
 from urllib.parse import unquote, urlsplit
 
@@ -19,6 +21,10 @@ import httptools
 
 IDLE_EXPIRY = 4.0  # below the common server idle timeouts (uvicorn: 5 s), like the aiohttp path
 TICK = 0.05  # how often deadlines are checked: a timeout fires up to this much late
+# A request that met a closed kept-alive connection is re-sent only when that connection had
+# sat idle this long: then a server's idle timeout may have raced it. Sooner, the server (or a
+# fault) dropped the request itself, and that is a transport error to count, not to hide.
+RETRY_IDLE = 1.0
 
 
 class HttpTimeout(Exception):
@@ -49,8 +55,9 @@ class Origin:
 class Wire(asyncio.Protocol):
     """One TCP connection and the reply being read on it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
         self._loop = loop
+        self._sock = sock
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -60,6 +67,7 @@ class Wire(asyncio.Protocol):
         self._cap = 0
         self.alive = True
         self.idle_since = 0.0
+        self.idle_for = 0.0  # before the current request
         self.status = 0
         self.headers: dict[bytes, bytes] = {}
         self.size = 0
@@ -149,6 +157,17 @@ class Wire(asyncio.Protocol):
         self.busy = False
         return self.alive and self.complete and self.keep_alive and self.failure is None
 
+    def still_open(self) -> bool:
+        """False when the server already closed this idle connection (its FIN is queued),
+        which the event loop may not have noticed yet; a peek costs one system call."""
+        try:
+            self._sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False  # the end of the stream, or bytes nobody asked for
+
     def close(self) -> None:
         self.alive = False
         if self._transport is not None:
@@ -189,8 +208,11 @@ class Wire(asyncio.Protocol):
 class WirePool:
     """Keep-alive connections to one origin, at most `limit` open, handed out one at a time."""
 
-    def __init__(self, origin: Origin, limit: int, connect_timeout: float) -> None:
+    def __init__(
+        self, origin: Origin, limit: int, connect_timeout: float, retry_idle: float = RETRY_IDLE
+    ) -> None:
         self.origin = origin
+        self._retry_idle = retry_idle
         self._limit = limit
         self._connect_timeout = connect_timeout
         self._idle: list[Wire] = []
@@ -228,7 +250,7 @@ class WirePool:
             self.release(wire)
             if wire.timed_out:
                 raise HttpTimeout
-            if not (reused and not wire.received and attempt == 0):
+            if not (reused and not wire.received and attempt == 0 and self._may_resend(wire)):
                 raise HttpFailure(wire.failure)
             self.reconnects += 1
         raise AssertionError("unreachable")
@@ -285,6 +307,9 @@ class WirePool:
                 waiter.set_result(None)
                 return
 
+    def _may_resend(self, wire: Wire) -> bool:
+        return wire.idle_for >= self._retry_idle
+
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         """Time out the exchanges past their deadline; tick again while any is under way."""
         now = loop.time()
@@ -313,7 +338,8 @@ class WirePool:
         idle = self._idle
         while idle:
             wire = idle.pop()
-            if wire.alive and loop.time() - wire.idle_since < IDLE_EXPIRY:
+            wire.idle_for = loop.time() - wire.idle_since
+            if wire.alive and wire.idle_for < IDLE_EXPIRY and wire.still_open():
                 return wire
             wire.close()
             self._open -= 1
@@ -352,9 +378,7 @@ class WirePool:
         origin = self.origin
         timeout = max(0.0, min(deadline - loop.time(), self._connect_timeout))
         try:
-            _, wire = await asyncio.wait_for(
-                loop.create_connection(lambda: Wire(loop), origin.host, origin.port), timeout
-            )
+            wire = await asyncio.wait_for(self._open_wire(loop), timeout)
         except TimeoutError:
             raise HttpTimeout from None
         except ConnectionRefusedError:
@@ -364,3 +388,23 @@ class WirePool:
             raise HttpFailure(f"cannot connect to {where}: {exc.strerror or exc}") from None
         self.connections_opened += 1
         return wire
+
+    async def _open_wire(self, loop: asyncio.AbstractEventLoop) -> Wire:
+        """Connect a socket of our own (kept for `still_open`'s peek) and wrap it."""
+        origin = self.origin
+        infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+        failure: OSError = OSError(f"no address for {origin.host}")
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, address)
+                _, wire = await loop.create_connection(partial(Wire, loop, sock), sock=sock)
+                return wire
+            except OSError as exc:
+                sock.close()
+                failure = exc
+            except BaseException:
+                sock.close()
+                raise
+        raise failure

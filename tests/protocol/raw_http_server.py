@@ -1,6 +1,7 @@
 """A raw-socket Streamable HTTP endpoint (2025-11-25 handshake, no sessions) whose HTTP framing
-the test chooses: Connection: close, keep-alive connections dropped under the next request,
-replies split into tiny TCP writes, chunked or end-of-connection bodies.
+the test chooses: Connection: close, keep-alive connections closed unannounced after a reply
+or dropped under the next request, replies split into tiny TCP writes, chunked or
+end-of-connection bodies.
 
 Requests are parsed with httptools' request parser; replies are written by hand, which is the
 point: the framing is exactly what the test asked for.
@@ -19,7 +20,7 @@ import anyio
 import httptools
 from anyio.abc import SocketStream
 
-Framing = Literal["length", "chunked", "eof", "close", "split", "drop_second"]
+Framing = Literal["length", "chunked", "eof", "close", "quiet_close", "split", "drop_second"]
 SPLIT_PIECE = 5  # bytes per TCP write in "split"
 
 
@@ -114,8 +115,8 @@ async def _serve_connection(server: RawServer, stream: SocketStream) -> None:
                     await stream.send(reply[i : i + SPLIT_PIECE])
             else:
                 await stream.send(reply)
-            if server.framing in ("close", "eof"):
-                return
+            if server.framing in ("close", "eof", "quiet_close"):
+                return  # quiet_close: no Connection: close said, as an idle timeout does
 
 
 @asynccontextmanager
