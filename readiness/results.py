@@ -711,6 +711,7 @@ class TargetInfo(TypedDict):
     protocol: str  # as configured
     protocol_version: str | None  # as negotiated
     server_info: dict[str, Any]
+    http_client: NotRequired[str]  # http targets: "fast" (httptools) or "aiohttp"
     score: NotRequired[Score]  # this target's own score, when the run has several targets
 
 

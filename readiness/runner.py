@@ -442,6 +442,10 @@ def _note_connection(
         if info["name"] == target.name:
             info["protocol_version"] = session.conn.protocol_version
             info["server_info"] = dict(session.conn.server_info)
+            if target.transport == "http" and target.url is not None:
+                from readiness.protocol.fasthttp import choose_client
+
+                info["http_client"] = choose_client(target.http_client, target.url)
 
 
 def _empty_latency() -> LatencySummary:

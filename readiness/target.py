@@ -116,7 +116,7 @@ async def _open(
             )
         else:
             assert cfg.url is not None
-            params = HttpParams(url=cfg.url, headers=dict(cfg.headers))
+            params = HttpParams(url=cfg.url, headers=dict(cfg.headers), client=cfg.http_client)
             if cfg.command is not None:
                 spec = ProcessSpec(
                     cfg.command,

@@ -34,6 +34,9 @@ class HttpParams:
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+    # "fast": our HTTP/1.1 client (plain http:// only); "aiohttp": TLS, proxies, HTTP/2;
+    # "auto": fast for http://, aiohttp otherwise.
+    client: Literal["auto", "fast", "aiohttp"] = "auto"
 
 
 @dataclass(frozen=True)

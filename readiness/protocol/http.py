@@ -59,12 +59,18 @@ def encode_header_value(value: str) -> str:
     return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
 
 
-class _SessionLost(Exception):
+class SessionLost(Exception):
     """The server answered 404 to a request that carried our session id."""
 
 
 class HttpConnection:
-    """An MCP channel to a Streamable HTTP endpoint, shared by any number of concurrent callers."""
+    """An MCP channel to a Streamable HTTP endpoint, shared by any number of concurrent callers.
+
+    The MCP side (sessions, headers, SSE events, outcome classes) lives here; the HTTP exchange
+    is aiohttp's, or, in `FastHttpConnection`, a lean HTTP/1.1 client of our own.
+    """
+
+    http_client = "aiohttp"
 
     def __init__(self, params: HttpParams, options: ConnectOptions, target: str) -> None:
         self.params = params
@@ -149,11 +155,10 @@ class HttpConnection:
         request_id = self._next_id
         self._next_id = request_id + 1
         body = self._framer.request(request_id, method, params)
-        client_timeout = self._default_timeout if timeout is None else self._timeout_for(timeout)
         session_id = self._session_id
         try:
-            return await self._post(request_id, method, params, body, client_timeout)
-        except _SessionLost:
+            return await self._post(request_id, method, params, body, timeout)
+        except SessionLost:
             pass
         failure = await self._recover_session(session_id)
         if failure is not None:
@@ -161,8 +166,8 @@ class HttpConnection:
                 _TRANSPORT, None, None, f"session lost; re-initialisation failed: {failure}"
             )
         try:
-            return await self._post(request_id, method, params, body, client_timeout)
-        except _SessionLost:
+            return await self._post(request_id, method, params, body, timeout)
+        except SessionLost:
             return Reply(_TRANSPORT, None, None, "session lost again right after re-initialisation")
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
@@ -237,8 +242,9 @@ class HttpConnection:
         method: str,
         params: dict[str, Any] | None,
         body: bytes,
-        client_timeout: aiohttp.ClientTimeout,
+        timeout: float | None,
     ) -> Reply:
+        client_timeout = self._default_timeout if timeout is None else self._timeout_for(timeout)
         http = self._http
         if http is None:
             return Reply(_TRANSPORT, None, None, "connection closed")
@@ -253,7 +259,8 @@ class HttpConnection:
                     url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
                 ) as resp:
                     if 300 <= resp.status < 400:
-                        url, failure = self._redirect(url, resp)
+                        location = resp.headers.get("Location")
+                        url, failure = self._redirect(url, resp.status, location)
                         if failure is None:
                             continue
                         return Reply(_TRANSPORT, None, None, failure)
@@ -288,7 +295,7 @@ class HttpConnection:
         status = resp.status
         if status >= 300:
             if status == 404 and SESSION_HEADER in headers and not self._modern:
-                raise _SessionLost
+                raise SessionLost
             return await self._status_reply(resp)
         content_type = resp.headers.get("Content-Type", "")
         if content_type.startswith("application/json"):
@@ -299,7 +306,7 @@ class HttpConnection:
         detail = f"HTTP {status} with unexpected Content-Type {content_type[:80]!r}"
         return Reply(_TRANSPORT, None, None, detail)
 
-    def _redirect(self, url: str, resp: aiohttp.ClientResponse) -> tuple[str, str | None]:
+    def _redirect(self, url: str, status: int, location: str | None) -> tuple[str, str | None]:
         """Where a redirect leads, or why it is not followed.
 
         Like a careful client posting JSON-RPC: only 307 and 308, which keep the method and
@@ -307,8 +314,6 @@ class HttpConnection:
         travel to another host. 301, 302 and 303 would turn the POST into a GET (that is what
         browsers do) and lose the request; they are refused, not followed.
         """
-        status = resp.status
-        location = resp.headers.get("Location")
         if location is None:
             return url, f"HTTP {status} redirect without a Location"
         target = yarl.URL(url).join(yarl.URL(location))
