@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from readiness.chaos.faults import AnyFault
     from readiness.chaos.interposed import Interposer
     from readiness.config import TargetConfig
+    from readiness.config.client import ClientConfig
     from readiness.protocol.connection import Connection
     from readiness.protocol.outcome import Reply
+    from readiness.protocol.responder import ClientSimulation
     from readiness.resilience.config import PoolConfig
     from readiness.resilience.pool import SessionPool
     from readiness.resilience.pooled import Channel, PooledConnection, PooledRequester
@@ -51,7 +53,25 @@ def connect_options(cfg: TargetConfig) -> ConnectOptions:
         client_version=__version__,
         target_name=cfg.name,
         batch=BatchOptions(batch.max_size, batch.max_delay) if batch is not None else None,
+        client=client_simulation(cfg.client) if cfg.client is not None else None,
     )
+
+
+def client_simulation(cfg: ClientConfig) -> ClientSimulation:
+    """The protocol layer's form of `[targets.client]`."""
+    from readiness.config.latency import parse_latency
+    from readiness.protocol.responder import ClientSimulation, ElicitationAnswer, SamplingAnswer
+
+    sampling = elicitation = None
+    if (s := cfg.sampling) is not None:
+        latency = parse_latency(s.latency) if s.latency is not None else None
+        sampling = SamplingAnswer(s.reply, latency, s.model, s.stop_reason, s.reply_from)
+    if (e := cfg.elicitation) is not None:
+        from readiness.init import synth  # shared with `init`; its jsonschema import, now
+
+        synth.valid({}, {})
+        elicitation = ElicitationAnswer(e.action, e.content, synth)
+    return ClientSimulation(sampling, elicitation, cfg.roots)
 
 
 @asynccontextmanager
@@ -142,7 +162,12 @@ async def _open(
             interposer.connected(conn)
         if cfg.transport == "stdio" and not faults:
             pid = conn.pid
-        session = TargetSession(cfg.name, conn, pid, interposer)
+        opened: Connection = conn
+        if conn.responder is not None:
+            from readiness.protocol.twoway import TwoWayConnection
+
+            opened = TwoWayConnection(conn, conn.responder)
+        session = TargetSession(cfg.name, opened, pid, interposer)
         if pool is not None:
             session = await stack.enter_async_context(
                 _pooled(session, cfg, log_dir, label, pool, params)

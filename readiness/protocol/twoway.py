@@ -1,0 +1,132 @@
+"""A connection with a simulated client in front: every request's client time is measured, and
+the 2026-07-28 input-required rounds are answered by retrying the request with the answers.
+
+Per call it keeps end-to-end and client time (microseconds, raw) so a scenario can report the
+server's own time as end-to-end − client time.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from readiness.protocol.connection import Connection
+from readiness.protocol.outcome import Outcome, Reply
+from readiness.protocol.responder import CURRENT_CALL, CallLedger, Responder
+
+MAX_INPUT_ROUNDS = 8  # a server that keeps asking after this many rounds is failing the call
+_perf = time.perf_counter
+
+
+@dataclass
+class TwoWayCalls:
+    """Raw per-call figures of one operation (`tools/call NAME`, or the method), in call order;
+    times in microseconds, of successful calls only."""
+
+    end_to_end_us: array[int] = field(default_factory=lambda: array("q"))
+    client_us: array[int] = field(default_factory=lambda: array("q"))
+    server_requests: array[int] = field(default_factory=lambda: array("q"))
+    input_rounds: int = 0
+    unfinished_rounds: int = 0  # calls still input-required after MAX_INPUT_ROUNDS
+    failures: Counter[str] = field(default_factory=Counter)  # outcome name → count
+
+
+class TwoWayConnection:
+    """Wraps an open Connection whose transport answers server requests with `responder`."""
+
+    def __init__(self, inner: Connection, responder: Responder) -> None:
+        self.inner = inner
+        self.responder = responder
+        self.calls: dict[str, TwoWayCalls] = {}  # by operation
+
+    @property
+    def protocol_version(self) -> str:
+        return self.inner.protocol_version
+
+    @property
+    def server_info(self) -> dict[str, Any]:
+        return self.inner.server_info
+
+    @property
+    def pid(self) -> int | None:
+        return self.inner.pid
+
+    def statistics(self) -> Any:
+        return getattr(self.inner, "statistics")()  # noqa: B009 - transports differ
+
+    def __getattr__(self, name: str) -> Any:
+        # Transport-specific counters (failures, write_pauses, …) read through the wrapper.
+        return getattr(self.inner, name)
+
+    def __repr__(self) -> str:
+        return f"<TwoWayConnection {self.inner!r} methods={sorted(self.calls)}>"
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Reply:
+        responder = self.responder
+        ledger = CallLedger()
+        token = CURRENT_CALL.set(ledger)
+        responder.begin(ledger)
+        started = _perf()
+        rounds = 0
+        try:
+            reply = await self.inner.request(method, params, timeout=timeout)
+            while (asked := _input_required(reply)) is not None:
+                if rounds == MAX_INPUT_ROUNDS:
+                    detail = f"server still required input after {rounds} rounds"
+                    reply = Reply(Outcome.RPC_ERROR, None, None, detail)
+                    break
+                rounds += 1
+                requests, state = asked
+                answers = {}
+                for key, asked_request in requests.items():
+                    answer = await responder.result_for(
+                        str(asked_request.get("method")), asked_request.get("params")
+                    )
+                    if "error" not in answer:
+                        answers[key] = answer
+                retry = {k: v for k, v in (params or {}).items() if k != "inputResponses"}
+                retry["inputResponses"] = answers
+                if state is not None:
+                    retry["requestState"] = state
+                reply = await self.inner.request(method, retry, timeout=timeout)
+        finally:
+            elapsed = _perf() - started
+            CURRENT_CALL.reset(token)
+            responder.end(ledger)
+        name = params.get("name") if params is not None else None
+        operation = f"{method} {name}" if isinstance(name, str) else method
+        calls = self.calls.get(operation)
+        if calls is None:
+            calls = self.calls[operation] = TwoWayCalls()
+        if reply.outcome is Outcome.OK:
+            calls.end_to_end_us.append(int(elapsed * 1e6))
+            calls.client_us.append(int(ledger.client_seconds * 1e6))
+            calls.server_requests.append(ledger.server_requests)
+        else:
+            calls.failures[reply.outcome.name.lower()] += 1
+        calls.input_rounds += rounds
+        if rounds == MAX_INPUT_ROUNDS and reply.result is None:
+            calls.unfinished_rounds += 1
+        return reply
+
+
+def _input_required(reply: Reply) -> tuple[dict[str, dict[str, Any]], str | None] | None:
+    result = reply.result
+    if result is None or result.get("resultType") != "input_required":
+        return None
+    requests = result.get("inputRequests")
+    state = result.get("requestState")
+    asked = (
+        {k: v for k, v in requests.items() if isinstance(v, dict)}
+        if isinstance(requests, dict)
+        else {}
+    )
+    return asked, state if isinstance(state, str) else None
