@@ -641,6 +641,33 @@ class JourneyResult(TypedDict):
     duration_histogram: str  # LatencyHistogram.encode() of the same
 
 
+class TwoWayOperation(TypedDict):
+    """One operation (`tools/call NAME`) of a target with a simulated client: its successful
+    calls' end-to-end time, the client's share of it, and the server's (the difference)."""
+
+    operation: str
+    calls: int  # successful calls
+    failed: dict[str, int]  # by outcome
+    server_requests: int  # server-initiated requests charged to these calls
+    server_requests_per_call: float
+    input_rounds: int  # 2026-07-28 input-required retries
+    end_to_end_ms: LatencySummary
+    client_ms: LatencySummary  # time the simulated client spent answering, per call
+    server_ms: LatencySummary  # end-to-end − client time, per call
+
+
+class TwoWayResult(TypedDict):
+    """What the server asked of the simulated client ([targets.client]) during a scenario."""
+
+    server_requests: dict[str, int]  # by method (sampling/createMessage, …)
+    client_time_s: dict[str, float]  # total time spent answering, by method
+    answer_failures: dict[str, int]  # answers the client could not give, by reason
+    unattributed: int  # stdio server requests not chargeable to one call (several in flight)
+    operations: list[TwoWayOperation]
+    server_time_ms: LatencySummary  # over every operation's successful calls
+    client_time_ms: LatencySummary
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -670,6 +697,7 @@ class ScenarioResult(TypedDict):
     pool: NotRequired[PoolResult]
     health: NotRequired[HealthResult]  # the target's own health probes, when configured
     protocol: NotRequired[ProtocolNotes]
+    two_way: NotRequired[TwoWayResult]  # targets with [targets.client]
     security: NotRequired[SecurityResult]
     journeys: NotRequired[list[JourneyResult]]
     replay: NotRequired[ReplayResult]
