@@ -641,6 +641,25 @@ class JourneyResult(TypedDict):
     duration_histogram: str  # LatencyHistogram.encode() of the same
 
 
+class TwoWayProgress(TypedDict):
+    """Progress of an operation's calls that asked for it (`progress = true`)."""
+
+    calls: int  # that finished (cancelled ones not included)
+    events: int
+    events_per_call: float
+    without_progress: int  # finished without one progress notification
+    first_progress_ms: LatencySummary  # from the send to the first notification
+    max_gap_ms: LatencySummary  # each call's longest gap between notifications
+
+
+class TwoWayCancellation(TypedDict):
+    """An operation with `cancel_after`: calls cut (and cancelled), and calls that beat it."""
+
+    cancel_after_s: float | None
+    cancelled: int
+    finished_before_cancel: int
+
+
 class TwoWayOperation(TypedDict):
     """One operation (`tools/call NAME`) of a target with a simulated client: its successful
     calls' end-to-end time, the client's share of it, and the server's (the difference)."""
@@ -654,6 +673,8 @@ class TwoWayOperation(TypedDict):
     end_to_end_ms: LatencySummary
     client_ms: LatencySummary  # time the simulated client spent answering, per call
     server_ms: LatencySummary  # end-to-end − client time, per call
+    progress: NotRequired[TwoWayProgress]
+    cancellation: NotRequired[TwoWayCancellation]
 
 
 class TwoWayResult(TypedDict):
@@ -663,6 +684,9 @@ class TwoWayResult(TypedDict):
     client_time_s: dict[str, float]  # total time spent answering, by method
     answer_failures: dict[str, int]  # answers the client could not give, by reason
     unattributed: int  # stdio server requests not chargeable to one call (several in flight)
+    late_progress: int  # progress notifications for calls already cancelled
+    stray_progress: int  # progress for calls already finished, or for tokens never sent
+    late_replies: int  # replies after their call was cancelled or timed out (the server went on)
     operations: list[TwoWayOperation]
     server_time_ms: LatencySummary  # over every operation's successful calls
     client_time_ms: LatencySummary

@@ -98,6 +98,10 @@ METRICS: dict[str, Metric] = {
     "client_time_p99": Metric("seconds", "99th percentile time the simulated client spent"),
     "server_requests": Metric("count", "requests the server sent the simulated client"),
     "answer_failures": Metric("count", "server requests the simulated client could not answer"),
+    "lost_progress": Metric("count", "calls that asked for progress and finished without any"),
+    "late_after_cancel": Metric(
+        "count", "progress notifications and replies the server sent after a cancellation"
+    ),
     # security scenarios
     "findings_critical": Metric("count", "critical security findings"),
     "findings_high": Metric("count", "high-severity security findings"),

@@ -384,6 +384,8 @@ class HttpConnection:
         if "method" in message:
             if message.get("id") is None:
                 self.notifications += 1
+                if self.responder is not None:
+                    self.responder.on_notification(message)
             else:
                 self.server_requests += 1
                 await self._answer(message)

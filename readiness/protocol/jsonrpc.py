@@ -183,6 +183,7 @@ class RequestTable:
         self._closed: Reply | None = None
         # Takes over server-to-client requests when set (a simulated client answers them).
         self.on_server_request: Callable[[dict[str, Any]], None] | None = None
+        self.on_notification: Callable[[dict[str, Any]], None] | None = None
         self.timeouts = 0
         self.late_replies = 0
         self.unknown_replies = 0
@@ -251,6 +252,8 @@ class RequestTable:
         if "method" in message:
             if request_id is None:
                 self.notifications += 1
+                if self.on_notification is not None:
+                    self.on_notification(message)
                 return None
             self.server_requests += 1
             if self.on_server_request is not None:

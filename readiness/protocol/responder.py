@@ -91,12 +91,22 @@ class CallLedger:
 CURRENT_CALL: ContextVar[CallLedger | None] = ContextVar("readiness_call", default=None)
 
 
+@dataclass
+class ProgressWatch:
+    """The progress notifications of one call that asked for them (a progressToken)."""
+
+    started: float
+    events: list[float] = field(default_factory=list)  # perf_counter() at each notification
+
+
 @dataclass(frozen=True)
 class ResponderStatistics:
     requests: dict[str, int]  # server-initiated requests by method
     client_seconds: dict[str, float]  # time spent answering them, by method
     failures: dict[str, int]  # answers we could not give, by reason
     unattributed: int  # answered while several calls were in flight on a stdio connection
+    late_progress: int = 0  # progress for a call already cancelled
+    stray_progress: int = 0  # progress for a call already finished, or a token never sent
 
 
 @dataclass
@@ -110,6 +120,10 @@ class Responder:
     _seconds: dict[str, float] = field(default_factory=dict)
     _failures: Counter[str] = field(default_factory=Counter)
     _unattributed: int = 0
+    _watches: dict[str, ProgressWatch] = field(default_factory=dict)
+    _ended: dict[str, bool] = field(default_factory=dict)  # token → the call was cancelled
+    _late_progress: int = 0
+    _stray_progress: int = 0
 
     def __post_init__(self) -> None:
         if self.simulation.seed is not None:
@@ -123,8 +137,37 @@ class Responder:
 
     def statistics(self) -> ResponderStatistics:
         return ResponderStatistics(
-            dict(self._requests), dict(self._seconds), dict(self._failures), self._unattributed
+            dict(self._requests),
+            dict(self._seconds),
+            dict(self._failures),
+            self._unattributed,
+            self._late_progress,
+            self._stray_progress,
         )
+
+    def watch(self, token: str) -> ProgressWatch:
+        """Collect the progress notifications that carry `token` until `unwatch`."""
+        watch = self._watches[token] = ProgressWatch(time.perf_counter())
+        return watch
+
+    def unwatch(self, token: str, *, cancelled: bool) -> None:
+        """The call ended; progress for it from now on is late (cancelled) or stray."""
+        self._watches.pop(token, None)
+        self._ended[token] = cancelled
+
+    def on_notification(self, message: dict[str, Any]) -> None:
+        """A server notification: progress is timed against the call it belongs to."""
+        if message.get("method") != "notifications/progress":
+            return
+        params = message.get("params")
+        token = params.get("progressToken") if isinstance(params, dict) else None
+        watch = self._watches.get(token) if isinstance(token, str) else None
+        if watch is not None:
+            watch.events.append(time.perf_counter())
+        elif isinstance(token, str) and self._ended.get(token):
+            self._late_progress += 1
+        else:
+            self._stray_progress += 1
 
     async def respond(self, message: dict[str, Any]) -> dict[str, Any]:
         """The JSON-RPC response to one server request (after the simulated think time)."""

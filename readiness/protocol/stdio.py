@@ -85,6 +85,7 @@ class StdioConnection:
         if options.client is not None:
             self.responder = Responder(options.client)
             self._table.on_server_request = self._on_server_request
+            self._table.on_notification = self.responder.on_notification
         self._batcher: Batcher[bytes] | None = None
         self._batcher_done = anyio.Event()
         if (batch := options.batch) is not None:

@@ -11,6 +11,7 @@ import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from readiness.protocol.connection import Connection
@@ -18,7 +19,26 @@ from readiness.protocol.outcome import Outcome, Reply
 from readiness.protocol.responder import CURRENT_CALL, CallLedger, Responder
 
 MAX_INPUT_ROUNDS = 8  # a server that keeps asking after this many rounds is failing the call
+# Private `_meta` keys by which an operation asks the wrapper for progress and cancellation;
+# the wrapper takes them out before the request is sent.
+PROGRESS_KEY = "io.readiness/progress"
+CANCEL_AFTER_KEY = "io.readiness/cancelAfter"
+OPERATION_KEY = "io.readiness/operation"  # the workload's name for the call, for the figures
+_PRIVATE = (PROGRESS_KEY, CANCEL_AFTER_KEY, OPERATION_KEY)
 _perf = time.perf_counter
+
+
+def two_way_meta(
+    operation: str, *, progress: bool = False, cancel_after: float | None = None
+) -> dict[str, Any]:
+    """The `_meta` an operation carries: its name, and whether it asks for progress and for
+    cancellation."""
+    meta: dict[str, Any] = {OPERATION_KEY: operation}
+    if progress:
+        meta[PROGRESS_KEY] = True
+    if cancel_after is not None:
+        meta[CANCEL_AFTER_KEY] = cancel_after
+    return meta
 
 
 @dataclass
@@ -32,6 +52,16 @@ class TwoWayCalls:
     input_rounds: int = 0
     unfinished_rounds: int = 0  # calls still input-required after MAX_INPUT_ROUNDS
     failures: Counter[str] = field(default_factory=Counter)  # outcome name → count
+    # progress = true: per call that finished, time to first progress and the longest gap
+    progress_calls: int = 0
+    progress_events: int = 0
+    without_progress: int = 0  # finished without a single progress notification
+    first_progress_us: array[int] = field(default_factory=lambda: array("q"))
+    max_gap_us: array[int] = field(default_factory=lambda: array("q"))
+    # cancel_after: calls cut at that time (and so cancelled), and calls that beat it
+    cancel_after: float | None = None
+    cancelled: int = 0
+    finished_before_cancel: int = 0
 
 
 class TwoWayConnection:
@@ -41,6 +71,7 @@ class TwoWayConnection:
         self.inner = inner
         self.responder = responder
         self.calls: dict[str, TwoWayCalls] = {}  # by operation
+        self._tokens = 0
 
     @property
     def protocol_version(self) -> str:
@@ -71,8 +102,31 @@ class TwoWayConnection:
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> Reply:
         responder = self.responder
+        token: str | None = None
+        cancel_after: float | None = None
+        meta = params.get("_meta") if params is not None else None
+        operation: str | None = None
+        if params is not None and isinstance(meta, dict) and any(k in meta for k in _PRIVATE):
+            meta = dict(meta)
+            named = meta.pop(OPERATION_KEY, None)
+            operation = named if isinstance(named, str) else None
+            if meta.pop(PROGRESS_KEY, False):
+                self._tokens += 1
+                token = f"readiness-{self._tokens}"
+                meta["progressToken"] = token
+            cancel_after = meta.pop(CANCEL_AFTER_KEY, None)
+            if cancel_after is not None:
+                # Cut by the request timeout: the transport then sends notifications/cancelled
+                # (stdio) or closes the stream (HTTP), as it does for any request given up.
+                timeout = cancel_after if timeout is None else min(timeout, cancel_after)
+            params = (
+                {**params, "_meta": meta}
+                if meta
+                else {k: v for k, v in params.items() if k != "_meta"}
+            )
+        watch = responder.watch(token) if token is not None else None
         ledger = CallLedger()
-        token = CURRENT_CALL.set(ledger)
+        context = CURRENT_CALL.set(ledger)
         responder.begin(ledger)
         started = _perf()
         rounds = 0
@@ -99,10 +153,17 @@ class TwoWayConnection:
                 reply = await self.inner.request(method, retry, timeout=timeout)
         finally:
             elapsed = _perf() - started
-            CURRENT_CALL.reset(token)
+            CURRENT_CALL.reset(context)
             responder.end(ledger)
-        name = params.get("name") if params is not None else None
-        operation = f"{method} {name}" if isinstance(name, str) else method
+        cancelled = cancel_after is not None and reply.outcome is Outcome.TIMEOUT
+        if token is not None:
+            responder.unwatch(token, cancelled=cancelled)
+        if cancelled:
+            # Cancelled on purpose: not a server failure; its time is the time to cancel.
+            reply = Reply(Outcome.OK, {"content": [], "cancelled": True})
+        if operation is None:
+            name = params.get("name") if params is not None else None
+            operation = f"{method} {name}" if isinstance(name, str) else method
         calls = self.calls.get(operation)
         if calls is None:
             calls = self.calls[operation] = TwoWayCalls()
@@ -115,7 +176,26 @@ class TwoWayConnection:
         calls.input_rounds += rounds
         if rounds == MAX_INPUT_ROUNDS and reply.result is None:
             calls.unfinished_rounds += 1
+        if cancel_after is not None:
+            calls.cancel_after = cancel_after
+            if cancelled:
+                calls.cancelled += 1
+            else:
+                calls.finished_before_cancel += 1
+        if watch is not None and not cancelled:
+            _progress_figures(calls, watch.started, watch.events)
         return reply
+
+
+def _progress_figures(calls: TwoWayCalls, started: float, events: list[float]) -> None:
+    calls.progress_calls += 1
+    calls.progress_events += len(events)
+    if not events:
+        calls.without_progress += 1
+        return
+    calls.first_progress_us.append(int((events[0] - started) * 1e6))
+    gaps = [b - a for a, b in pairwise(events)]
+    calls.max_gap_us.append(int(max(gaps, default=0.0) * 1e6))
 
 
 def _input_required(reply: Reply) -> tuple[dict[str, dict[str, Any]], str | None] | None:

@@ -39,6 +39,7 @@ from readiness.metrics.summary import (
     timeline,
 )
 from readiness.protocol.client import McpClient, RequestFailed
+from readiness.protocol.twoway import two_way_meta
 from readiness.resilience.requester import ResilientRequester
 from readiness.results import (
     CheckResult,
@@ -137,6 +138,10 @@ def build_workload(ctx: ScenarioContext) -> Workload:
         params = operation_params(
             op.call, tool=op.tool, uri=op.uri, prompt=op.prompt, arguments=dict(op.arguments)
         )
+        if params is not None and ctx.target.client is not None:
+            params["_meta"] = two_way_meta(
+                op.name, progress=op.progress, cancel_after=op.cancel_after
+            )
         ops.append(
             Operation(
                 index=i,

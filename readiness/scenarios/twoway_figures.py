@@ -11,7 +11,13 @@ import numpy as np
 from readiness.metrics.histogram import LatencyHistogram
 from readiness.metrics.summary import latency_summary
 from readiness.protocol.twoway import TwoWayCalls, TwoWayConnection
-from readiness.results import ScenarioResult, TwoWayOperation, TwoWayResult
+from readiness.results import (
+    ScenarioResult,
+    TwoWayCancellation,
+    TwoWayOperation,
+    TwoWayProgress,
+    TwoWayResult,
+)
 
 TWO_WAY_METRICS = (
     "server_time_p50",
@@ -19,6 +25,8 @@ TWO_WAY_METRICS = (
     "client_time_p99",
     "server_requests",
     "answer_failures",
+    "lost_progress",
+    "late_after_cancel",
 )
 
 
@@ -30,7 +38,7 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
     requests: Counter[str] = Counter()
     seconds: Counter[str] = Counter()
     failures: Counter[str] = Counter()
-    unattributed = 0
+    unattributed = late_progress = stray_progress = late_replies = 0
     merged: dict[str, list[TwoWayCalls]] = {}
     for way in ways:
         stats = way.responder.statistics()
@@ -38,6 +46,9 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         seconds.update(stats.client_seconds)
         failures.update(stats.failures)
         unattributed += stats.unattributed
+        late_progress += stats.late_progress
+        stray_progress += stats.stray_progress
+        late_replies += getattr(way.statistics(), "late_replies", 0)
         for operation, calls in way.calls.items():
             merged.setdefault(operation, []).append(calls)
     all_server = LatencyHistogram()
@@ -56,28 +67,58 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         failed: Counter[str] = Counter()
         for p in parts:
             failed.update(p.failures)
-        operations.append(
-            TwoWayOperation(
-                operation=operation,
-                calls=len(e2e),
-                failed=dict(failed),
-                server_requests=asked,
-                server_requests_per_call=round(asked / len(e2e), 3) if len(e2e) else 0.0,
-                input_rounds=sum(p.input_rounds for p in parts),
-                end_to_end_ms=latency_summary(hists[0]),
-                client_ms=latency_summary(hists[1]),
-                server_ms=latency_summary(hists[2]),
-            )
+        operation_result = TwoWayOperation(
+            operation=operation,
+            calls=len(e2e),
+            failed=dict(failed),
+            server_requests=asked,
+            server_requests_per_call=round(asked / len(e2e), 3) if len(e2e) else 0.0,
+            input_rounds=sum(p.input_rounds for p in parts),
+            end_to_end_ms=latency_summary(hists[0]),
+            client_ms=latency_summary(hists[1]),
+            server_ms=latency_summary(hists[2]),
         )
+        _add_progress(operation_result, parts)
+        operations.append(operation_result)
     return TwoWayResult(
         server_requests=dict(requests),
         client_time_s={k: round(v, 6) for k, v in seconds.items()},
         answer_failures=dict(failures),
         unattributed=unattributed,
+        late_progress=late_progress,
+        stray_progress=stray_progress,
+        late_replies=late_replies,
         operations=operations,
         server_time_ms=latency_summary(all_server),
         client_time_ms=latency_summary(all_client),
     )
+
+
+def _add_progress(result: TwoWayOperation, parts: list[TwoWayCalls]) -> None:
+    calls = sum(p.progress_calls for p in parts)
+    if calls:
+        events = sum(p.progress_events for p in parts)
+        first, gaps = LatencyHistogram(), LatencyHistogram()
+        for p in parts:
+            first.record_many(np.asarray(p.first_progress_us, dtype=np.int64))
+            gaps.record_many(np.asarray(p.max_gap_us, dtype=np.int64))
+        result["progress"] = TwoWayProgress(
+            calls=calls,
+            events=events,
+            events_per_call=round(events / calls, 3),
+            without_progress=sum(p.without_progress for p in parts),
+            first_progress_ms=latency_summary(first),
+            max_gap_ms=latency_summary(gaps),
+        )
+    cancelled = sum(p.cancelled for p in parts)
+    beat = sum(p.finished_before_cancel for p in parts)
+    if cancelled or beat:
+        after = {p.cancel_after for p in parts if p.cancel_after is not None}
+        result["cancellation"] = TwoWayCancellation(
+            cancel_after_s=max(after) if after else None,
+            cancelled=cancelled,
+            finished_before_cancel=beat,
+        )
 
 
 def two_way_metric(result: ScenarioResult, metric: str) -> float | None:
@@ -89,6 +130,11 @@ def two_way_metric(result: ScenarioResult, metric: str) -> float | None:
         return float(sum(figures["server_requests"].values()))
     if metric == "answer_failures":
         return float(sum(figures["answer_failures"].values()))
+    if metric == "lost_progress":
+        ops = figures["operations"]
+        return float(sum(o["progress"]["without_progress"] for o in ops if "progress" in o))
+    if metric == "late_after_cancel":
+        return float(figures["late_progress"] + figures["late_replies"])
     summary = figures["client_time_ms" if metric.startswith("client") else "server_time_ms"]
     value = summary["p50" if metric.endswith("p50") else "p99"]
     return None if value is None else value / 1000.0
