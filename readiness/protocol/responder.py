@@ -20,6 +20,9 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SIMULATED_METHODS = ("sampling/createMessage", "elicitation/create", "roots/list")
+# Progress that arrives this soon after we cancelled may have crossed the cancellation on the
+# wire: only later progress counts as the server working on after it was told to stop.
+LATE_GRACE_S = 0.1
 
 
 class Delay(Protocol):
@@ -121,7 +124,7 @@ class Responder:
     _failures: Counter[str] = field(default_factory=Counter)
     _unattributed: int = 0
     _watches: dict[str, ProgressWatch] = field(default_factory=dict)
-    _ended: dict[str, bool] = field(default_factory=dict)  # token → the call was cancelled
+    _ended: dict[str, float | None] = field(default_factory=dict)  # token → cancelled at
     _late_progress: int = 0
     _stray_progress: int = 0
 
@@ -153,7 +156,7 @@ class Responder:
     def unwatch(self, token: str, *, cancelled: bool) -> None:
         """The call ended; progress for it from now on is late (cancelled) or stray."""
         self._watches.pop(token, None)
-        self._ended[token] = cancelled
+        self._ended[token] = time.perf_counter() if cancelled else None
 
     def on_notification(self, message: dict[str, Any]) -> None:
         """A server notification: progress is timed against the call it belongs to."""
@@ -162,12 +165,15 @@ class Responder:
         params = message.get("params")
         token = params.get("progressToken") if isinstance(params, dict) else None
         watch = self._watches.get(token) if isinstance(token, str) else None
+        now = time.perf_counter()
         if watch is not None:
-            watch.events.append(time.perf_counter())
-        elif isinstance(token, str) and self._ended.get(token):
-            self._late_progress += 1
-        else:
+            watch.events.append(now)
+            return
+        cancelled_at = self._ended.get(token) if isinstance(token, str) else None
+        if cancelled_at is None:
             self._stray_progress += 1
+        elif now - cancelled_at > LATE_GRACE_S:
+            self._late_progress += 1
 
     async def respond(self, message: dict[str, Any]) -> dict[str, Any]:
         """The JSON-RPC response to one server request (after the simulated think time)."""

@@ -206,3 +206,52 @@ request_timeout = "5s"
     assert two_way["server_requests"]["roots/list"] >= 1
     assert ops["tools/call get-roots-list"]["calls"] > 0
     assert two_way["answer_failures"] == {}
+
+
+PROGRESS_AND_CANCEL = """
+[[workload.operations]]
+call = "tools/call"
+tool = "slow"
+name = "slow-progress"
+arguments = { steps = 3, step_ms = 5 }
+progress = true
+
+[[workload.operations]]
+call = "tools/call"
+tool = "slow"
+name = "slow-cancelled"
+arguments = { steps = 3, step_ms = 1000 }
+progress = true
+cancel_after = "100ms"
+
+[[scenarios]]
+name = "long"
+kind = "throughput"
+load = { model = "closed", concurrency = 2, requests = 12, duration = "2s" }
+thresholds = ["success_rate >= 99%", "lost_progress == 0", "late_after_cancel == 0"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("transport", "protocol"),
+    [(t, p) for t in ("stdio", "http") for p in ("2025-11-25", "2026-07-28")],
+)
+async def test_progress_and_cancellation_figures_for_the_demo_long_tool(
+    tmp_path: Path, transport: str, protocol: str
+) -> None:
+    result = await run_one(tmp_path, demo_target(transport, protocol) + PROGRESS_AND_CANCEL)
+    assert result["status"] == "passed", result["checks"]
+    two_way = result["two_way"]
+    ops = {o["operation"]: o for o in two_way["operations"]}
+    progress = ops["slow-progress"]["progress"]
+    assert progress["calls"] == ops["slow-progress"]["calls"] > 0
+    assert progress["events_per_call"] == 3.0  # one notification a step
+    assert progress["without_progress"] == 0
+    # The long calls were cut at cancel_after, long before their first step ended: the demo
+    # stopped, so no progress and no reply came after the cancellation.
+    cancellation = ops["slow-cancelled"]["cancellation"]
+    assert cancellation["cancelled"] == ops["slow-cancelled"]["calls"] > 0
+    assert cancellation["finished_before_cancel"] == 0
+    assert cancellation["cancel_after_s"] == 0.1
+    assert two_way["late_progress"] == 0
+    assert result["totals"]["ok"] == 12
