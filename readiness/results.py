@@ -660,6 +660,15 @@ class TwoWayCancellation(TypedDict):
     finished_before_cancel: int
 
 
+class TwoWayTasks(TypedDict):
+    """An operation with `task = true`: what became of its tasks, polls, and times."""
+
+    outcomes: dict[str, int]  # completed, failed, cancelled, stuck, lost, not_created
+    polls_per_task: float
+    accepted_ms: LatencySummary  # from the tools/call to the created task
+    completed_ms: LatencySummary  # from the tools/call to the task's result
+
+
 class TwoWayOperation(TypedDict):
     """One operation (`tools/call NAME`) of a target with a simulated client: its successful
     calls' end-to-end time, the client's share of it, and the server's (the difference)."""
@@ -675,6 +684,7 @@ class TwoWayOperation(TypedDict):
     server_ms: LatencySummary  # end-to-end − client time, per call
     progress: NotRequired[TwoWayProgress]
     cancellation: NotRequired[TwoWayCancellation]
+    tasks: NotRequired[TwoWayTasks]
 
 
 class TwoWayResult(TypedDict):

@@ -77,12 +77,12 @@ class Suite(ConfigModel):
             two_way = [
                 op.name
                 for op in self.workload_for(scenario).operations
-                if op.progress or op.cancel_after is not None
+                if op.progress or op.cancel_after is not None or op.task
             ]
             for target in self.targets_for(scenario):
                 if two_way and target.client is None:
                     raise invalid(
-                        f"operation {two_way[0]!r} asks for progress or cancel_after, which"
+                        f"operation {two_way[0]!r} asks for progress, cancel_after or a task, which"
                         f" target {target.name!r} tracks only with a [targets.client] table"
                         " (it may be empty)",
                         "scenarios",

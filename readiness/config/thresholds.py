@@ -99,6 +99,7 @@ METRICS: dict[str, Metric] = {
     "server_requests": Metric("count", "requests the server sent the simulated client"),
     "answer_failures": Metric("count", "server requests the simulated client could not answer"),
     "lost_progress": Metric("count", "calls that asked for progress and finished without any"),
+    "stuck_tasks": Metric("count", "tasks that never finished, or that the server lost"),
     "late_after_cancel": Metric(
         "count", "progress notifications and replies the server sent after a cancellation"
     ),

@@ -46,6 +46,10 @@ class OperationConfig(ConfigModel):
     # progressToken), and cancel the call (notifications/cancelled) after this long.
     progress: bool = False
     cancel_after: Annotated[Duration, Field(gt=0)] | None = None
+    # Run a tools/call as a task (2025-11-25): create, poll tasks/get every poll_interval (the
+    # server's pollInterval when not given), fetch tasks/result.
+    task: bool = False
+    poll_interval: Annotated[Duration, Field(gt=0)] | None = None
 
     @model_validator(mode="before")
     @classmethod

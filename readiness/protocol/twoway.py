@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+import anyio
+
 from readiness.protocol.connection import Connection
 from readiness.protocol.outcome import Outcome, Reply
 from readiness.protocol.responder import CURRENT_CALL, CallLedger, Responder
@@ -24,12 +26,21 @@ MAX_INPUT_ROUNDS = 8  # a server that keeps asking after this many rounds is fai
 PROGRESS_KEY = "io.readiness/progress"
 CANCEL_AFTER_KEY = "io.readiness/cancelAfter"
 OPERATION_KEY = "io.readiness/operation"  # the workload's name for the call, for the figures
-_PRIVATE = (PROGRESS_KEY, CANCEL_AFTER_KEY, OPERATION_KEY)
+TASK_KEY = "io.readiness/task"  # run as a task, polled at this interval (0: the server's)
+_PRIVATE = (PROGRESS_KEY, CANCEL_AFTER_KEY, OPERATION_KEY, TASK_KEY)
+TASK_DEADLINE_S = 120.0  # a task not finished by then is stuck
+DEFAULT_POLL_S = 1.0  # when neither the operation nor the server says how often to poll
+MIN_POLL_S = 0.01
+_TERMINAL = ("completed", "failed", "cancelled")
 _perf = time.perf_counter
 
 
 def two_way_meta(
-    operation: str, *, progress: bool = False, cancel_after: float | None = None
+    operation: str,
+    *,
+    progress: bool = False,
+    cancel_after: float | None = None,
+    task: float | None = None,
 ) -> dict[str, Any]:
     """The `_meta` an operation carries: its name, and whether it asks for progress and for
     cancellation."""
@@ -38,6 +49,8 @@ def two_way_meta(
         meta[PROGRESS_KEY] = True
     if cancel_after is not None:
         meta[CANCEL_AFTER_KEY] = cancel_after
+    if task is not None:
+        meta[TASK_KEY] = task
     return meta
 
 
@@ -62,6 +75,11 @@ class TwoWayCalls:
     cancel_after: float | None = None
     cancelled: int = 0
     finished_before_cancel: int = 0
+    # task = true: what became of each task, and how long to accepted and to its result
+    tasks: Counter[str] = field(default_factory=Counter)  # completed, failed, stuck, lost, …
+    task_polls: int = 0
+    task_accepted_us: array[int] = field(default_factory=lambda: array("q"))
+    task_completed_us: array[int] = field(default_factory=lambda: array("q"))
 
 
 class TwoWayConnection:
@@ -98,10 +116,16 @@ class TwoWayConnection:
     async def aclose(self) -> None:
         await self.inner.aclose()
 
+    async def _run_task(
+        self, reply: Reply, poll: float, started: float, timeout: float | None
+    ) -> tuple[Reply, _TaskFigures]:
+        return await _poll_task(self.inner, reply, poll, started, timeout)
+
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> Reply:
         responder = self.responder
+        task_poll: float | None = None
         token: str | None = None
         cancel_after: float | None = None
         meta = params.get("_meta") if params is not None else None
@@ -115,6 +139,9 @@ class TwoWayConnection:
                 token = f"readiness-{self._tokens}"
                 meta["progressToken"] = token
             cancel_after = meta.pop(CANCEL_AFTER_KEY, None)
+            task_poll = meta.pop(TASK_KEY, None)
+            if task_poll is not None:
+                params = {**params, "task": {}}
             if cancel_after is not None:
                 # Cut by the request timeout: the transport then sends notifications/cancelled
                 # (stdio) or closes the stream (HTTP), as it does for any request given up.
@@ -132,6 +159,8 @@ class TwoWayConnection:
         rounds = 0
         try:
             reply = await self.inner.request(method, params, timeout=timeout)
+            if task_poll is not None:
+                reply, task_figures = await self._run_task(reply, task_poll, started, timeout)
             while (asked := _input_required(reply)) is not None:
                 if rounds == MAX_INPUT_ROUNDS:
                     detail = f"server still required input after {rounds} rounds"
@@ -182,9 +211,60 @@ class TwoWayConnection:
                 calls.cancelled += 1
             else:
                 calls.finished_before_cancel += 1
+        if task_poll is not None:
+            outcome, polls, accepted, completed = task_figures
+            calls.tasks[outcome] += 1
+            calls.task_polls += polls
+            if accepted is not None:
+                calls.task_accepted_us.append(int(accepted * 1e6))
+            if completed is not None:
+                calls.task_completed_us.append(int(completed * 1e6))
         if watch is not None and not cancelled:
             _progress_figures(calls, watch.started, watch.events)
         return reply
+
+
+_TaskFigures = tuple[str, int, float | None, float | None]
+
+
+async def _poll_task(
+    conn: Connection, reply: Reply, poll: float, started: float, timeout: float | None
+) -> tuple[Reply, _TaskFigures]:
+    """Follow a created task to its result: (the result's reply, (what became of it, polls,
+    seconds to accepted, seconds to completion))."""
+    result = reply.result
+    task = result.get("task") if result is not None else None
+    if reply.outcome is not Outcome.OK or not isinstance(task, dict):
+        return reply, ("not_created" if reply.outcome is Outcome.OK else "failed", 0, None, None)
+    accepted = _perf() - started
+    task_id = task.get("taskId")
+    server_poll = task.get("pollInterval")
+    if not poll:
+        poll = server_poll / 1000 if isinstance(server_poll, int | float) else DEFAULT_POLL_S
+    poll = max(poll, MIN_POLL_S)
+    polls = 0
+    status = task.get("status")
+    while status not in _TERMINAL and status != "input_required":
+        if _perf() - started > TASK_DEADLINE_S:
+            stuck = Reply(Outcome.TIMEOUT, None, None, f"task still {status!r} at the deadline")
+            return stuck, ("stuck", polls, accepted, None)
+        await anyio.sleep(poll)
+        polls += 1
+        got = await conn.request("tasks/get", {"taskId": task_id}, timeout=timeout)
+        if got.outcome is not Outcome.OK or got.result is None:
+            return got, ("lost", polls, accepted, None)
+        status = got.result.get("status")
+    # tasks/result waits for the end (answering any input the task asks for on the way).
+    final = await conn.request("tasks/result", {"taskId": task_id}, timeout=timeout)
+    completed = _perf() - started
+    if status in ("failed", "cancelled"):
+        return final, (str(status), polls, accepted, completed)
+    return final, (
+        "completed" if final.outcome is Outcome.OK else "failed",
+        polls,
+        accepted,
+        completed,
+    )
 
 
 def _progress_figures(calls: TwoWayCalls, started: float, events: list[float]) -> None:

@@ -140,7 +140,10 @@ def build_workload(ctx: ScenarioContext) -> Workload:
         )
         if params is not None and ctx.target.client is not None:
             params["_meta"] = two_way_meta(
-                op.name, progress=op.progress, cancel_after=op.cancel_after
+                op.name,
+                progress=op.progress,
+                cancel_after=op.cancel_after,
+                task=op.poll_interval or 0.0 if op.task else None,
             )
         ops.append(
             Operation(

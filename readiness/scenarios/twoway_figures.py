@@ -17,6 +17,7 @@ from readiness.results import (
     TwoWayOperation,
     TwoWayProgress,
     TwoWayResult,
+    TwoWayTasks,
 )
 
 TWO_WAY_METRICS = (
@@ -27,6 +28,7 @@ TWO_WAY_METRICS = (
     "answer_failures",
     "lost_progress",
     "late_after_cancel",
+    "stuck_tasks",
 )
 
 
@@ -110,6 +112,20 @@ def _add_progress(result: TwoWayOperation, parts: list[TwoWayCalls]) -> None:
             first_progress_ms=latency_summary(first),
             max_gap_ms=latency_summary(gaps),
         )
+    outcomes: Counter[str] = Counter()
+    for p in parts:
+        outcomes.update(p.tasks)
+    if outcomes:
+        accepted, completed = LatencyHistogram(), LatencyHistogram()
+        for p in parts:
+            accepted.record_many(np.asarray(p.task_accepted_us, dtype=np.int64))
+            completed.record_many(np.asarray(p.task_completed_us, dtype=np.int64))
+        result["tasks"] = TwoWayTasks(
+            outcomes=dict(outcomes),
+            polls_per_task=round(sum(p.task_polls for p in parts) / sum(outcomes.values()), 3),
+            accepted_ms=latency_summary(accepted),
+            completed_ms=latency_summary(completed),
+        )
     cancelled = sum(p.cancelled for p in parts)
     beat = sum(p.finished_before_cancel for p in parts)
     if cancelled or beat:
@@ -133,6 +149,12 @@ def two_way_metric(result: ScenarioResult, metric: str) -> float | None:
     if metric == "lost_progress":
         ops = figures["operations"]
         return float(sum(o["progress"]["without_progress"] for o in ops if "progress" in o))
+    if metric == "stuck_tasks":
+        ops = figures["operations"]
+        stuck = ("stuck", "lost")
+        return float(
+            sum(o["tasks"]["outcomes"].get(k, 0) for o in ops if "tasks" in o for k in stuck)
+        )
     if metric == "late_after_cancel":
         return float(figures["late_progress"] + figures["late_replies"])
     summary = figures["client_time_ms" if metric.startswith("client") else "server_time_ms"]

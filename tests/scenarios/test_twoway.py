@@ -255,3 +255,45 @@ async def test_progress_and_cancellation_figures_for_the_demo_long_tool(
     assert cancellation["cancel_after_s"] == 0.1
     assert two_way["late_progress"] == 0
     assert result["totals"]["ok"] == 12
+
+
+async def test_server_everything_research_tasks_are_polled_to_their_result(
+    tmp_path: Path,
+) -> None:
+    # Each task takes the server four 1 s stages; an ambiguous one also asks the user (an
+    # elicitation delivered through tasks/result while the task is input_required).
+    entry = everything_server()
+    text = f"""
+[[targets]]
+name = "everything"
+transport = "stdio"
+command = "{shutil.which("node")}"
+args = ["{entry}", "stdio"]
+request_timeout = "10s"
+{CLIENT}
+
+[[workload.operations]]
+call = "tools/call"
+tool = "simulate-research-query"
+arguments = {{ topic = "python", ambiguous = true }}
+task = true
+poll_interval = "250ms"
+
+[[scenarios]]
+name = "tasks"
+kind = "throughput"
+load = {{ model = "closed", concurrency = 2, requests = 2, duration = "2s" }}
+thresholds = ["success_rate >= 99%", "stuck_tasks == 0"]
+"""
+    result = await run_one(tmp_path, text)
+    assert result["status"] == "passed", result["checks"]
+    [research] = [o for o in result["two_way"]["operations"] if "tasks" in o]
+    tasks = research["tasks"]
+    assert tasks["outcomes"] == {"completed": 2}
+    assert tasks["polls_per_task"] >= 1
+    accepted, completed = tasks["accepted_ms"]["p50"], tasks["completed_ms"]["p50"]
+    assert accepted is not None
+    assert completed is not None
+    assert accepted < completed  # the task was accepted at once and finished later
+    # (and, as every session declaring roots, one roots/list right after initialize)
+    assert result["two_way"]["server_requests"]["elicitation/create"] == 2
