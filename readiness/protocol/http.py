@@ -263,6 +263,11 @@ class HttpConnection:
             return Reply(_TRANSPORT, None, None, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             self.timeouts += 1
+            if self.responder is not None and not self._modern:
+                # Under 2025 rules a closed stream does not cancel: say so (a simulated
+                # client's cancel_after relies on it; 2026 servers stop on the closed stream).
+                gave_up = {"requestId": request_id, "reason": "client gave up"}
+                await self.notify("notifications/cancelled", gave_up)
             return Reply(Outcome.TIMEOUT, None, None, "no reply within the timeout")
         except aiohttp.ClientConnectorError as exc:
             return Reply(_TRANSPORT, None, None, _connect_failure(exc))
