@@ -13,8 +13,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
-from readiness.results import ScenarioResult
+from readiness.results import ScenarioResult, load_results
 from tests.servers import free_port
 from tests.suites import run_all
 
@@ -130,14 +131,7 @@ async def test_demo_two_way_figures_split_client_time_from_server_time(
     assert server <= end_to_end
     checks = {c["metric"]: c for c in result["checks"]}
     assert checks["server_time_p99"]["observed"] is not None
-    assert "### Two-way MCP" in render_markdown({**_run_of(tmp_path), "scenarios": [result]})
-
-
-def _run_of(tmp_path: Path) -> dict[str, object]:
-    import json
-
-    data: dict[str, object] = json.loads((tmp_path / "results.json").read_text())
-    return data
+    assert "### Two-way MCP" in render_markdown(load_results(tmp_path / "results.json"))
 
 
 def everything_server() -> Path:
@@ -255,6 +249,11 @@ async def test_progress_and_cancellation_figures_for_the_demo_long_tool(
     assert cancellation["cancel_after_s"] == 0.1
     assert two_way["late_progress"] == 0
     assert result["totals"]["ok"] == 12
+    run = load_results(tmp_path / "results.json")
+    markdown = render_markdown(run)
+    assert "Progress (operations with `progress = true`" in markdown
+    assert "Cancellation (operations with `cancel_after`" in markdown
+    assert "<h3>Two-way MCP</h3>" in render_html(run)
 
 
 async def test_server_everything_research_tasks_are_polled_to_their_result(
@@ -297,3 +296,6 @@ thresholds = ["success_rate >= 99%", "stuck_tasks == 0"]
     assert accepted < completed  # the task was accepted at once and finished later
     # (and, as every session declaring roots, one roots/list right after initialize)
     assert result["two_way"]["server_requests"]["elicitation/create"] == 2
+    assert "Tasks (operations with `task = true`)" in render_markdown(
+        load_results(tmp_path / "results.json")
+    )
