@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from readiness.config import TargetConfig
     from readiness.config.client import ClientConfig
     from readiness.protocol.connection import Connection
+    from readiness.protocol.http import HttpConnection
     from readiness.protocol.outcome import Reply
     from readiness.protocol.responder import ClientSimulation
+    from readiness.protocol.stdio import StdioConnection
     from readiness.resilience.config import PoolConfig
     from readiness.resilience.pool import SessionPool
     from readiness.resilience.pooled import Channel, PooledConnection, PooledRequester
@@ -162,17 +164,21 @@ async def _open(
             interposer.connected(conn)
         if cfg.transport == "stdio" and not faults:
             pid = conn.pid
-        opened: Connection = conn
-        if conn.responder is not None:
-            from readiness.protocol.twoway import TwoWayConnection
-
-            opened = TwoWayConnection(conn, conn.responder)
-        session = TargetSession(cfg.name, opened, pid, interposer)
+        session = TargetSession(cfg.name, _two_way(conn), pid, interposer)
         if pool is not None:
             session = await stack.enter_async_context(
                 _pooled(session, cfg, log_dir, label, pool, params)
             )
         yield session
+
+
+def _two_way(conn: StdioConnection | HttpConnection) -> Connection:
+    """`conn` behind the simulated client's wrapper when the target has one ([targets.client])."""
+    if conn.responder is None:
+        return conn
+    from readiness.protocol.twoway import TwoWayConnection
+
+    return TwoWayConnection(conn, conn.responder)
 
 
 def _server_pid(
@@ -273,7 +279,7 @@ async def _pooled(
                 yield more.conn, more.pid
         else:
             async with open_connection(params, connect_options(cfg)) as conn:
-                yield conn, first.pid
+                yield _two_way(conn), first.pid
 
     wait = config.wait_timeout or cfg.request_timeout
     async with open_session_pool(
