@@ -694,6 +694,7 @@ class TwoWayResult(TypedDict):
     client_time_s: dict[str, float]  # total time spent answering, by method
     answer_failures: dict[str, int]  # answers the client could not give, by reason
     unattributed: int  # stdio server requests not chargeable to one call (several in flight)
+    outside_calls: int  # server requests while no call of ours was in flight
     late_progress: int  # progress notifications over 0.1 s after their call was cancelled
     stray_progress: int  # progress for calls already finished, or for tokens never sent
     late_replies: int  # replies after their call was cancelled or timed out (the server went on)

@@ -108,6 +108,7 @@ class ResponderStatistics:
     client_seconds: dict[str, float]  # time spent answering them, by method
     failures: dict[str, int]  # answers we could not give, by reason
     unattributed: int  # answered while several calls were in flight on a stdio connection
+    outside_calls: int = 0  # arrived while no call was in flight (e.g. right after initialize)
     late_progress: int = 0  # progress for a call already cancelled
     stray_progress: int = 0  # progress for a call already finished, or a token never sent
 
@@ -123,6 +124,7 @@ class Responder:
     _seconds: dict[str, float] = field(default_factory=dict)
     _failures: Counter[str] = field(default_factory=Counter)
     _unattributed: int = 0
+    _outside: int = 0
     _watches: dict[str, ProgressWatch] = field(default_factory=dict)
     _ended: dict[str, float | None] = field(default_factory=dict)  # token → cancelled at
     _late_progress: int = 0
@@ -144,6 +146,7 @@ class Responder:
             dict(self._seconds),
             dict(self._failures),
             self._unattributed,
+            self._outside,
             self._late_progress,
             self._stray_progress,
         )
@@ -207,7 +210,10 @@ class Responder:
         # A stdio reader has no caller: charge the only call in flight, if there is one.
         if len(self._ledgers) == 1:
             return next(iter(self._ledgers.values()))
-        self._unattributed += 1
+        if self._ledgers:
+            self._unattributed += 1
+        else:
+            self._outside += 1
         return None
 
     async def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
     requests: Counter[str] = Counter()
     seconds: Counter[str] = Counter()
     failures: Counter[str] = Counter()
-    unattributed = late_progress = stray_progress = late_replies = 0
+    unattributed = outside = late_progress = stray_progress = late_replies = 0
     merged: dict[str, list[TwoWayCalls]] = {}
     for way in ways:
         stats = way.responder.statistics()
@@ -48,6 +48,7 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         seconds.update(stats.client_seconds)
         failures.update(stats.failures)
         unattributed += stats.unattributed
+        outside += stats.outside_calls
         late_progress += stats.late_progress
         stray_progress += stats.stray_progress
         late_replies += getattr(way.statistics(), "late_replies", 0)
@@ -87,6 +88,7 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         client_time_s={k: round(v, 6) for k, v in seconds.items()},
         answer_failures=dict(failures),
         unattributed=unattributed,
+        outside_calls=outside,
         late_progress=late_progress,
         stray_progress=stray_progress,
         late_replies=late_replies,

@@ -120,6 +120,7 @@ async def test_demo_two_way_figures_split_client_time_from_server_time(
         assert calls["input_rounds"] == (calls["calls"] if protocol == "2026-07-28" else 0)
     assert sum(two_way["server_requests"].values()) == result["totals"]["ok"] == 30
     assert two_way["unattributed"] == 0
+    assert two_way["outside_calls"] == 0  # the demo asks only inside its calls
     sampled = ops["tools/call ask_llm"]
     # Every sampling answer waited the configured think time, and it is the client's.
     client, server = sampled["client_ms"]["p50"], sampled["server_ms"]["p50"]
