@@ -663,6 +663,68 @@ class WorkersResult(TypedDict):
     workers_needed: NotRequired[int | None]  # a suggestion when the generator limited the run
 
 
+class TwoWayProgress(TypedDict):
+    """Progress of an operation's calls that asked for it (`progress = true`)."""
+
+    calls: int  # that finished (cancelled ones not included)
+    events: int
+    events_per_call: float
+    without_progress: int  # finished without one progress notification
+    first_progress_ms: LatencySummary  # from the send to the first notification
+    max_gap_ms: LatencySummary  # each call's longest gap between notifications
+
+
+class TwoWayCancellation(TypedDict):
+    """An operation with `cancel_after`: calls cut (and cancelled), and calls that beat it."""
+
+    cancel_after_s: float | None
+    cancelled: int
+    finished_before_cancel: int
+
+
+class TwoWayTasks(TypedDict):
+    """An operation with `task = true`: what became of its tasks, polls, and times."""
+
+    outcomes: dict[str, int]  # completed, failed, cancelled, stuck, lost, not_created
+    polls_per_task: float
+    accepted_ms: LatencySummary  # from the tools/call to the created task
+    completed_ms: LatencySummary  # from the tools/call to the task's result
+
+
+class TwoWayOperation(TypedDict):
+    """One operation (`tools/call NAME`) of a target with a simulated client: its successful
+    calls' end-to-end time, the client's share of it, and the server's (the difference)."""
+
+    operation: str
+    calls: int  # successful calls
+    failed: dict[str, int]  # by outcome
+    server_requests: int  # server-initiated requests charged to these calls
+    server_requests_per_call: float
+    input_rounds: int  # 2026-07-28 input-required retries
+    end_to_end_ms: LatencySummary
+    client_ms: LatencySummary  # time the simulated client spent answering, per call
+    server_ms: LatencySummary  # end-to-end − client time, per call
+    progress: NotRequired[TwoWayProgress]
+    cancellation: NotRequired[TwoWayCancellation]
+    tasks: NotRequired[TwoWayTasks]
+
+
+class TwoWayResult(TypedDict):
+    """What the server asked of the simulated client ([targets.client]) during a scenario."""
+
+    server_requests: dict[str, int]  # by method (sampling/createMessage, …)
+    client_time_s: dict[str, float]  # total time spent answering, by method
+    answer_failures: dict[str, int]  # answers the client could not give, by reason
+    unattributed: int  # stdio server requests not chargeable to one call (several in flight)
+    outside_calls: int  # server requests while no call of ours was in flight
+    late_progress: int  # progress notifications over 0.1 s after their call was cancelled
+    stray_progress: int  # progress for calls already finished, or for tokens never sent
+    late_replies: int  # replies after their call was cancelled or timed out (the server went on)
+    operations: list[TwoWayOperation]
+    server_time_ms: LatencySummary  # over every operation's successful calls
+    client_time_ms: LatencySummary
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -692,6 +754,7 @@ class ScenarioResult(TypedDict):
     pool: NotRequired[PoolResult]
     health: NotRequired[HealthResult]  # the target's own health probes, when configured
     protocol: NotRequired[ProtocolNotes]
+    two_way: NotRequired[TwoWayResult]  # targets with [targets.client]
     security: NotRequired[SecurityResult]
     journeys: NotRequired[list[JourneyResult]]
     replay: NotRequired[ReplayResult]

@@ -30,6 +30,8 @@ _THRESHOLD_KEYS = ("check", "critical", "weight")
 # Each virtual user is a task with its own buffers: a typo such as 10**12 must be refused
 # here rather than exhaust memory once the load starts.
 MAX_CONCURRENCY = 100_000
+# results.json holds counts as 64-bit integers; a request count past that cannot be written.
+MAX_REQUESTS = 2**63 - 1
 
 
 def _threshold(value: object) -> Threshold:
@@ -81,7 +83,7 @@ class LoadConfig(ConfigModel):
 
     model: Literal["closed", "open"] = "closed"
     concurrency: Annotated[Integer, Field(ge=1, le=MAX_CONCURRENCY)] | None = None
-    requests: Annotated[Integer, Field(ge=1)] | None = None
+    requests: Annotated[Integer, Field(ge=1, le=MAX_REQUESTS)] | None = None
     duration: Annotated[Duration, Field(gt=0)] | None = None
     think_time: Annotated[Duration, Field(ge=0)] = 0.0
     rate: Annotated[Rate, Field(gt=0)] | None = None

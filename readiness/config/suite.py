@@ -67,7 +67,21 @@ class Suite(ConfigModel):
         for i, scenario in enumerate(self.scenarios):
             _check_replay_load(scenario, self.workload_for(scenario), i)
             _check_target_names(scenario, names, i)
+            two_way = [
+                op.name
+                for op in self.workload_for(scenario).operations
+                if op.progress or op.cancel_after is not None or op.task
+            ]
             for target in self.targets_for(scenario):
+                if two_way and target.client is None:
+                    raise invalid(
+                        f"operation {two_way[0]!r} asks for progress, cancel_after or a task, which"
+                        f" target {target.name!r} tracks only with a [targets.client] table"
+                        " (it may be empty)",
+                        "scenarios",
+                        i,
+                        "target" if scenario.target is not None else "kind",
+                    )
                 pooled = target.resilience is not None and target.resilience.pool is not None
                 if pooled and scenario.kind in ("failure", "recovery"):
                     raise invalid(

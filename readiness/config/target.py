@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from readiness.config.client import ClientConfig
 from readiness.config.errors import Key, did_you_mean
 from readiness.config.health import HealthConfig
 from readiness.config.placeholders import (
@@ -63,6 +64,8 @@ class TargetConfig(ConfigModel):
     resilience: ResilienceConfig | None = None
     # [targets.health]: liveness/readiness/metrics endpoints polled beside every scenario
     health: HealthConfig | None = None
+    # [targets.client]: client capabilities to declare and answer (sampling, elicitation, roots)
+    client: ClientConfig | None = None
 
     # field → (as written, as expanded); display uses the written form while they still match
     _written: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)

@@ -21,6 +21,7 @@ from readiness.errors import TargetError
 from readiness.protocol.connection import ConnectOptions, HttpParams
 from readiness.protocol.jsonrpc import Framer, TableStatistics, answer_server_request, classify
 from readiness.protocol.outcome import FailureTally, Outcome, OversizedReply, Reply
+from readiness.protocol.responder import INTERNAL_ERROR, Responder
 from readiness.protocol.session import Negotiated, handshake
 from readiness.protocol.sse import SseParser
 
@@ -103,6 +104,7 @@ class HttpConnection:
         self.oversized = 0
         self.timeouts = 0
         self.failures = FailureTally()  # transport failures by detail
+        self.responder = Responder(options.client) if options.client is not None else None
 
     # -- Connection -------------------------------------------------------------------------
 
@@ -268,6 +270,11 @@ class HttpConnection:
             return Reply(_TRANSPORT, None, None, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             self.timeouts += 1
+            if self.responder is not None and not self._modern:
+                # Under 2025 rules a closed stream does not cancel: say so (a simulated
+                # client's cancel_after relies on it; 2026 servers stop on the closed stream).
+                gave_up = {"requestId": request_id, "reason": "client gave up"}
+                await self.notify("notifications/cancelled", gave_up)
             return Reply(Outcome.TIMEOUT, None, None, "no reply within the timeout")
         except aiohttp.ClientConnectorError as exc:
             return Reply(_TRANSPORT, None, None, _connect_failure(exc))
@@ -387,6 +394,8 @@ class HttpConnection:
         if "method" in message:
             if message.get("id") is None:
                 self.notifications += 1
+                if self.responder is not None:
+                    self.responder.on_notification(message)
             else:
                 self.server_requests += 1
                 await self._answer(message)
@@ -397,13 +406,23 @@ class HttpConnection:
         return self._response(message)
 
     async def _answer(self, message: dict[str, Any]) -> None:
-        """Answer a server-to-client request by POST so the server never waits on us."""
+        """Answer a server-to-client request by POST so the server never waits on us.
+
+        A simulated client's answer (with its think time) is given here, in the task of the
+        request whose stream carried the question: it holds up that request only, and its
+        time is charged to it."""
         if self._http is None:
             return
+        if self.responder is not None:
+            try:
+                body = orjson.dumps(await self.responder.respond(message))
+            except Exception as exc:  # a per-request boundary
+                error = {"code": INTERNAL_ERROR, "message": f"client failed to answer: {exc}"}
+                body = orjson.dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": error})
+        else:
+            body = answer_server_request(message)
         try:
-            async with self._http.post(
-                self._url, data=answer_server_request(message), headers=self._headers
-            ) as response:
+            async with self._http.post(self._url, data=body, headers=self._headers) as response:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass

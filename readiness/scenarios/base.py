@@ -40,6 +40,7 @@ from readiness.metrics.summary import (
     timeline,
 )
 from readiness.protocol.client import McpClient, RequestFailed
+from readiness.protocol.twoway import two_way_meta
 from readiness.resilience.requester import ResilientRequester
 from readiness.results import (
     CheckResult,
@@ -50,6 +51,7 @@ from readiness.results import (
     ServerResources,
 )
 from readiness.scenarios.resilience_results import resilience_result
+from readiness.scenarios.twoway_figures import TWO_WAY_METRICS, two_way_metric
 
 if TYPE_CHECKING:
     from readiness.chaos.capture import Capture
@@ -92,6 +94,18 @@ class ScenarioContext:
     _resilience: list[ResilientRequester] = field(
         default_factory=list, init=False, repr=False, compare=False
     )
+    # Every connection the scenario opened (through `connected`), for its two-way figures.
+    _connections: list[object] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        report = self.on_connected
+        connections = self._connections
+
+        def connected(session: TargetSession) -> None:
+            connections.append(session.conn)
+            report(session)
+
+        object.__setattr__(self, "on_connected", connected)
 
     def resilient(self, conn: Requester) -> Requester:
         """`conn` behind the target's resilience layer; `conn` itself when none is configured."""
@@ -129,6 +143,13 @@ def build_workload(ctx: ScenarioContext) -> Workload:
         params = operation_params(
             op.call, tool=op.tool, uri=op.uri, prompt=op.prompt, arguments=dict(op.arguments)
         )
+        if params is not None and ctx.target.client is not None:
+            params["_meta"] = two_way_meta(
+                op.name,
+                progress=op.progress,
+                cancel_after=op.cancel_after,
+                task=op.poll_interval or 0.0 if op.task else None,
+            )
         ops.append(
             Operation(
                 index=i,
@@ -473,6 +494,8 @@ def observed_value(result: ScenarioResult, metric: str) -> float | None:
     if metric in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
         value = latency[metric]  # type: ignore[literal-required]
         return None if value is None else float(value) / 1000.0
+    if metric in TWO_WAY_METRICS:
+        return two_way_metric(result, metric)
     if metric in HEALTH_METRICS:
         from readiness.health.figures import health_metrics
 
@@ -562,6 +585,11 @@ def assemble(
     result["intervals"] = rec.series.to_result(names)
     if (resilience := ctx.resilience_stats()) is not None:
         result["resilience"] = resilience
+    if ctx.target.client is not None:
+        from readiness.scenarios.twoway_figures import two_way_result
+
+        if (two_way := two_way_result(ctx._connections)) is not None:
+            result["two_way"] = two_way
     attach_health(ctx, result)
     return result
 
