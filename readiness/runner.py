@@ -445,7 +445,8 @@ def _note_connection(
             if target.transport == "http" and target.url is not None:
                 from readiness.protocol.fasthttp import choose_client
 
-                info["http_client"] = choose_client(target.http_client, target.url)
+                two_way = target.client is not None
+                info["http_client"] = choose_client(target.http_client, target.url, two_way=two_way)
 
 
 def _empty_latency() -> LatencySummary:

@@ -270,11 +270,7 @@ class HttpConnection:
             return Reply(_TRANSPORT, None, None, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             self.timeouts += 1
-            if self.responder is not None and not self._modern:
-                # Under 2025 rules a closed stream does not cancel: say so (a simulated
-                # client's cancel_after relies on it; 2026 servers stop on the closed stream).
-                gave_up = {"requestId": request_id, "reason": "client gave up"}
-                await self.notify("notifications/cancelled", gave_up)
+            await self._gave_up(request_id)
             return Reply(Outcome.TIMEOUT, None, None, "no reply within the timeout")
         except aiohttp.ClientConnectorError as exc:
             return Reply(_TRANSPORT, None, None, _connect_failure(exc))
@@ -413,19 +409,29 @@ class HttpConnection:
         time is charged to it."""
         if self._http is None:
             return
-        if self.responder is not None:
-            try:
-                body = orjson.dumps(await self.responder.respond(message))
-            except Exception as exc:  # a per-request boundary
-                error = {"code": INTERNAL_ERROR, "message": f"client failed to answer: {exc}"}
-                body = orjson.dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": error})
-        else:
-            body = answer_server_request(message)
+        body = await self._answer_body(message)
         try:
             async with self._http.post(self._url, data=body, headers=self._headers) as response:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass
+
+    async def _answer_body(self, message: dict[str, Any]) -> bytes:
+        """The simulated client's answer to a server request, or "not supported" without one."""
+        if self.responder is None:
+            return answer_server_request(message)
+        try:
+            return orjson.dumps(await self.responder.respond(message))
+        except Exception as exc:  # a per-request boundary
+            error = {"code": INTERNAL_ERROR, "message": f"client failed to answer: {exc}"}
+            return orjson.dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": error})
+
+    async def _gave_up(self, request_id: int) -> None:
+        """Under 2025 rules a closed stream does not cancel: say so (a simulated client's
+        cancel_after relies on it; 2026 servers stop on the closed stream)."""
+        if self.responder is not None and not self._modern:
+            gave_up = {"requestId": request_id, "reason": "client gave up"}
+            await self.notify("notifications/cancelled", gave_up)
 
     def _response(self, message: Any) -> Reply:
         if type(message) is not dict or message.get("jsonrpc") != "2.0":

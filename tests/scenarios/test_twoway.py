@@ -108,6 +108,14 @@ async def test_demo_two_way_figures_split_client_time_from_server_time(
         + SCENARIO.format(concurrency=concurrency, requests=30)
     )
     result = await run_one(tmp_path, text)
+    print(
+        "DEBUG",
+        {
+            k: v
+            for k, v in result.items()
+            if k in ("protocol", "error_samples", "failures", "notes", "errors")
+        },
+    )
     assert result["status"] == "passed", result["checks"]
     two_way = result["two_way"]
     ops = {o["operation"]: o for o in two_way["operations"]}
