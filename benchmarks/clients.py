@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
 import anyio.abc
+import httptools
 import orjson
 
 from readiness.engine.load import LoadPlan, ProgressLabel, run_load
@@ -46,6 +48,7 @@ START_TIMEOUT_S = 15.0
 
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 _OK = Outcome.OK
+HttpClientChoice = Literal["auto", "fast", "aiohttp"]
 
 
 class BenchClient(Protocol):
@@ -257,6 +260,123 @@ async def open_raw_http(target: Target) -> AsyncIterator[RawHttpClient]:
         yield client
 
 
+# -- reference: a raw-socket HTTP/1.1 client (asyncio Protocol + httptools + orjson) --------
+
+
+class _RawSocket(asyncio.Protocol):
+    """One keep-alive connection carrying one request at a time; the reply body is handed
+    over whole when httptools says the message is complete."""
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._body: list[bytes] = []
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.session = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"mcp-session-id":
+            self.session = value
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        body, self._body = b"".join(self._body), []
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("closed"))
+
+
+class RawSocketHttpClient:
+    """The floor for an HTTP client in Python: one socket per caller, a request written from
+    a fixed header block, the reply parsed by httptools and orjson; nothing else."""
+
+    def __init__(self, url: str, server_pid: int) -> None:
+        parts = urlsplit(url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._head = (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+            f"MCP-Protocol-Version: {PROTOCOL}\r\nMcp-Session-Id: %s\r\nContent-Length: "
+        ).encode()
+        self._server_pid = server_pid
+        self._next_id = 1
+        self._sockets: list[_RawSocket] = []
+
+    @property
+    def server_pid(self) -> int | None:
+        return self._server_pid
+
+    async def connect(self) -> _RawSocket:
+        loop = asyncio.get_running_loop()
+        _, sock = await loop.create_connection(_RawSocket, self._host, self._port)
+        self._sockets.append(sock)
+        return sock
+
+    async def post(self, sock: _RawSocket, message: dict[str, Any], session: bytes) -> bytes:
+        body = orjson.dumps(message)
+        sock.waiter = asyncio.get_running_loop().create_future()
+        assert sock.transport is not None
+        sock.transport.write(b"%s%d\r\n\r\n%s" % (self._head % session, len(body), body))
+        return await sock.waiter
+
+    async def run(self, concurrency: int, requests: int) -> int:
+        while len(self._sockets) < concurrency:
+            await self.connect()
+        budget = _Budget(requests)
+        async with anyio.create_task_group() as task_group:
+            for sock in self._sockets[:concurrency]:
+                task_group.start_soon(self._worker, sock, budget)
+        return budget.failures
+
+    async def _worker(self, sock: _RawSocket, budget: _Budget) -> None:
+        post = self.post
+        while budget.remaining > 0:
+            budget.remaining -= 1
+            request_id = self._next_id
+            self._next_id = request_id + 1
+            message = {"jsonrpc": "2.0", "id": request_id, "method": CALL, "params": CALL_PARAMS}
+            reply = orjson.loads(await post(sock, message, self.session))
+            if "result" not in reply:
+                budget.failures += 1
+
+    session = b""
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            if sock.transport is not None:
+                sock.transport.close()
+
+
+@asynccontextmanager
+async def open_raw_socket_http(target: Target) -> AsyncIterator[RawSocketHttpClient]:
+    assert target.url is not None
+    assert target.server_pid is not None
+    client = RawSocketHttpClient(target.url, target.server_pid)
+    try:
+        with anyio.fail_after(START_TIMEOUT_S):
+            sock = await client.connect()
+            reply = orjson.loads(await client.post(sock, initialize_message(0), b"none"))
+            if "result" not in reply:
+                raise RuntimeError(f"initialize failed: {reply!r}")
+            client.session = sock.session
+            await client.post(sock, INITIALIZED, client.session)
+        yield client
+    finally:
+        client.close()
+
+
 # -- readiness ------------------------------------------------------------------------------
 
 
@@ -269,13 +389,16 @@ def _options(target: Target) -> ConnectOptions:
 
 
 @asynccontextmanager
-async def _open_readiness(target: Target) -> AsyncIterator[Connection]:
+async def _open_readiness(
+    target: Target, http_client: HttpClientChoice = "auto"
+) -> AsyncIterator[Connection]:
     if target.url is None:
         command, args = noop_stdio_command(target)
         async with open_connection(StdioParams(command, args), _options(target)) as stdio:
             yield stdio
     else:
-        async with open_connection(HttpParams(target.url), _options(target)) as http:
+        params = HttpParams(target.url, client=http_client)
+        async with open_connection(params, _options(target)) as http:
             yield http
 
 
@@ -353,8 +476,10 @@ class ReadinessEngineClient:
 
 
 @asynccontextmanager
-async def open_readiness_connection(target: Target) -> AsyncIterator[ReadinessConnectionClient]:
-    async with _open_readiness(target) as conn:
+async def open_readiness_connection(
+    target: Target, http_client: HttpClientChoice = "auto"
+) -> AsyncIterator[ReadinessConnectionClient]:
+    async with _open_readiness(target, http_client) as conn:
         yield ReadinessConnectionClient(conn, conn.pid or target.server_pid)
 
 

@@ -16,9 +16,11 @@ __version__ = "0.1.0"
 # stays light: readiness.config (load_suite, find_suite), readiness.runner (run_suite),
 # readiness.protocol.client (open_connection, McpClient), readiness.engine.load (run_load),
 # readiness.metrics.histogram (LatencyHistogram), readiness.results (RunResult, load_results),
-# readiness.scoring (score_run, attach_scores), readiness.reports.markdown / .html / .junit
-# (render_markdown, render_html, render_junit), readiness.reports.writer (write_reports),
-# readiness.compare.runs (compare_runs) and readiness.compare.inputs (load_run).
+# readiness.scoring (score_run, attach_scores), readiness.fleet (fleet_summary),
+# readiness.reports.markdown / .html / .junit (render_markdown, render_html, render_junit),
+# readiness.reports.writer (write_reports), readiness.compare.runs (compare_runs),
+# readiness.compare.inputs (load_run) and readiness.testing.outcome (RunOutcome, the typed
+# results of the pytest plugin's fixtures).
 
 __all__ = [
     "ConfigError",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from readiness.compare.baseline import SavedBaseline
     from readiness.compare.model import Comparison
     from readiness.config import ScenarioConfig, Suite, TargetConfig
+    from readiness.engine.segment import Segment
     from readiness.results import RunResult, ScenarioResult
     from readiness.runner import RunState
 
@@ -114,8 +115,17 @@ def run(
         typer.Option("-s", "--scenario", help="Run only this scenario (repeatable)."),
     ] = None,
     target: Annotated[
-        str | None, typer.Option("--target", help="Run only against this target.")
+        list[str] | None,
+        typer.Option("--target", help="Run only against this target (repeatable)."),
     ] = None,
+    parallel_targets: Annotated[
+        bool,
+        typer.Option(
+            "--parallel-targets",
+            help="Run a fleet's targets side by side, each with its own load (default: one"
+            " after another). Only when they share no machine bottleneck you care about.",
+        ),
+    ] = False,
     out: Annotated[
         str | None,  # not Path: Path("") is ".", and an empty --out must not mean "here"
         typer.Option("--out", help="Report folder. Default: reports/<UTC time>-<run name>/."),
@@ -145,6 +155,25 @@ def run(
             help="Run each scenario N times, interleaved (A1 B1 A2 B2 …); report the spread.",
         ),
     ] = 1,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            help="Worker processes that share each scenario's load (N or auto: cores − 1 for"
+            " a URL target); their histograms merge exactly.",
+        ),
+    ] = "1",
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            "--segment",
+            help="Run shard i of N (i from 0) of each scenario's load and write a shard"
+            " results.json for `readiness merge`.",
+        ),
+    ] = None,
+    coordinator: Annotated[
+        str | None, typer.Option("--coordinator", hidden=True)  # set by --workers for its workers
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run the scenarios of a suite; write results.json, report.md, report.html, junit.xml."""
@@ -153,18 +182,48 @@ def run(
 
     try:
         suite = find_suite(None if config is None else _given("-c/--config", config), Path.cwd())
-        pairs = plan_pairs(suite, scenario or (), target)
+        pairs = plan_pairs(suite, scenario or (), target or None)
         out_path = None if out is None else Path(_given("--out", out))
         base = _load_baseline(baseline)
+        count, shard = _split_of(workers, segment, pairs)
+        if repeat > 1 and (count > 1 or shard.count > 1):
+            raise ConfigError(
+                "--repeat with --workers or --segment: give one (repetitions of a scenario split"
+                " across workers are not pooled yet)"
+            )
+        if parallel_targets and (count > 1 or shard.count > 1):
+            raise ConfigError(
+                "--parallel-targets with --workers or --segment: give one (workers share one"
+                " scenario's load; side by side targets each run their own)"
+            )
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
-    state = new_state(suite, folder, sys.argv)
+    state = new_state(suite, folder, sys.argv, parallel_targets=parallel_targets)
+    if segment is not None:
+        state.result["run"]["segment"] = str(shard)
     try:
         state.save()  # a folder that cannot take results.json fails before any load is sent
     except ReadinessError as exc:
         _fail(exc, debug)
-    code = _execute(suite, state, pairs, quiet=quiet, debug=debug, baseline=base, repeat=repeat)
+    if count > 1:
+        forwarded = [*(["-c", config] if config is not None else [])]
+        forwarded += [arg for name in scenario or () for arg in ("-s", name)]
+        forwarded += [arg for name in target or () for arg in ("--target", name)]
+        forwarded += ["--debug"] if debug else []
+        code = _execute_workers(suite, state, pairs, count, forwarded, debug=debug, baseline=base)
+    else:
+        code = _execute(
+            suite,
+            state,
+            pairs,
+            quiet=quiet,
+            debug=debug,
+            baseline=base,
+            segment=shard,
+            coordinator=coordinator,
+            repeat=repeat,
+        )
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
     comparison = state.result.get("comparison")
@@ -186,30 +245,45 @@ def _execute(
     quiet: bool,
     debug: bool,
     baseline: tuple[RunResult, Path] | None = None,
+    segment: Segment | None = None,
+    coordinator: str | None = None,
     repeat: int = 1,
 ) -> ExitCode:
     import anyio
 
+    from readiness.engine.segment import WHOLE
     from readiness.live import choose_display
     from readiness.runner import finish, run_suite
 
     display = choose_display(quiet)
+    shard = segment or WHOLE
 
     def done(result: ScenarioResult) -> None:
         display.scenario_done(_scenario_line(result))
 
     async def main() -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_watch_interrupts, state)
-            await run_suite(
-                suite,
-                state,
-                pairs,
-                on_progress=display.update,
-                on_scenario_done=done,
-                repeat=repeat,
-            )
-            tg.cancel_scope.cancel()
+        gate = None
+        if coordinator is not None:
+            from readiness.distributed.coordinator import StartGate
+
+            gate = await StartGate.connect(coordinator, shard.index)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_watch_interrupts, state)
+                await run_suite(
+                    suite,
+                    state,
+                    pairs,
+                    on_progress=display.update,
+                    on_scenario_done=done,
+                    segment=shard,
+                    coordinator=gate,
+                    repeat=repeat,
+                )
+                tg.cancel_scope.cancel()
+        finally:
+            if gate is not None:
+                await gate.aclose()
 
     hard_stop = False
     with display:
@@ -220,6 +294,13 @@ def _execute(
             state.interrupt.set()
     if hard_stop:
         finish(state)
+    return _conclude(state, suite, baseline, debug)
+
+
+def _conclude(
+    state: RunState, suite: Suite, baseline: tuple[RunResult, Path] | None, debug: bool
+) -> ExitCode:
+    """After the load: the baseline comparison, the reports, the lines on the terminal."""
     failure: ConfigError | None = None
     if baseline is not None:
         try:
@@ -290,6 +371,124 @@ def _execute(
             f" · {counts['improved']} improved · {counts['unchanged']} unchanged"
         )
     return code
+
+
+def _split_of(
+    workers: str, segment: str | None, pairs: list[tuple[ScenarioConfig, TargetConfig]]
+) -> tuple[int, Segment]:
+    """How many worker processes, and which shard this process runs; ConfigError for a bad
+    value, or for a split of a stdio target (each worker would start a server of its own, and
+    the figures would be several servers', not the one under test)."""
+    from readiness.distributed.workers import auto_workers
+    from readiness.engine.segment import WHOLE, Segment
+
+    stdio = sorted({t.name for _, t in pairs if t.transport == "stdio"})
+    if workers == "auto":
+        count = 1 if stdio else auto_workers()
+    elif workers.isdigit() and int(workers) >= 1:
+        count = int(workers)
+    else:
+        raise ConfigError(f"--workers {workers!r}: expected a whole number >= 1 or auto")
+    shard = WHOLE
+    if segment is not None:
+        try:
+            shard = Segment.parse(segment)
+        except ValueError as exc:
+            raise ConfigError(f"--segment: {exc}") from None
+        if count > 1:
+            raise ConfigError("--workers and --segment: give one (a segment is one worker's share)")
+    if (count > 1 or shard.count > 1) and stdio:
+        option = f"--workers {count}" if count > 1 else f"--segment {shard}"
+        raise ConfigError(
+            f"{option}: target {stdio[0]!r} is a stdio server, one process per client; each"
+            " worker would test a server of its own. Use an HTTP URL target, or one worker"
+        )
+    return count, shard
+
+
+def _note_unrun(
+    state: RunState,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    failures: dict[int, str],
+) -> None:
+    """A scenario no worker got to (one died first) is an error that says why, not absent."""
+    from readiness.runner import error_result
+    from readiness.scenarios.base import now_iso
+
+    if not failures:
+        return
+    ran = {(s["name"], s["target"]) for s in state.result["scenarios"]}
+    why = "; ".join(failures[i] for i in sorted(failures))
+    for scenario, target in pairs:
+        if (scenario.name, target.name) not in ran:
+            result = error_result(scenario, target, now_iso(), f"not run: {why}")
+            state.result["scenarios"].append(result)
+
+
+def _execute_workers(
+    suite: Suite,
+    state: RunState,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    count: int,
+    run_args: list[str],
+    *,
+    debug: bool,
+    baseline: tuple[RunResult, Path] | None,
+) -> ExitCode:
+    import signal
+
+    import anyio
+
+    from readiness.distributed.workers import WorkerPool
+    from readiness.errors import WorkerFailed
+
+    def started(label: str) -> None:
+        typer.echo(f"workers: started {label}", err=True)
+
+    pool = WorkerPool(count, state.folder, run_args, on_start=started)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+
+            async def forward_interrupts() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        if pool.interrupted:
+                            typer.echo("interrupted again: ending the workers now", err=True)
+                            await pool.kill()
+                            continue
+                        typer.echo("interrupted: stopping the workers; results so far will be"
+                                   " kept (interrupt again to stop at once)", err=True)  # fmt: skip
+                        pool.interrupt()
+
+            tg.start_soon(forward_interrupts)
+            async with anyio.create_task_group() as workers:
+                await workers.start(pool.run)
+                pids = ", ".join(str(pid) for pid in pool.pids)
+                typer.echo(f"workers: {count} (pids {pids}); logs in {state.folder / 'logs'}",
+                           err=True)  # fmt: skip
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)
+    merged = pool.merged()
+    if merged is None:
+        reasons = "; ".join(pool.failures.values()) or "no worker wrote results.json"
+        typer.echo(f"WorkerFailed: {reasons}", err=True)
+        return ExitCode.CHECKS_FAILED
+    merged["run"]["argv"] = list(sys.argv)
+    state.result = merged
+    _note_unrun(state, pairs, pool.failures)
+    if pool.failures:
+        state.fatal = WorkerFailed("; ".join(pool.failures[i] for i in sorted(pool.failures)))
+    if pool.interrupted:
+        state.interrupt.set()
+    try:
+        state.save()
+    except OutputError as exc:
+        state.fatal = exc
+    for result in merged["scenarios"]:
+        typer.echo(_scenario_line(result))
+    return _conclude(state, suite, baseline, debug)
 
 
 async def _watch_interrupts(state: RunState) -> None:
@@ -372,12 +571,21 @@ def _scenario_line(result: ScenarioResult) -> str:
         f"{result['status'].upper():6}",
         f"{result['name']} → {result['target']}"
         + (f" (repeat {result['repeat']})" if "repeat" in result else ""),
-        f"sent {totals['sent']}",
-        f"ok {percent(rate)}",
-        f"{totals['throughput_rps']:.0f} req/s",
-        f"p99 {'—' if p99 is None else f'{p99:.1f} ms'}",
-        f"checks {passed}/{len(checks)}",
     ]
+    security = result.get("security")
+    if security is not None:
+        # Probes are meant to be refused: a success rate would read as a failure.
+        counts = security["counts"]
+        found = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "high", "medium", "low"))
+        parts += [f"probes {security['probes_sent']}", f"findings {found}"]
+    else:
+        parts += [
+            f"sent {totals['sent']}",
+            f"ok {percent(rate)}",
+            f"{totals['throughput_rps']:.0f} req/s",
+            f"p99 {'—' if p99 is None else f'{p99:.1f} ms'}",
+        ]
+    parts.append(f"checks {passed}/{len(checks)}")
     unproven = sum(
         1 for c in checks if c.get("verdict") == "inconclusive" and c["observed"] is not None
     )
@@ -388,6 +596,47 @@ def _scenario_line(result: ScenarioResult) -> str:
     if result["error"]:
         parts.append(f"error: {result['error'].splitlines()[0]}")
     return "  ".join(parts)
+
+
+@app.command()
+def merge(
+    shards: Annotated[
+        list[Path], typer.Argument(help="Shard results.json files (or their folders), 0..N-1.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the merged run.")],
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Merge the shard results of `run --segment i/N` exactly into one run and its reports."""
+    from readiness.config.scoring import ScoringConfig
+    from readiness.distributed.merge import merge_runs, shard_order
+    from readiness.results import load_results
+    from readiness.runner import RunState
+
+    try:
+        files = [p / "results.json" if p.is_dir() else p for p in shards]
+        loaded = []
+        for path in files:
+            try:
+                loaded.append(load_results(path))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise _unreadable(exc, path) from None
+        ordered = shard_order(loaded, [str(p) for p in files])
+        try:
+            merged = merge_runs(ordered)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _unreadable(exc, *files) from None
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    state = RunState(result=merged, folder=out, scoring=ScoringConfig())
+    try:
+        state.save()
+        _write_reports(state)
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    for result in merged["scenarios"]:
+        typer.echo(_scenario_line(result))
+    typer.echo(f"merged {len(ordered)} shards: {out}")
+    raise typer.Exit(int(_exit_code(state)))
 
 
 @app.command()

@@ -6,7 +6,8 @@ ReadinessError
 ├── TargetError            the server could not be reached or started   → exit 3
 │   ├── TargetStartFailed  the command is missing or exited during start-up
 │   └── TargetUnreachable  nothing answers at the URL, or the handshake failed
-└── ProtocolError          the server broke the MCP/JSON-RPC contract
+├── ProtocolError          the server broke the MCP/JSON-RPC contract
+└── WorkerFailed           a worker process (run --workers) died or fell behind → exit 1
 
 An interrupted run (Ctrl-C) is no error: the run ends early, keeps what it measured, exits 130.
 A regression against a baseline is no error either: the run is complete and exits 4.
@@ -129,3 +130,9 @@ def unwrapped_groups() -> Iterator[None]:
         if inner is group:
             raise
         raise inner from None
+
+
+class WorkerFailed(ReadinessError):
+    """A worker process of `run --workers` died or fell behind: the run's figures are partial."""
+
+    exit_code = ExitCode.CHECKS_FAILED

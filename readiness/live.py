@@ -45,11 +45,12 @@ class LiveDisplay:
     def __init__(self, console: Console | None = None) -> None:
         self._console = console
         self._live: Live | None = None
-        self._progress: Progress | None = None
+        # the latest snapshot per target: a fleet run side by side shows a panel each
+        self._progress: dict[str, Progress] = {}
 
     def __repr__(self) -> str:
         state = "open" if self._live is not None else "closed"
-        showing = self._progress.scenario if self._progress is not None else None
+        showing = ", ".join(p.scenario for p in self._progress.values()) or None
         return f"<LiveDisplay [{state}, showing {showing!r}]>"
 
     def __enter__(self) -> Self:
@@ -77,22 +78,28 @@ class LiveDisplay:
             self._live = None
 
     def update(self, progress: Progress) -> None:
-        self._progress = progress
+        # A new dict, not a change to the one rich's refresh thread may be reading.
+        self._progress = {**self._progress, progress.target: progress}
 
     def scenario_done(self, line: str) -> None:
         """Print a line that stays above the panel; the finished scenario's panel goes away."""
-        self._progress = None
+        # Every panel goes; the targets still running redraw theirs with their next snapshot.
+        self._progress = {}
         if self._live is not None:
             self._live.console.print(line, markup=False, highlight=False, soft_wrap=True)
             self._live.refresh()
 
     def _renderable(self) -> RenderableType:
-        progress = self._progress
-        if progress is None:
+        shown = list(self._progress.values())
+        if not shown:
             from rich.text import Text
 
             return Text("")
-        return render_progress(progress)
+        if len(shown) == 1:
+            return render_progress(shown[0])
+        from rich.console import Group
+
+        return Group(*map(render_progress, shown))
 
 
 class LineDisplay:

@@ -658,6 +658,90 @@ class JourneyResult(TypedDict):
     duration_histogram: str  # LatencyHistogram.encode() of the same
 
 
+class WorkerShare(TypedDict):
+    """One worker's (shard's) part of a scenario run by several."""
+
+    index: int
+    sent: int
+    ok: int
+    late: int
+    dropped: int
+    throughput_rps: float
+    generator: GeneratorStats
+
+
+class WorkersResult(TypedDict):
+    """How many processes ran the scenario's load; their histograms were merged exactly."""
+
+    count: int
+    note: str  # "ran in 1 worker: <reason>", or how the load was split
+    shards: list[WorkerShare]
+    generator_limited: NotRequired[bool]  # some worker's generator was saturated
+    workers_needed: NotRequired[int | None]  # a suggestion when the generator limited the run
+
+
+class TwoWayProgress(TypedDict):
+    """Progress of an operation's calls that asked for it (`progress = true`)."""
+
+    calls: int  # that finished (cancelled ones not included)
+    events: int
+    events_per_call: float
+    without_progress: int  # finished without one progress notification
+    first_progress_ms: LatencySummary  # from the send to the first notification
+    max_gap_ms: LatencySummary  # each call's longest gap between notifications
+
+
+class TwoWayCancellation(TypedDict):
+    """An operation with `cancel_after`: calls cut (and cancelled), and calls that beat it."""
+
+    cancel_after_s: float | None
+    cancelled: int
+    finished_before_cancel: int
+
+
+class TwoWayTasks(TypedDict):
+    """An operation with `task = true`: what became of its tasks, polls, and times."""
+
+    outcomes: dict[str, int]  # completed, failed, cancelled, stuck, lost, not_created
+    polls_per_task: float
+    accepted_ms: LatencySummary  # from the tools/call to the created task
+    completed_ms: LatencySummary  # from the tools/call to the task's result
+
+
+class TwoWayOperation(TypedDict):
+    """One operation (`tools/call NAME`) of a target with a simulated client: its successful
+    calls' end-to-end time, the client's share of it, and the server's (the difference)."""
+
+    operation: str
+    calls: int  # successful calls
+    failed: dict[str, int]  # by outcome
+    server_requests: int  # server-initiated requests charged to these calls
+    server_requests_per_call: float
+    input_rounds: int  # 2026-07-28 input-required retries
+    end_to_end_ms: LatencySummary
+    client_ms: LatencySummary  # time the simulated client spent answering, per call
+    server_ms: LatencySummary  # end-to-end − client time, per call
+    progress: NotRequired[TwoWayProgress]
+    cancellation: NotRequired[TwoWayCancellation]
+    tasks: NotRequired[TwoWayTasks]
+
+
+class TwoWayResult(TypedDict):
+    """What the server asked of the simulated client ([targets.client]) during a scenario."""
+
+    server_requests: dict[str, int]  # by method (sampling/createMessage, …)
+    client_time_s: dict[str, float]  # total time spent answering, by method
+    answer_failures: dict[str, int]  # answers the client could not give, by reason
+    unattributed: int  # stdio server requests not chargeable to one call (several in flight)
+    outside_calls: int  # server requests while no call of ours was in flight
+    late_progress: int  # progress notifications over 0.1 s after their call was cancelled
+    stray_progress: int  # progress for calls already finished, or for tokens never sent
+    late_replies: int  # replies after their call was cancelled or timed out (the server went on)
+    operations: list[TwoWayOperation]
+    server_time_ms: LatencySummary  # over every operation's successful calls
+    client_time_ms: LatencySummary
+
+
 class ScenarioResult(TypedDict):
     name: str
     kind: str
@@ -687,6 +771,7 @@ class ScenarioResult(TypedDict):
     pool: NotRequired[PoolResult]
     health: NotRequired[HealthResult]  # the target's own health probes, when configured
     protocol: NotRequired[ProtocolNotes]
+    two_way: NotRequired[TwoWayResult]  # targets with [targets.client]
     security: NotRequired[SecurityResult]
     journeys: NotRequired[list[JourneyResult]]
     replay: NotRequired[ReplayResult]
@@ -700,6 +785,7 @@ class ScenarioResult(TypedDict):
     repeat: NotRequired[int]
     repeats: NotRequired[list[ScenarioResult]]
     spread: NotRequired[dict[str, Spread]]  # figure → its run-to-run spread (SI units)
+    workers: NotRequired[WorkersResult]  # run by several worker processes (--workers, merge)
 
 
 class TargetInfo(TypedDict):
@@ -710,6 +796,7 @@ class TargetInfo(TypedDict):
     protocol: str  # as configured
     protocol_version: str | None  # as negotiated
     server_info: dict[str, Any]
+    http_client: NotRequired[str]  # http targets: "fast" (httptools) or "aiohttp"
     score: NotRequired[Score]  # this target's own score, when the run has several targets
 
 
@@ -793,6 +880,8 @@ class RunInfo(TypedDict):
     config: str  # the suite's source file, or "<built-in default suite>"
     argv: list[str]
     seed: NotRequired[int]  # of templated arguments' draws: the same seed draws the same values
+    segment: NotRequired[str]  # "i/N": this results.json is shard i of N (run --segment)
+    workers: NotRequired[int]  # merged from this many shards (run --workers, merge)
 
 
 class RunSummary(TypedDict):
@@ -800,6 +889,45 @@ class RunSummary(TypedDict):
     scenarios_passed: int
     checks_total: int
     checks_passed: int
+
+
+FleetMode = Literal["sequential", "parallel"]
+
+
+class FleetFinding(TypedDict):
+    severity: str  # critical | high | medium | low
+    rule: str  # RDY-…
+    rule_name: str
+    tool: str
+
+
+class FleetRow(TypedDict):
+    """One target of a fleet at a glance; a figure is None when the target ran no scenario
+    of the kind it comes from."""
+
+    target: str
+    status: ScoreStatus  # the target's own score status
+    label: str  # READY | CONDITIONALLY READY | NOT READY
+    score: float | None
+    scenarios_status: ScenarioStatus | None  # the worst of its scenarios' statuses
+    scenarios_total: int
+    checks_passed: int
+    checks_total: int
+    throughput_rps: float | None  # the highest of its throughput scenarios
+    p99_ms: float | None  # the worst p99 of its throughput scenarios
+    leak: Literal["leak", "stable", "inconclusive"] | None  # its memory scenarios, worst
+    recovery_time_s: float | None  # its recovery scenarios, slowest (None: not recovered)
+    recovered: bool | None  # every recovery scenario recovered
+    findings: int | None  # security findings (0: probed, none found)
+    worst_finding: FleetFinding | None
+
+
+class FleetSummary(TypedDict):
+    """Several [[targets]] in one run: how they ran and one row per target."""
+
+    mode: FleetMode  # one target after another, or all side by side
+    status: ScoreStatus  # the worst target's: the run's overall status
+    rows: list[FleetRow]
 
 
 class RunResult(TypedDict):
@@ -810,6 +938,7 @@ class RunResult(TypedDict):
     scenarios: list[ScenarioResult]
     summary: RunSummary
     score: NotRequired[Score]
+    fleet: NotRequired[FleetSummary]  # when the run has several targets
     comparison: NotRequired[Comparison]  # `run --baseline`: this run against the baseline
 
 
@@ -904,6 +1033,13 @@ def load_results(path: Path) -> RunResult:
         )
     for scenario in data["scenarios"]:
         _fill_older_overload(scenario.get("overload"))
+    if "fleet" not in data and len(data["targets"]) > 1:
+        from readiness.fleet import fleet_summary
+
+        # Written before fleets were summarised: every such run went one target at a time.
+        fleet = fleet_summary(data, "sequential")  # type: ignore[arg-type]
+        if fleet is not None:
+            data["fleet"] = fleet
     return data  # type: ignore[return-value]
 
 

@@ -1,5 +1,6 @@
-"""Runs a suite: every selected scenario against its targets, one after another, writing
-results.json after each so nothing measured is lost when a later step fails."""
+"""Runs a suite: every selected scenario against its targets, writing results.json after each
+so nothing measured is lost when a later step fails. A fleet (several targets) runs one target
+after another, or with parallel_targets all side by side, each target's scenarios in order."""
 
 from __future__ import annotations
 
@@ -11,24 +12,28 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
 from readiness import __version__
 from readiness.config.placeholders import Redactor
+from readiness.distributed.policy import ran_in_one, single_worker_reason
 from readiness.engine.progress import ProgressSink, ignore_progress
+from readiness.engine.segment import WHOLE, Segment
 from readiness.environment import capture_environment
 from readiness.errors import ConfigError, OutputError, ReadinessError, unwrapped_groups
 from readiness.results import (
     SCHEMA_VERSION,
     CheckResult,
+    FleetMode,
     LatencySummary,
     RunInfo,
     RunResult,
     ScenarioResult,
     TargetInfo,
     Totals,
+    WorkersResult,
     dump_json,
     summarize,
     write_atomic,
@@ -85,6 +90,7 @@ class RunState:
     interrupt: anyio.Event = field(default_factory=anyio.Event)
     fatal: ReadinessError | None = None
     internal_errors: list[str] = field(default_factory=list)
+    parallel_targets: bool = False  # a fleet's targets run side by side, each its own load
 
     write: Callable[[Path, bytes], None] = write_atomic  # the filesystem, replaceable in tests
     # ${VAR} values back to their names in anything saved or shown (errors quote URLs)
@@ -95,7 +101,8 @@ class RunState:
         from readiness.scoring import attach_scores
 
         self.result["summary"] = summarize(self.result["scenarios"])
-        attach_scores(self.result, self.scoring)
+        mode: FleetMode = "parallel" if self.parallel_targets else "sequential"
+        attach_scores(self.result, self.scoring, mode)
         self.redact.scrub(self.result)
         path = self.folder / "results.json"
         try:
@@ -106,9 +113,10 @@ class RunState:
 
 
 def plan_pairs(
-    suite: Suite, only: Sequence[str] = (), target: str | None = None
+    suite: Suite, only: Sequence[str] = (), target: str | Sequence[str] | None = None
 ) -> list[tuple[ScenarioConfig, TargetConfig]]:
-    """The (scenario, target) pairs to run, in suite order, validated against the suite."""
+    """The (scenario, target) pairs to run, in suite order, validated against the suite;
+    `target` narrows the run to one target or several (--target, repeatable)."""
     names = [s.name for s in suite.scenarios]
     for wanted in only:
         if wanted not in names:
@@ -118,24 +126,29 @@ def plan_pairs(
                 key="-s/--scenario",
             )
     targets = {t.name: t for t in suite.targets}
-    if target is not None and target not in targets:
-        raise ConfigError(
-            f"no target named {target!r} (the suite has: {', '.join(targets)})",
-            file=suite.source,
-            key="--target",
-        )
+    chosen_targets = (
+        None if target is None else (target,) if isinstance(target, str) else tuple(target)
+    )
+    for name in chosen_targets or ():
+        if name not in targets:
+            raise ConfigError(
+                f"no target named {name!r} (the suite has: {', '.join(targets)})",
+                file=suite.source,
+                key="--target",
+            )
     pairs: list[tuple[ScenarioConfig, TargetConfig]] = []
     for scenario in suite.scenarios:
         if only and scenario.name not in only:
             continue
-        chosen = [targets[scenario.target]] if scenario.target else list(targets.values())
-        for t in chosen:
-            if target is None or t.name == target:
+        for t in suite.targets_for(scenario):
+            if chosen_targets is None or t.name in chosen_targets:
                 pairs.append((scenario, t))
     return pairs
 
 
-def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
+def new_state(
+    suite: Suite, folder: Path, argv: Sequence[str], *, parallel_targets: bool = False
+) -> RunState:
     info = RunInfo(
         name=suite.run.name,
         started_at=now_iso(),
@@ -169,7 +182,13 @@ def new_state(suite: Suite, folder: Path, argv: Sequence[str]) -> RunState:
         summary=summarize([]),
     )
     secrets = Redactor(pair for t in suite.targets for pair in t.placeholder_values().items())
-    return RunState(result=result, folder=folder, scoring=suite.scoring, redact=secrets)
+    return RunState(
+        result=result,
+        folder=folder,
+        scoring=suite.scoring,
+        redact=secrets,
+        parallel_targets=parallel_targets,
+    )
 
 
 async def run_suite(
@@ -180,6 +199,8 @@ async def run_suite(
     on_progress: ProgressSink = ignore_progress,
     on_scenario_done: Callable[[ScenarioResult], None] = lambda _: None,
     repeat: int = 1,
+    segment: Segment = WHOLE,
+    coordinator: Coordinated | None = None,
 ) -> RunState:
     """Run the pairs in order. A target that cannot be started ends the run (state.fatal);
     other scenario failures are recorded and the run goes on. With `repeat` > 1 the whole
@@ -192,61 +213,29 @@ async def run_suite(
     except OutputError as exc:
         state.fatal = exc
         return state
-    repetitions: dict[tuple[str, str], list[ScenarioResult]] = {}
-    for index, (scenario, target) in enumerate([p for _ in range(repeat) for p in pairs]):
-        if state.interrupt.is_set():
-            break
-        stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
-        connections: list[object] = []  # every connection the scenario opened, for its notes
-        ctx = ScenarioContext(
-            health=_health_watch(target),
-            suite=suite,
-            scenario=scenario,
-            target=target,
-            run_dir=state.folder,
-            on_progress=on_progress,
-            on_connected=partial(_note_connection, state, target, connections),
-            interrupt=stop,
-            seed=state.result["run"].get("seed", 0),
-        )
-        started_at = now_iso()
-        try:
-            result, timed_out = await _bounded(ctx, state.interrupt, stop, connections)
-            if timed_out:
-                result["partial"] = True
-                result["stopped"] = f"its timeout of {scenario.timeout:g} s passed"
-        except _Overran as exc:  # not fatal: the next scenario gets its own target
-            result = error_result(scenario, target, started_at, str(exc))
-            result["partial"] = True
-        except _InterruptedBeforeConnecting:
-            message = "interrupted while its target was starting; nothing was measured"
-            result = error_result(scenario, target, started_at, message)
-        except ReadinessError as exc:
-            result = error_result(scenario, target, started_at, str(exc))
-            state.fatal = exc
-        except Exception as exc:  # a bug of ours: record it, keep what was measured
-            detail = "".join(traceback.format_exception_only(exc)).strip()
-            state.internal_errors.append(traceback.format_exc())
-            result = error_result(scenario, target, started_at, f"internal error: {detail}")
-        notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
-        if notes is not None:
-            result["protocol"] = notes
-        if repeat > 1:
-            result["repeat"] = index // len(pairs) + 1
-            done = repetitions.setdefault((target.name, scenario.name), [])
-            done.append(result)
-            entry = pool_repetitions(done, scenario)
-        else:
-            entry = result
-        apply_on_inconclusive(entry, suite.gate.on_inconclusive)
-        _place(state.result["scenarios"], entry)
-        try:
-            state.save()
-        except OutputError as exc:
-            state.fatal = exc
-        on_scenario_done(result)
-        if state.fatal is not None:
-            break
+    run_one = partial(
+        _run_pair,
+        suite,
+        state,
+        on_progress=on_progress,
+        on_scenario_done=on_scenario_done,
+        segment=segment,
+        coordinator=coordinator,
+        repeat=repeat,
+        repetitions={},
+    )
+    sequence = [p for _ in range(repeat) for p in pairs]
+    if state.parallel_targets:
+        lanes: dict[str, list[tuple[ScenarioConfig, TargetConfig]]] = {}
+        for pair in sequence:
+            lanes.setdefault(pair[1].name, []).append(pair)
+        async with anyio.create_task_group() as tg:
+            for lane in lanes.values():
+                tg.start_soon(_run_pairs, lane, run_one, state)
+        order = {t["name"]: i for i, t in enumerate(state.result["targets"])}
+        state.result["scenarios"].sort(key=lambda s: order.get(s["target"], len(order)))
+    else:
+        await _run_pairs(sequence, run_one, state)
     finish(state)
     return state
 
@@ -258,6 +247,128 @@ def _place(scenarios: list[ScenarioResult], entry: ScenarioResult) -> None:
             scenarios[i] = entry
             return
     scenarios.append(entry)
+
+
+async def _run_pairs(
+    pairs: Sequence[tuple[ScenarioConfig, TargetConfig]],
+    run_one: Callable[[ScenarioConfig, TargetConfig], Awaitable[None]],
+    state: RunState,
+) -> None:
+    """One after another, until the run is interrupted or something fatal happened (in any
+    lane: a fleet side by side stops starting scenarios once one target could not start)."""
+    for scenario, target in pairs:
+        if state.interrupt.is_set() or state.fatal is not None:
+            break
+        await run_one(scenario, target)
+
+
+async def _run_pair(
+    suite: Suite,
+    state: RunState,
+    scenario: ScenarioConfig,
+    target: TargetConfig,
+    *,
+    on_progress: ProgressSink,
+    on_scenario_done: Callable[[ScenarioResult], None],
+    segment: Segment,
+    coordinator: Coordinated | None,
+    repeat: int,
+    repetitions: dict[tuple[str, str], list[ScenarioResult]],
+) -> None:
+    """Run one scenario against one target and keep its result; a target that cannot be
+    started sets state.fatal, other failures are recorded in the result. As one worker of
+    several, run this worker's share, or, for a scenario that cannot be split, run it whole in
+    worker 0 while the others wait for it. With `repeat` > 1 the scenario's entry pools its
+    repetitions so far (kept in `repetitions`)."""
+    single = None if segment.whole else single_worker_reason(suite, scenario, target)
+    key = f"{scenario.name} → {target.name}"
+    if single is not None and segment.index != 0:
+        if coordinator is not None:  # shard 0 runs it whole; the others wait for it
+            await _finished(coordinator, key, state.interrupt)
+        return
+    stop = anyio.Event()  # the run's interrupt, or this scenario's own timeout
+    connections: list[object] = []  # every connection the scenario opened, for its notes
+    ctx = ScenarioContext(
+        health=_health_watch(target),
+        suite=suite,
+        scenario=scenario,
+        target=target,
+        run_dir=state.folder,
+        on_progress=on_progress,
+        on_connected=partial(_note_connection, state, target, connections),
+        interrupt=stop,
+        seed=state.result["run"].get("seed", 0),
+        segment=WHOLE if single is not None else segment,
+        start_gate=None
+        if single is not None or coordinator is None
+        else partial(coordinator.ready, key),
+    )
+    started_at = now_iso()
+    try:
+        result, timed_out = await _bounded(ctx, state.interrupt, stop, connections)
+        if timed_out:
+            result["partial"] = True
+            result["stopped"] = f"its timeout of {scenario.timeout:g} s passed"
+    except _Overran as exc:  # not fatal: the next scenario gets its own target
+        result = error_result(scenario, target, started_at, str(exc))
+        result["partial"] = True
+    except _InterruptedBeforeConnecting:
+        message = "interrupted while its target was starting; nothing was measured"
+        result = error_result(scenario, target, started_at, message)
+    except ReadinessError as exc:
+        result = error_result(scenario, target, started_at, str(exc))
+        state.fatal = exc
+    except Exception as exc:  # a bug of ours: record it, keep what was measured
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        state.internal_errors.append(traceback.format_exc())
+        result = error_result(scenario, target, started_at, f"internal error: {detail}")
+    notes = protocol_notes(connections, target.transport, target.max_reply_bytes)
+    if notes is not None:
+        result["protocol"] = notes
+    if single is not None:
+        result["workers"] = WorkersResult(count=1, note=ran_in_one(single), shards=[])
+    if repeat > 1:
+        done = repetitions.setdefault((target.name, scenario.name), [])
+        result["repeat"] = len(done) + 1
+        done.append(result)
+        entry = pool_repetitions(done, scenario)
+    else:
+        entry = result
+    apply_on_inconclusive(entry, suite.gate.on_inconclusive)
+    _place(state.result["scenarios"], entry)
+    try:
+        state.save()
+    except OutputError as exc:
+        state.fatal = exc
+    on_scenario_done(result)
+    if coordinator is not None and state.fatal is None:
+        await _finished(coordinator, key, state.interrupt)
+
+
+class Coordinated(Protocol):
+    """What a worker process of several does at the coordinator (readiness.distributed)."""
+
+    async def ready(self, key: str, phase: str) -> None:
+        """Wait until every worker is ready for this load, then until the shared start."""
+
+    async def finished(self, key: str) -> None:
+        """Wait until every worker is done with this scenario."""
+
+
+async def _finished(coordinator: Coordinated, key: str, interrupt: anyio.Event) -> None:
+    """Pass the end-of-scenario barrier, or stop waiting when the run is interrupted."""
+    async with anyio.create_task_group() as tg:
+
+        async def done() -> None:
+            await coordinator.finished(key)
+            tg.cancel_scope.cancel()
+
+        async def interrupted() -> None:
+            await interrupt.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(done)
+        tg.start_soon(interrupted)
 
 
 async def _bounded(
@@ -365,6 +476,11 @@ def _note_connection(
         if info["name"] == target.name:
             info["protocol_version"] = session.conn.protocol_version
             info["server_info"] = dict(session.conn.server_info)
+            if target.transport == "http" and target.url is not None:
+                from readiness.protocol.fasthttp import choose_client
+
+                two_way = target.client is not None
+                info["http_client"] = choose_client(target.http_client, target.url, two_way=two_way)
 
 
 def _empty_latency() -> LatencySummary:

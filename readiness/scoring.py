@@ -17,10 +17,12 @@ from readiness.config.scoring import (
     ScoringConfig,
 )
 from readiness.config.thresholds import METRICS
+from readiness.fleet import fleet_summary
 from readiness.reports.format import observed as shown
 from readiness.results import (
     CategoryScore,
     CheckResult,
+    FleetMode,
     RunResult,
     ScenarioResult,
     Score,
@@ -101,10 +103,13 @@ def config_of(settings: ScoringSettings) -> ScoringConfig:
     return ScoringConfig.model_validate(settings)
 
 
-def attach_scores(result: RunResult, config: ScoringConfig) -> None:
-    """Set result["score"], and each target's own score when the run has several targets."""
+def attach_scores(
+    result: RunResult, config: ScoringConfig, fleet_mode: FleetMode | None = None
+) -> None:
+    """Set result["score"]; with several targets, each target's own score and the fleet
+    summary too (run as `fleet_mode`; None: as the stored summary says, else sequential)."""
     scenarios = result["scenarios"]
-    result["score"] = score_run(scenarios, config)
+    score = result["score"] = score_run(scenarios, config)
     several = len(result["targets"]) > 1
     for target in result["targets"]:
         if several:
@@ -112,6 +117,32 @@ def attach_scores(result: RunResult, config: ScoringConfig) -> None:
             target["score"] = score_run(mine, config)
         else:
             target.pop("score", None)
+    if several:
+        by_target = {t["name"]: t["score"] for t in result["targets"] if "score" in t}
+        _worst_target_status(score, by_target)
+    stored = result.get("fleet")
+    mode = fleet_mode or (stored["mode"] if stored is not None else "sequential")
+    fleet = fleet_summary(result, mode)
+    if fleet is None:
+        result.pop("fleet", None)
+    else:
+        result["fleet"] = fleet
+
+
+def _worst_target_status(score: Score, targets: dict[str, Score]) -> None:
+    """A fleet is as ready as its least ready target: the run's status is the worst target's
+    (its value stays the score over all the fleet's checks)."""
+    statuses = [t["status"] for t in targets.values()]
+    worst = max(statuses, key=_STATUS_ORDER.index, default=score["status"])
+    if _STATUS_ORDER.index(worst) > _STATUS_ORDER.index(score["status"]):
+        names = ", ".join(name for name, t in targets.items() if t["status"] == worst)
+        score["status"] = worst
+        score["label"] = STATUS_LABELS[worst]
+        score["limitations"].insert(
+            0,
+            f"A fleet is as ready as its least ready target: the run is {STATUS_LABELS[worst]}"
+            f" because {names} is, whatever the score over all the targets' checks.",
+        )
 
 
 def score_of(result: RunResult) -> Score:

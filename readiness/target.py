@@ -23,8 +23,12 @@ if TYPE_CHECKING:
     from readiness.chaos.faults import AnyFault
     from readiness.chaos.interposed import Interposer
     from readiness.config import TargetConfig
+    from readiness.config.client import ClientConfig
     from readiness.protocol.connection import Connection
+    from readiness.protocol.http import HttpConnection
     from readiness.protocol.outcome import Reply
+    from readiness.protocol.responder import ClientSimulation
+    from readiness.protocol.stdio import StdioConnection
     from readiness.resilience.config import PoolConfig
     from readiness.resilience.pool import SessionPool
     from readiness.resilience.pooled import Channel, PooledConnection, PooledRequester
@@ -51,7 +55,25 @@ def connect_options(cfg: TargetConfig) -> ConnectOptions:
         client_version=__version__,
         target_name=cfg.name,
         batch=BatchOptions(batch.max_size, batch.max_delay) if batch is not None else None,
+        client=client_simulation(cfg.client) if cfg.client is not None else None,
     )
+
+
+def client_simulation(cfg: ClientConfig) -> ClientSimulation:
+    """The protocol layer's form of `[targets.client]`."""
+    from readiness.config.latency import parse_latency
+    from readiness.protocol.responder import ClientSimulation, ElicitationAnswer, SamplingAnswer
+
+    sampling = elicitation = None
+    if (s := cfg.sampling) is not None:
+        latency = parse_latency(s.latency) if s.latency is not None else None
+        sampling = SamplingAnswer(s.reply, latency, s.model, s.stop_reason, s.reply_from)
+    if (e := cfg.elicitation) is not None:
+        from readiness.init import synth  # shared with `init`; its jsonschema import, now
+
+        synth.valid({}, {})
+        elicitation = ElicitationAnswer(e.action, e.content, synth)
+    return ClientSimulation(sampling, elicitation, cfg.roots)
 
 
 @asynccontextmanager
@@ -116,7 +138,7 @@ async def _open(
             )
         else:
             assert cfg.url is not None
-            params = HttpParams(url=cfg.url, headers=dict(cfg.headers))
+            params = HttpParams(url=cfg.url, headers=dict(cfg.headers), client=cfg.http_client)
             if cfg.command is not None:
                 spec = ProcessSpec(
                     cfg.command,
@@ -142,12 +164,21 @@ async def _open(
             interposer.connected(conn)
         if cfg.transport == "stdio" and not faults:
             pid = conn.pid
-        session = TargetSession(cfg.name, conn, pid, interposer)
+        session = TargetSession(cfg.name, _two_way(conn), pid, interposer)
         if pool is not None:
             session = await stack.enter_async_context(
                 _pooled(session, cfg, log_dir, label, pool, params)
             )
         yield session
+
+
+def _two_way(conn: StdioConnection | HttpConnection) -> Connection:
+    """`conn` behind the simulated client's wrapper when the target has one ([targets.client])."""
+    if conn.responder is None:
+        return conn
+    from readiness.protocol.twoway import TwoWayConnection
+
+    return TwoWayConnection(conn, conn.responder)
 
 
 def _server_pid(
@@ -248,7 +279,7 @@ async def _pooled(
                 yield more.conn, more.pid
         else:
             async with open_connection(params, connect_options(cfg)) as conn:
-                yield conn, first.pid
+                yield _two_way(conn), first.pid
 
     wait = config.wait_timeout or cfg.request_timeout
     async with open_session_pool(

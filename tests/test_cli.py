@@ -429,3 +429,18 @@ def test_the_one_line_summary_never_rounds_a_failure_up_to_100_percent() -> None
     line = _scenario_line(scenario)
     assert "ok >99.99%" in line
     assert "100.00%" not in line
+
+
+def test_the_one_line_summary_of_a_security_scenario_counts_probes_and_findings() -> None:
+    from readiness.cli import _scenario_line
+    from tests.reports import load_sample
+
+    scenario = load_sample()["scenarios"][0]
+    scenario["totals"]["success_rate"] = 0.4  # most probes refused, as they should be
+    scenario["security"] = {  # type: ignore[typeddict-item]
+        "probes_sent": 266,
+        "counts": {"critical": 0, "high": 1, "medium": 2, "low": 0},
+    }
+    line = _scenario_line(scenario)
+    assert "probes 266  findings 0 critical, 1 high, 2 medium, 0 low" in line
+    assert "ok " not in line

@@ -67,6 +67,20 @@ def test_live_display_keeps_finished_scenario_lines_and_drops_their_panel() -> N
     assert shown[-1] == "scaling [passed] 54,220 sent"
 
 
+def test_live_display_shows_a_panel_per_target_of_a_fleet_run_side_by_side() -> None:
+    console, out = terminal()
+    with LiveDisplay(console) as display:
+        display.update(snapshot(target="fast"))
+        display.update(snapshot(target="slow", sent=92))
+        display.update(snapshot(target="fast", sent=1820))
+    fast, fast_figures, slow, slow_figures = [
+        line for line in lines(out)[-8:] if "target" in line or re.match(r"^ *[\d,]+ ", line)
+    ]
+    assert ("target fast" in fast, "target slow" in slow) == (True, True)
+    assert fast_figures.split()[0] == "1,820"  # its latest snapshot
+    assert slow_figures.split()[0] == "92"
+
+
 def test_unknown_plan_and_missing_percentiles_show_no_bar_percentage_and_dashes() -> None:
     console, out = terminal()
     with LiveDisplay(console) as display:

@@ -7,7 +7,9 @@ frames, so the security scenario must find nothing. Each plant opens exactly one
 traversal (read_file opens any path, URL-decoded), canary (run hands its text to a shell:
 the probes only ask it to echo), stacktrace (lookup replies with a Python traceback), crash
 (store exits on a string over 512 KiB), hang (wait never answers when item is null), batch
-(the process exits on a JSON array: a protocol probe's crash).
+(the process exits on a JSON array: a protocol probe's crash), stall (a ping carrying the
+oversize-frame probe's `_meta.rdy` stops the process for STALL_S before it goes on: slow, not
+dead).
 Plain Python, no SDK: it starts in milliseconds.
 """
 
@@ -17,11 +19,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from typing import Any
 from urllib.parse import unquote
 
-PLANTS = ("traversal", "canary", "stacktrace", "crash", "hang", "batch")
+PLANTS = ("traversal", "canary", "stacktrace", "crash", "hang", "batch", "stall")
+STALL_S = 1.5
 _STRING = {"type": "string"}
 _NULLABLE = {"type": ["string", "null"]}
 _ENUM = {"type": "string", "enum": ["fast", "slow"]}
@@ -147,6 +151,9 @@ def handle(message: Any, plants: set[str], state: dict[str, bool]) -> dict[str, 
     elif not state.get("initialized"):
         return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32002, "message": "not ready"}}
     elif method == "ping":
+        meta = params.get("_meta")
+        if "stall" in plants and isinstance(meta, dict) and "rdy" in meta:
+            time.sleep(STALL_S)
         result = {}
     elif method == "tools/list":
         result = {"tools": tool_list()}

@@ -30,6 +30,8 @@ _THRESHOLD_KEYS = ("check", "critical", "weight")
 # Each virtual user is a task with its own buffers: a typo such as 10**12 must be refused
 # here rather than exhaust memory once the load starts.
 MAX_CONCURRENCY = 100_000
+# results.json holds counts as 64-bit integers; a request count past that cannot be written.
+MAX_REQUESTS = 2**63 - 1
 
 
 def _threshold(value: object) -> Threshold:
@@ -81,7 +83,7 @@ class LoadConfig(ConfigModel):
 
     model: Literal["closed", "open"] = "closed"
     concurrency: Annotated[Integer, Field(ge=1, le=MAX_CONCURRENCY)] | None = None
-    requests: Annotated[Integer, Field(ge=1)] | None = None
+    requests: Annotated[Integer, Field(ge=1, le=MAX_REQUESTS)] | None = None
     duration: Annotated[Duration, Field(gt=0)] | None = None
     think_time: Annotated[Duration, Field(ge=0)] = 0.0
     rate: Annotated[Rate, Field(gt=0)] | None = None
@@ -182,6 +184,8 @@ class ScenarioConfig(ConfigModel):
     name: Name
     kind: ScenarioKind
     target: str | None = None  # None: every target
+    # the fleet's targets this scenario runs against (None: every target); `target` is one
+    targets: Annotated[tuple[Name, ...], Field(min_length=1)] | None = None
     load: LoadConfig | None = None
     workload: WorkloadConfig | None = None
     thresholds: tuple[Annotated[Threshold, BeforeValidator(_threshold)], ...] = ()
@@ -285,8 +289,16 @@ class ScenarioConfig(ConfigModel):
                     )
         return data
 
+    def target_names(self) -> tuple[str, ...] | None:
+        """The targets this scenario names (`target` or `targets`); None: every target."""
+        if self.targets is not None:
+            return self.targets
+        return None if self.target is None else (self.target,)
+
     @model_validator(mode="after")
     def _kind_needs(self, info: ValidationInfo) -> ScenarioConfig:
+        if self.target is not None and self.targets is not None:
+            raise invalid('give target = "…" or targets = […], not both', "targets")
         for field, kinds in self._ONLY.items():
             if self.kind not in kinds and field in self.model_fields_set:
                 shown = " or ".join(f'"{k}"' for k in kinds)

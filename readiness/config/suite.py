@@ -66,15 +66,22 @@ class Suite(ConfigModel):
         names = [t.name for t in self.targets]
         for i, scenario in enumerate(self.scenarios):
             _check_replay_load(scenario, self.workload_for(scenario), i)
-            if scenario.target is not None and scenario.target not in names:
-                raise invalid(
-                    f"no target is named {scenario.target!r}{did_you_mean(scenario.target, names)}"
-                    f" (targets: {', '.join(names)})",
-                    "scenarios",
-                    i,
-                    "target",
-                )
+            _check_target_names(scenario, names, i)
+            two_way = [
+                op.name
+                for op in self.workload_for(scenario).operations
+                if op.progress or op.cancel_after is not None or op.task
+            ]
             for target in self.targets_for(scenario):
+                if two_way and target.client is None:
+                    raise invalid(
+                        f"operation {two_way[0]!r} asks for progress, cancel_after or a task, which"
+                        f" target {target.name!r} tracks only with a [targets.client] table"
+                        " (it may be empty)",
+                        "scenarios",
+                        i,
+                        "target" if scenario.target is not None else "kind",
+                    )
                 pooled = target.resilience is not None and target.resilience.pool is not None
                 if pooled and scenario.kind in ("failure", "recovery"):
                     raise invalid(
@@ -83,7 +90,7 @@ class Suite(ConfigModel):
                         " without a pool",
                         "scenarios",
                         i,
-                        "target" if scenario.target is not None else "kind",
+                        "kind" if scenario.target_names() is None else _names_key(scenario),
                     )
                 for j, fault in enumerate(scenario.faults):
                     # A URL readiness did not start cannot be killed; a command it starts can.
@@ -140,25 +147,58 @@ class Suite(ConfigModel):
         )
 
     def targets_for(self, scenario: ScenarioConfig) -> tuple[TargetConfig, ...]:
-        if scenario.target is None:
+        """The targets a scenario runs against, in the suite's order."""
+        names = scenario.target_names()
+        if names is None:
             return self.targets
-        return (self.target(scenario.target),)
+        return tuple(t for t in self.targets if t.name in names)
 
     def workload_for(self, scenario: ScenarioConfig) -> WorkloadConfig:
         return scenario.workload or self.workload
 
-    def select(self, scenarios: Iterable[str] = (), target: str | None = None) -> Suite:
-        """The suite narrowed to the named scenarios (all when none) and to one target."""
+    def select(
+        self, scenarios: Iterable[str] = (), target: str | Sequence[str] | None = None
+    ) -> Suite:
+        """The suite narrowed to the named scenarios (all when none) and to the named
+        targets (one name or several; all when None)."""
         chosen = tuple(self.scenario(name) for name in dict.fromkeys(scenarios)) or self.scenarios
         targets = self.targets
         if target is not None:
-            targets = (self.target(target),)
-            chosen = tuple(s for s in chosen if s.target in (None, target))
+            wanted = (target,) if isinstance(target, str) else tuple(dict.fromkeys(target))
+            for name in wanted:
+                self.target(name)  # an unknown name is an error
+            targets = tuple(t for t in self.targets if t.name in wanted)
+            chosen = tuple(
+                s
+                for s in chosen
+                if s.target_names() is None or set(s.target_names() or ()) & set(wanted)
+            )
             if not chosen:
+                shown = ", ".join(repr(name) for name in wanted)
                 raise ConfigError(
-                    f"no selected scenario runs against target {target!r}", file=self.source
+                    f"no selected scenario runs against target {shown}", file=self.source
                 )
         return self.model_copy(update={"targets": targets, "scenarios": chosen})
+
+
+def _check_target_names(scenario: ScenarioConfig, names: Sequence[str], index: int) -> None:
+    """Every name in `target` / `targets` is one of the suite's targets."""
+    for k, name in enumerate(scenario.target_names() or ()):
+        if name not in names:
+            key: tuple[str | int, ...] = ("target",) if scenario.targets is None else ("targets", k)
+            raise invalid(
+                f"no target is named {name!r}{did_you_mean(name, names)}"
+                f" (targets: {', '.join(names)})",
+                "scenarios",
+                index,
+                *key,
+            )
+        if scenario.targets is not None and name in scenario.targets[:k]:
+            raise invalid(f"target {name!r} is named twice", "scenarios", index, "targets", k)
+
+
+def _names_key(scenario: ScenarioConfig) -> str:
+    return "target" if scenario.targets is None else "targets"
 
 
 def _check_replay_load(scenario: ScenarioConfig, workload: WorkloadConfig, index: int) -> None:

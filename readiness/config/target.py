@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from readiness.config.client import ClientConfig
 from readiness.config.errors import Key, did_you_mean
 from readiness.config.health import HealthConfig
 from readiness.config.placeholders import (
@@ -50,6 +51,9 @@ class TargetConfig(ConfigModel):
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict, repr=False)  # may hold secrets
     protocol: str = "auto"
+    # http: "fast" (our HTTP/1.1 client, plain http:// only), "aiohttp" (TLS, proxies, HTTP/2),
+    # or "auto": fast for http://, aiohttp otherwise.
+    http_client: Literal["auto", "fast", "aiohttp"] = "auto"
     request_timeout: Annotated[Duration, Field(gt=0)] = 10.0
     connect_timeout: Annotated[Duration, Field(gt=0)] = 30.0
     max_reply_bytes: Annotated[Size, Field(gt=0)] = DEFAULT_MAX_REPLY_BYTES
@@ -60,6 +64,8 @@ class TargetConfig(ConfigModel):
     resilience: ResilienceConfig | None = None
     # [targets.health]: liveness/readiness/metrics endpoints polled beside every scenario
     health: HealthConfig | None = None
+    # [targets.client]: client capabilities to declare and answer (sampling, elicitation, roots)
+    client: ClientConfig | None = None
 
     # field → (as written, as expanded); display uses the written form while they still match
     _written: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)
@@ -120,6 +126,11 @@ class TargetConfig(ConfigModel):
                 raise invalid(f"expected an http:// or https:// URL, got {got}", "url")
             if self.args and not self.command:
                 raise invalid("args given without a command", "args")
+            if self.http_client == "fast" and parts.scheme != "http":
+                raise invalid(
+                    'http_client = "fast" speaks plain http:// only; use "auto" or "aiohttp"',
+                    "http_client",
+                )
             if "@" in parts.netloc and any(k.lower() == "authorization" for k in self.headers):
                 raise invalid(
                     "the url's user:password@ and an Authorization header both set the"

@@ -92,6 +92,17 @@ METRICS: dict[str, Metric] = {
     "metrics_disagreements": Metric(
         "count", "ways the server's own metrics disagreed with readiness's measurements"
     ),
+    # targets with a simulated client ([targets.client])
+    "server_time_p50": Metric("seconds", "median server time (end-to-end − client time)"),
+    "server_time_p99": Metric("seconds", "99th percentile server time (end-to-end − client time)"),
+    "client_time_p99": Metric("seconds", "99th percentile time the simulated client spent"),
+    "server_requests": Metric("count", "requests the server sent the simulated client"),
+    "answer_failures": Metric("count", "server requests the simulated client could not answer"),
+    "lost_progress": Metric("count", "calls that asked for progress and finished without any"),
+    "stuck_tasks": Metric("count", "tasks that never finished, or that the server lost"),
+    "late_after_cancel": Metric(
+        "count", "progress notifications and replies the server sent after a cancellation"
+    ),
     # security scenarios
     "findings_critical": Metric("count", "critical security findings"),
     "findings_high": Metric("count", "high-severity security findings"),

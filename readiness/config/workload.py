@@ -42,6 +42,14 @@ class OperationConfig(ConfigModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
     weight: Annotated[Number, Field(gt=0)] = 1.0
     name: Name = ""  # display name; derived from the call when not given
+    # Two-way (targets with [targets.client]): ask for progress notifications (a
+    # progressToken), and cancel the call (notifications/cancelled) after this long.
+    progress: bool = False
+    cancel_after: Annotated[Duration, Field(gt=0)] | None = None
+    # Run a tools/call as a task (2025-11-25): create, poll tasks/get every poll_interval (the
+    # server's pollInterval when not given), fetch tasks/result.
+    task: bool = False
+    poll_interval: Annotated[Duration, Field(gt=0)] | None = None
 
     @model_validator(mode="before")
     @classmethod

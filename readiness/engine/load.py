@@ -59,7 +59,7 @@ async def run_load(
         recorder = Recorder(len(workload.operations))
     else:
         recorder.start_ns = recorder.last_done_ns = time.perf_counter_ns()
-    stop = Stop(plan.requests)
+    stop = Stop(None if plan.requests is None else plan.segment.share(plan.requests))
     started = time.perf_counter()
     partial = False
     body: Callable[[anyio.abc.TaskGroup], Awaitable[None]]

@@ -17,6 +17,7 @@ import anyio.lowlevel
 
 from readiness.engine.arguments import DataExhausted, Draw
 from readiness.engine.schedule import Ramp, arrival_offsets
+from readiness.engine.segment import WHOLE, Segment
 from readiness.engine.workload import Operation, Workload
 from readiness.metrics.recorder import Recorder
 from readiness.protocol.outcome import Outcome, Reply
@@ -48,6 +49,7 @@ class LoadPlan:
     max_in_flight: int = 1024
     drop_when_full: bool = False
     seed: int = 0
+    segment: Segment = WHOLE  # this process's share when several run the load
 
     @property
     def planned_s(self) -> float | None:
@@ -107,7 +109,7 @@ class ClosedLoop(Loop):
         started = time.perf_counter()
         while True:
             t = time.perf_counter() - started
-            self._target = max(round(level.level_at(t)), 0)
+            self._target = self._plan.segment.share(max(round(level.level_at(t)), 0))
             for i in range(self._target):
                 if i not in self._active:
                     self._active.add(i)
@@ -179,13 +181,14 @@ class OpenLoop(Loop):
 
     def _offsets(self) -> Iterator[float]:
         plan = self._plan
-        return arrival_offsets(
+        offsets = arrival_offsets(
             plan.level,
             poisson=plan.poisson,
             duration=plan.duration,
             requests=plan.requests,
             seed=plan.seed,
         )
+        return plan.segment.arrivals(offsets)
 
     async def _dispatch(
         self, tg: anyio.abc.TaskGroup, offsets: Iterator[float], start_ns: int
@@ -194,6 +197,7 @@ class OpenLoop(Loop):
         recorder = self._recorder
         clock = time.perf_counter_ns
         self._draw = self._workload.draw(0) if self._workload.templated else None
+        max_in_flight = max(plan.segment.share(plan.max_in_flight), 1)
         arrival = 0
         for offset in offsets:
             intended = start_ns + int(offset * 1e9)
@@ -211,13 +215,13 @@ class OpenLoop(Loop):
                 await anyio.lowlevel.checkpoint()
             if not self._stop.take():
                 return
-            if self._in_flight >= plan.max_in_flight:
+            if self._in_flight >= max_in_flight:
                 if plan.drop_when_full:
                     recorder.on_dropped()
                     continue
                 recorder.on_late()
                 try:
-                    while self._in_flight >= plan.max_in_flight:
+                    while self._in_flight >= max_in_flight:
                         self._slot_freed = anyio.Event()
                         await self._slot_freed.wait()
                 except BaseException:

@@ -127,9 +127,15 @@ async def _negotiate_stdio(
 async def _open_http(
     params: HttpParams, options: ConnectOptions, target: str
 ) -> AsyncIterator[HttpConnection]:
-    from readiness.protocol.http import HttpConnection  # aiohttp stays out of stdio-only runs
+    # aiohttp stays out of stdio-only runs
+    from readiness.protocol.fasthttp import FastHttpConnection, choose_client
+    from readiness.protocol.http import HttpConnection
 
-    connection = HttpConnection(params, options, target)
+    connection = (
+        FastHttpConnection(params, options, target)
+        if choose_client(params.client, params.url, two_way=options.client is not None) == "fast"
+        else HttpConnection(params, options, target)
+    )
     connection.open()
     try:
         try:

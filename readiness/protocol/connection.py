@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from readiness.protocol.outcome import Reply
+
+if TYPE_CHECKING:
+    from readiness.protocol.responder import ClientSimulation
 
 DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024
 LATEST_HANDSHAKE_VERSION = "2025-11-25"
@@ -34,6 +37,9 @@ class HttpParams:
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+    # "fast": our HTTP/1.1 client (plain http:// only); "aiohttp": TLS, proxies, HTTP/2;
+    # "auto": fast for http://, aiohttp otherwise.
+    client: Literal["auto", "fast", "aiohttp"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class ConnectOptions:
     target_name: str | None = None  # names the target in errors; default: the command or URL
     max_connections: int = 1024  # HTTP connection pool size; keep it >= the requests in flight
     batch: BatchOptions | None = None  # stdio: batch request writes; None writes each at once
+    client: ClientSimulation | None = None  # capabilities to declare and answer; None: none
 
 
 Generation = Literal["handshake", "modern"]

@@ -21,6 +21,7 @@ from readiness.errors import TargetError
 from readiness.protocol.connection import ConnectOptions, HttpParams
 from readiness.protocol.jsonrpc import Framer, TableStatistics, answer_server_request, classify
 from readiness.protocol.outcome import FailureTally, Outcome, OversizedReply, Reply
+from readiness.protocol.responder import INTERNAL_ERROR, Responder
 from readiness.protocol.session import Negotiated, handshake
 from readiness.protocol.sse import SseParser
 
@@ -59,12 +60,18 @@ def encode_header_value(value: str) -> str:
     return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
 
 
-class _SessionLost(Exception):
+class SessionLost(Exception):
     """The server answered 404 to a request that carried our session id."""
 
 
 class HttpConnection:
-    """An MCP channel to a Streamable HTTP endpoint, shared by any number of concurrent callers."""
+    """An MCP channel to a Streamable HTTP endpoint, shared by any number of concurrent callers.
+
+    The MCP side (sessions, headers, SSE events, outcome classes) lives here; the HTTP exchange
+    is aiohttp's, or, in `FastHttpConnection`, a lean HTTP/1.1 client of our own.
+    """
+
+    http_client = "aiohttp"
 
     def __init__(self, params: HttpParams, options: ConnectOptions, target: str) -> None:
         self.params = params
@@ -97,6 +104,7 @@ class HttpConnection:
         self.oversized = 0
         self.timeouts = 0
         self.failures = FailureTally()  # transport failures by detail
+        self.responder = Responder(options.client) if options.client is not None else None
 
     # -- Connection -------------------------------------------------------------------------
 
@@ -149,11 +157,10 @@ class HttpConnection:
         request_id = self._next_id
         self._next_id = request_id + 1
         body = self._framer.request(request_id, method, params)
-        client_timeout = self._default_timeout if timeout is None else self._timeout_for(timeout)
         session_id = self._session_id
         try:
-            return await self._post(request_id, method, params, body, client_timeout)
-        except _SessionLost:
+            return await self._post(request_id, method, params, body, timeout)
+        except SessionLost:
             pass
         failure = await self._recover_session(session_id)
         if failure is not None:
@@ -161,8 +168,8 @@ class HttpConnection:
                 _TRANSPORT, None, None, f"session lost; re-initialisation failed: {failure}"
             )
         try:
-            return await self._post(request_id, method, params, body, client_timeout)
-        except _SessionLost:
+            return await self._post(request_id, method, params, body, timeout)
+        except SessionLost:
             return Reply(_TRANSPORT, None, None, "session lost again right after re-initialisation")
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
@@ -237,8 +244,9 @@ class HttpConnection:
         method: str,
         params: dict[str, Any] | None,
         body: bytes,
-        client_timeout: aiohttp.ClientTimeout,
+        timeout: float | None,
     ) -> Reply:
+        client_timeout = self._default_timeout if timeout is None else self._timeout_for(timeout)
         http = self._http
         if http is None:
             return Reply(_TRANSPORT, None, None, "connection closed")
@@ -253,7 +261,8 @@ class HttpConnection:
                     url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
                 ) as resp:
                     if 300 <= resp.status < 400:
-                        url, failure = self._redirect(url, resp)
+                        location = resp.headers.get("Location")
+                        url, failure = self._redirect(url, resp.status, location)
                         if failure is None:
                             continue
                         return Reply(_TRANSPORT, None, None, failure)
@@ -261,6 +270,7 @@ class HttpConnection:
             return Reply(_TRANSPORT, None, None, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             self.timeouts += 1
+            await self._gave_up(request_id)
             return Reply(Outcome.TIMEOUT, None, None, "no reply within the timeout")
         except aiohttp.ClientConnectorError as exc:
             return Reply(_TRANSPORT, None, None, _connect_failure(exc))
@@ -288,7 +298,7 @@ class HttpConnection:
         status = resp.status
         if status >= 300:
             if status == 404 and SESSION_HEADER in headers and not self._modern:
-                raise _SessionLost
+                raise SessionLost
             return await self._status_reply(resp)
         content_type = resp.headers.get("Content-Type", "")
         if content_type.startswith("application/json"):
@@ -299,7 +309,7 @@ class HttpConnection:
         detail = f"HTTP {status} with unexpected Content-Type {content_type[:80]!r}"
         return Reply(_TRANSPORT, None, None, detail)
 
-    def _redirect(self, url: str, resp: aiohttp.ClientResponse) -> tuple[str, str | None]:
+    def _redirect(self, url: str, status: int, location: str | None) -> tuple[str, str | None]:
         """Where a redirect leads, or why it is not followed.
 
         Like a careful client posting JSON-RPC: only 307 and 308, which keep the method and
@@ -307,8 +317,6 @@ class HttpConnection:
         travel to another host. 301, 302 and 303 would turn the POST into a GET (that is what
         browsers do) and lose the request; they are refused, not followed.
         """
-        status = resp.status
-        location = resp.headers.get("Location")
         if location is None:
             return url, f"HTTP {status} redirect without a Location"
         target = yarl.URL(url).join(yarl.URL(location))
@@ -382,6 +390,8 @@ class HttpConnection:
         if "method" in message:
             if message.get("id") is None:
                 self.notifications += 1
+                if self.responder is not None:
+                    self.responder.on_notification(message)
             else:
                 self.server_requests += 1
                 await self._answer(message)
@@ -392,16 +402,36 @@ class HttpConnection:
         return self._response(message)
 
     async def _answer(self, message: dict[str, Any]) -> None:
-        """Answer a server-to-client request by POST so the server never waits on us."""
+        """Answer a server-to-client request by POST so the server never waits on us.
+
+        A simulated client's answer (with its think time) is given here, in the task of the
+        request whose stream carried the question: it holds up that request only, and its
+        time is charged to it."""
         if self._http is None:
             return
+        body = await self._answer_body(message)
         try:
-            async with self._http.post(
-                self._url, data=answer_server_request(message), headers=self._headers
-            ) as response:
+            async with self._http.post(self._url, data=body, headers=self._headers) as response:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass
+
+    async def _answer_body(self, message: dict[str, Any]) -> bytes:
+        """The simulated client's answer to a server request, or "not supported" without one."""
+        if self.responder is None:
+            return answer_server_request(message)
+        try:
+            return orjson.dumps(await self.responder.respond(message))
+        except Exception as exc:  # a per-request boundary
+            error = {"code": INTERNAL_ERROR, "message": f"client failed to answer: {exc}"}
+            return orjson.dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": error})
+
+    async def _gave_up(self, request_id: int) -> None:
+        """Under 2025 rules a closed stream does not cancel: say so (a simulated client's
+        cancel_after relies on it; 2026 servers stop on the closed stream)."""
+        if self.responder is not None and not self._modern:
+            gave_up = {"requestId": request_id, "reason": "client gave up"}
+            await self.notify("notifications/cancelled", gave_up)
 
     def _response(self, message: Any) -> Reply:
         if type(message) is not dict or message.get("jsonrpc") != "2.0":

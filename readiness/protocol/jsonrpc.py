@@ -181,6 +181,9 @@ class RequestTable:
         self._slots: list[int] = []  # the wheel's slots as a heap: the earliest is due first
         self._wake = anyio.Event()  # a slot earlier than the one the sweeper waits for
         self._closed: Reply | None = None
+        # Takes over server-to-client requests when set (a simulated client answers them).
+        self.on_server_request: Callable[[dict[str, Any]], None] | None = None
+        self.on_notification: Callable[[dict[str, Any]], None] | None = None
         self.timeouts = 0
         self.late_replies = 0
         self.unknown_replies = 0
@@ -249,8 +252,13 @@ class RequestTable:
         if "method" in message:
             if request_id is None:
                 self.notifications += 1
+                if self.on_notification is not None:
+                    self.on_notification(message)
                 return None
             self.server_requests += 1
+            if self.on_server_request is not None:
+                self.on_server_request(message)
+                return None
             return answer_server_request(message)
         future = self.pending.pop(request_id, None) if type(request_id) is int else None
         if future is None:

@@ -58,20 +58,24 @@ class Channel(Protocol):
 
 
 def client_meta(options: ConnectOptions, version: str) -> dict[str, Any]:
-    """The 2026-07-28 request envelope: version, client info, and (empty) capabilities."""
+    """The 2026-07-28 request envelope: version, client info, and the declared capabilities."""
     return {
         PROTOCOL_VERSION_META_KEY: version,
         CLIENT_INFO_META_KEY: {"name": options.client_name, "version": options.client_version},
-        CLIENT_CAPABILITIES_META_KEY: {},
+        CLIENT_CAPABILITIES_META_KEY: _capabilities(options),
     }
 
 
 def initialize_params(options: ConnectOptions, version: str) -> dict[str, Any]:
     return {
         "protocolVersion": version,
-        "capabilities": {},
+        "capabilities": _capabilities(options),
         "clientInfo": {"name": options.client_name, "version": options.client_version},
     }
+
+
+def _capabilities(options: ConnectOptions) -> dict[str, Any]:
+    return options.client.capabilities() if options.client is not None else {}
 
 
 def check_protocol(protocol: str) -> None:

@@ -19,8 +19,15 @@ from readiness.errors import TargetStartFailed
 from readiness.process import ChildProcess, ProcessSpec
 from readiness.protocol.batcher import Batcher, BatcherClosed, BatcherStatistics
 from readiness.protocol.connection import ConnectOptions, StdioParams
-from readiness.protocol.jsonrpc import Framer, RequestTable, TableStatistics, oversized_reply_id
+from readiness.protocol.jsonrpc import (
+    Framer,
+    RequestTable,
+    TableStatistics,
+    answer_server_request,
+    oversized_reply_id,
+)
 from readiness.protocol.outcome import FailureTally, Outcome, OversizedReply, Reply
+from readiness.protocol.responder import INTERNAL_ERROR, Responder
 from readiness.protocol.session import Negotiated
 
 # After stdin closes a well-behaved server exits on its own; then SIGTERM, then SIGKILL.
@@ -36,6 +43,8 @@ BATCH_CLOSE_WAIT = 1.0  # for the batcher to write what is pending when the conn
 _ID_PROBE = 128  # bytes kept from each end of an oversized reply to find its id
 
 _loads = orjson.loads
+_dumps = orjson.dumps
+OPT_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
 _JSONDecodeError = orjson.JSONDecodeError
 _TRANSPORT = Outcome.TRANSPORT
 
@@ -71,6 +80,12 @@ class StdioConnection:
         self.stdin_closed_early = False  # the server closed its stdin while still running
         self.stdout_closed_early = False  # the server closed its stdout while still running
         self.failures = FailureTally()  # transport failures by detail
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self.responder: Responder | None = None
+        if options.client is not None:
+            self.responder = Responder(options.client)
+            self._table.on_server_request = self._on_server_request
+            self._table.on_notification = self.responder.on_notification
         self._batcher: Batcher[bytes] | None = None
         self._batcher_done = anyio.Event()
         if (batch := options.batch) is not None:
@@ -225,6 +240,8 @@ class StdioConnection:
                 await self._process.pipes_closed.wait()
 
     def start_sweeper(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Run the timeout sweeper (and, later, the simulated client's answers) in `task_group`."""
+        self._task_group = task_group
         task_group.start_soon(self._table.run_sweeper)
 
     async def start_batcher(self, task_group: anyio.abc.TaskGroup) -> None:
@@ -262,6 +279,22 @@ class StdioConnection:
                 "notifications/cancelled", {"requestId": request_id, "reason": "client gave up"}
             )
         )
+
+    def _on_server_request(self, message: dict[str, Any]) -> None:
+        # Answered in a task of its own: a sampling reply's think time must not hold up the
+        # reader, nor the other replies on this pipe.
+        if self._task_group is None or self.responder is None:
+            self._send(answer_server_request(message))
+            return
+        self._task_group.start_soon(self._serve, self.responder, message)
+
+    async def _serve(self, responder: Responder, message: dict[str, Any]) -> None:
+        try:
+            response = await responder.respond(message)
+        except Exception as exc:  # a per-request boundary: never end the connection's group
+            error = {"code": INTERNAL_ERROR, "message": f"client failed to answer: {exc}"}
+            response = {"jsonrpc": "2.0", "id": message.get("id"), "error": error}
+        self._send(_dumps(response, option=OPT_APPEND_NEWLINE))
 
     def _send(self, frame: bytes) -> None:
         if self._stdin is not None and self._returncode is None and not self._stdin.is_closing():

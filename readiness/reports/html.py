@@ -7,6 +7,7 @@ fetched. The score (results.json's `score`, when the run was scored) heads the p
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup
@@ -15,7 +16,7 @@ from readiness.reports import scenario_charts
 from readiness.reports.health_chart import health_strip
 from readiness.reports.markdown import points, score_value
 from readiness.reports.templating import template_environment
-from readiness.results import RunResult
+from readiness.results import RunResult, ScenarioResult
 
 STATUS_WORDS = {
     "ready": "READY",
@@ -30,9 +31,43 @@ def render_html(result: RunResult, score: Mapping[str, Any] | None = None) -> st
     env.globals.update(_charts())
     env.globals["chart_health_strip"] = lambda s: Markup(health_strip(s))  # escapes its text
     env.globals["score_words"] = STATUS_WORDS
+    env.globals["target_sections"] = target_sections
     env.filters.update(points_lost=points, score_value=score_value)
     template = env.get_template("report.html.j2")
     return template.render(result=result, score=score if score is not None else score_of(result))
+
+
+@dataclass(frozen=True)
+class NumberedSection:
+    """A fleet target's scenarios, each with its number in the run (its section's anchor);
+    target None: a single-target run, the scenarios in the run's order with no heading."""
+
+    target: str | None
+    number: int
+    status: str
+    label: str
+    score: float | None
+    checks: str
+    scenarios: list[tuple[int, ScenarioResult]]
+
+
+def target_sections(result: RunResult) -> list[NumberedSection]:
+    numbered = list(enumerate(result["scenarios"], start=1))
+    fleet = result.get("fleet")
+    if fleet is None:
+        return [NumberedSection(None, 0, "", "", None, "", numbered)]
+    return [
+        NumberedSection(
+            row["target"],
+            i,
+            row["status"],
+            row["label"],
+            row["score"],
+            f"{row['checks_passed']}/{row['checks_total']}",
+            [(n, s) for n, s in numbered if s["target"] == row["target"]],
+        )
+        for i, row in enumerate(fleet["rows"], start=1)
+    ]
 
 
 def score_of(result: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -1,5 +1,6 @@
-"""Render a run as junit.xml for CI dashboards: a <testsuite> per scenario (per target ×
-scenario with several targets), a <testcase> per check, named by its expression."""
+"""Render a run as junit.xml for CI dashboards: a <testsuite> per scenario, a <testcase> per
+check, named by its expression; a fleet (several targets) has a <testsuite> per target
+instead, its test cases classed by "target.scenario"."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from readiness.config.scoring import CATEGORY_LABELS
-from readiness.results import RunResult, ScenarioResult, ScoredCheck
+from readiness.results import FleetRow, RunResult, ScenarioResult, ScoredCheck
 from readiness.scoring import score_of
 
 # Characters XML 1.0 cannot carry at all, even escaped.
@@ -24,6 +25,9 @@ def render_junit(result: RunResult) -> str:
     }
     several = len(result["targets"]) > 1
     suites = [_suite(s, scored, several) for s in result["scenarios"]]
+    fleet = result.get("fleet")
+    if several and fleet is not None:
+        suites = [_target_suite(row, result["scenarios"], suites) for row in fleet["rows"]]
     root = ET.Element(
         "testsuites",
         _attributes(
@@ -112,6 +116,43 @@ def _suite(
     ):
         ET.SubElement(properties, "property", _attributes(name=name, value=value))
     suite.extend(cases)
+    return suite
+
+
+def _target_suite(
+    row: FleetRow, scenarios: list[ScenarioResult], suites: list[ET.Element]
+) -> ET.Element:
+    """One fleet target's scenario suites merged into one suite: their counts summed, their
+    test cases kept in the run's order."""
+    mine = [
+        (s, suite)
+        for s, suite in zip(scenarios, suites, strict=True)
+        if s["target"] == row["target"]
+    ]
+    started = min((s["started_at"] for s, _ in mine), default="")
+    suite = ET.Element(
+        "testsuite",
+        _attributes(
+            name=row["target"],
+            tests=sum(int(x.get("tests", "0")) for _, x in mine),
+            failures=sum(int(x.get("failures", "0")) for _, x in mine),
+            errors=sum(int(x.get("errors", "0")) for _, x in mine),
+            skipped=0,
+            time=sum(s["duration_s"] for s, _ in mine),
+            timestamp=started,
+        ),
+    )
+    properties = ET.SubElement(suite, "properties")
+    score = "" if row["score"] is None else f"{row['score']:.1f}"
+    for name, value in (
+        ("target", row["target"]),
+        ("status", row["status"]),
+        ("score", score),
+        ("scenarios", ",".join(s["name"] for s, _ in mine)),
+    ):
+        ET.SubElement(properties, "property", _attributes(name=name, value=value))
+    for _, scenario_suite in mine:
+        suite.extend(scenario_suite.findall("testcase"))
     return suite
 
 

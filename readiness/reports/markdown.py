@@ -15,7 +15,7 @@ from readiness.config.scoring import CATEGORIES, CATEGORY_LABELS, Category, Scor
 from readiness.reports import format as fmt
 from readiness.reports.templating import template_environment
 from readiness.results import RunResult, ScenarioResult, ScoredCheck
-from readiness.scoring import config_of, score_of
+from readiness.scoring import STATUS_LABELS, config_of, score_of
 
 _BACKTICKS = re.compile(r"`+")
 _TAG_START = re.compile(r"<(?=[^\s=\d])")
@@ -31,7 +31,11 @@ def render_summary(result: RunResult) -> str:
     """The executive summary alone, for a CI job summary (GITHUB_STEP_SUMMARY)."""
     context = _context(result)
     heading = f"## Readiness: {md_text(result['run']['name'])}\n\n"
-    return heading + _environment().get_template("_summary.md.j2").render(**context)
+    env = _environment()
+    summary = heading + env.get_template("_summary.md.j2").render(**context)
+    if result.get("fleet") is None:
+        return summary
+    return summary + "\n" + env.get_template("_fleet.md.j2").render(**context, fleet_heading="###")
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,52 @@ class ScenarioGroup:
     scenarios: list[ScenarioResult]
 
 
+_SCORE_ICONS = {"ready": "✅", "conditional": "⚠️", "not_ready": "❌"}
+
+
+@dataclass(frozen=True)
+class TargetSection:
+    """A fleet target's part of the report (target None: a single-target run, no heading)."""
+
+    target: str | None
+    status_line: str
+    groups: list[ScenarioGroup]
+
+
 def _context(result: RunResult) -> dict[str, Any]:
     score = score_of(result)
+    groups = scenario_groups(result)
+    fleet = result.get("fleet")
     return {
         "result": result,
         "score": score,
-        "groups": scenario_groups(result),
+        "groups": groups,
+        "sections": target_sections(result, groups),
         "several_targets": len(result["targets"]) > 1,
         "labels": CATEGORY_LABELS,
+        "fleet_label": STATUS_LABELS[fleet["status"]] if fleet is not None else "",
+        "score_icons": _SCORE_ICONS,
     }
+
+
+def target_sections(result: RunResult, groups: list[ScenarioGroup]) -> list[TargetSection]:
+    """The scenario groups split by target, in the fleet's order, when the run is a fleet."""
+    fleet = result.get("fleet")
+    if fleet is None:
+        return [TargetSection(None, "", groups)]
+    sections = []
+    for row in fleet["rows"]:
+        mine = [
+            ScenarioGroup(g.label, [s for s in g.scenarios if s["target"] == row["target"]])
+            for g in groups
+        ]
+        icon = _SCORE_ICONS.get(row["status"], "")
+        line = (
+            f"{icon} {row['label']} · score {score_value(row['score'])} · checks passed"
+            f" {row['checks_passed']}/{row['checks_total']} · {row['scenarios_total']} scenario(s)"
+        )
+        sections.append(TargetSection(row["target"], line, [g for g in mine if g.scenarios]))
+    return sections
 
 
 def scenario_groups(result: RunResult) -> list[ScenarioGroup]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ from readiness.engine.arguments import DataSource, Draw, Render, compile_render
 from readiness.engine.load import LoadPlan, LoadRun, ProgressLabel, Requester, run_load
 from readiness.engine.progress import ProgressSink
 from readiness.engine.schedule import constant, staged
+from readiness.engine.segment import WHOLE, Segment
 from readiness.engine.workload import (
     Journey,
     Operation,
@@ -45,6 +46,7 @@ from readiness.metrics.summary import (
     timeline,
 )
 from readiness.protocol.client import McpClient, RequestFailed
+from readiness.protocol.twoway import two_way_meta
 from readiness.resilience.requester import ResilientRequester
 from readiness.results import (
     CheckResult,
@@ -55,6 +57,7 @@ from readiness.results import (
     ServerResources,
 )
 from readiness.scenarios.resilience_results import resilience_result
+from readiness.scenarios.twoway_figures import TWO_WAY_METRICS, two_way_metric
 
 if TYPE_CHECKING:
     from readiness.chaos.capture import Capture
@@ -88,11 +91,27 @@ class ScenarioContext:
     # The target's health endpoints, polled by the runner beside the scenario (when configured)
     health: HealthWatch | None = None
     seed: int = 0  # of templated arguments' draws ([run] seed, or drawn for the run)
+    # This process's share of the load when several processes run it (readiness.distributed),
+    # and the coordinated start each measured load waits on (given the load's phase).
+    segment: Segment = WHOLE
+    start_gate: Callable[[str], Awaitable[None]] | None = None
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
     # breaker state, cache and tokens carry over from warm-up to load and from step to step.
     _resilience: list[ResilientRequester] = field(
         default_factory=list, init=False, repr=False, compare=False
     )
+    # Every connection the scenario opened (through `connected`), for its two-way figures.
+    _connections: list[object] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        report = self.on_connected
+        connections = self._connections
+
+        def connected(session: TargetSession) -> None:
+            connections.append(session.conn)
+            report(session)
+
+        object.__setattr__(self, "on_connected", connected)
 
     def resilient(self, conn: Requester) -> Requester:
         """`conn` behind the target's resilience layer; `conn` itself when none is configured."""
@@ -130,6 +149,13 @@ def build_workload(ctx: ScenarioContext) -> Workload:
         params = operation_params(
             op.call, tool=op.tool, uri=op.uri, prompt=op.prompt, arguments=dict(op.arguments)
         )
+        if params is not None and ctx.target.client is not None:
+            params["_meta"] = two_way_meta(
+                op.name,
+                progress=op.progress,
+                cancel_after=op.cancel_after,
+                task=op.poll_interval or 0.0 if op.task else None,
+            )
         ops.append(
             Operation(
                 index=i,
@@ -284,8 +310,11 @@ def deadline_for(
         return plan.planned_s + grace + (per - request_timeout)
     assert plan.requests is not None
     if plan.model == "closed":
-        users = max(plan.level.start, 1.0)
-        rounds = math.ceil(plan.requests / users)
+        # A shard's users each send about as many requests as the whole load's; a shard
+        # with fewer users than its share of requests would take longer: count its own.
+        share = plan.segment
+        users = max(float(share.share(round(plan.level.start))), 1.0)
+        rounds = math.ceil(share.share(plan.requests) / users)
         return rounds * (per + plan.think_time) + grace
     rate = max(plan.level.start, 1e-9)
     return plan.requests / rate + per + grace
@@ -311,6 +340,10 @@ async def drive(
         await health.scrape_now()
     if recorder is None:
         recorder = Recorder(len(workload.operations))
+    if not ctx.segment.whole:
+        plan = replace(plan, segment=ctx.segment)
+    if ctx.start_gate is not None and "warm-up" not in label.phase:
+        await _wait_for_start(ctx, ctx.start_gate, label)
     run = await run_load(
         ctx.resilient(conn),
         workload,
@@ -332,6 +365,25 @@ async def drive(
         health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
         await health.scrape_now()
     return run
+
+
+async def _wait_for_start(
+    ctx: ScenarioContext, gate: Callable[[str], Awaitable[None]], label: ProgressLabel
+) -> None:
+    """The coordinated start of this load across workers; an interrupt ends the wait (the
+    load then ends at once, with nothing measured)."""
+    async with anyio.create_task_group() as tg:
+
+        async def start() -> None:
+            await gate(label.phase)
+            tg.cancel_scope.cancel()
+
+        async def interrupted() -> None:
+            await ctx.interrupt.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(start)
+        tg.start_soon(interrupted)
 
 
 async def warm_up(
@@ -448,6 +500,8 @@ def observed_value(result: ScenarioResult, metric: str) -> float | None:
     if metric in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
         value = latency[metric]  # type: ignore[literal-required]
         return None if value is None else float(value) / 1000.0
+    if metric in TWO_WAY_METRICS:
+        return two_way_metric(result, metric)
     if metric in HEALTH_METRICS:
         from readiness.health.figures import health_metrics
 
@@ -563,6 +617,11 @@ def assemble(
     result["intervals"] = rec.series.to_result(names)
     if (resilience := ctx.resilience_stats()) is not None:
         result["resilience"] = resilience
+    if ctx.target.client is not None:
+        from readiness.scenarios.twoway_figures import two_way_result
+
+        if (two_way := two_way_result(ctx._connections)) is not None:
+            result["two_way"] = two_way
     attach_health(ctx, result)
     return result
 

@@ -237,13 +237,22 @@ class Prober:
             # A ping right behind the probe: once it is answered the probe was read, so its
             # reply (when it has one) is in or close behind; no full timeout per silent probe.
             alive = await raw.alive(timeout)
+            if not alive and not raw.exited:
+                # Still running: as for tool probes, a slow recovery is a hang on this probe,
+                # and only a server that stays silent RECOVERY_FACTOR times longer stopped.
+                alive = await raw.alive(timeout * RECOVERY_FACTOR)
+                if alive:
+                    self.hangs += 1
+                    evidence = f"the ping behind it was not answered within {timeout:g} s"
+                    self._find("RDY-HANG", PROTOCOL, probe.id, "protocol", shown, evidence)
             if alive and "@ID@" in probe.frame:
                 reply = await raw.wait_reply(request_id, REPLY_GRACE)
                 self._judge_protocol(probe, reply, shown.decode("utf-8", "replace"))
             if not alive:
                 self.crashed = True
                 self.stopped = f"the server stopped answering after protocol probe {probe.id}"
-                cause = "exited" if raw.exited else f"did not answer ping within {timeout:g} s"
+                waited = timeout * (1 + RECOVERY_FACTOR)
+                cause = "exited" if raw.exited else f"did not answer ping within {waited:g} s"
                 self._find("RDY-CRASH", PROTOCOL, probe.id, "protocol", shown, cause)
                 return
 

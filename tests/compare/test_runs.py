@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
+
 from readiness.compare.model import ALL_OPERATIONS, Comparison
 from readiness.compare.runs import compare_runs
 from readiness.metrics.histogram import LatencyHistogram, bucket_values
@@ -121,7 +123,24 @@ def test_the_score_is_compared_when_both_runs_have_one(run: RunResult) -> None:
     assert _rows(compare_runs(base, new), metric="score") == []
 
 
+def _slowdown_beyond_its_own_spread(run: RunResult) -> float:
+    """3× the ratio of the slowest to the fastest second's median in the run's first scenario.
+
+    A resample of few seconds can be all of the slowest one (a machine stall) on one side and
+    all of the fastest on the other: slowed by more than that ratio, the change is real in
+    every resample, however busy the machine was when the run was made."""
+    operations = run["scenarios"][0]["intervals"]["operations"].values()
+    seconds = zip(*(op["histograms"] for op in operations), strict=True)
+    medians = []
+    for texts in seconds:
+        parts = [LatencyHistogram.decode(text) for text in texts if text]
+        if parts:
+            medians.append(LatencyHistogram.merged(parts).percentile_us(50))
+    return 3 * max(1.0, max(medians) / min(medians))
+
+
 def test_a_slower_copy_regresses_its_latency_and_sorts_first(run: RunResult) -> None:
+    factor = _slowdown_beyond_its_own_spread(run)
     slow = copy.deepcopy(run)
     scenario = slow["scenarios"][0]
     for op in scenario["intervals"]["operations"].values():
@@ -133,12 +152,13 @@ def test_a_slower_copy_regresses_its_latency_and_sorts_first(run: RunResult) -> 
             hist = LatencyHistogram.decode(text)
             indices, counts = hist.buckets()
             slower = LatencyHistogram()
-            slower.record_many((bucket_values(indices) * 3).repeat(counts))
+            slowed = np.rint(bucket_values(indices) * factor).astype(np.int64)
+            slower.record_many(slowed.repeat(counts))
             texts.append(slower.encode())
         op["histograms"] = texts
     for key in ("p50", "p90", "p95", "p99", "p999"):
         value = scenario["latency_ms"][key]  # type: ignore[literal-required]
-        scenario["latency_ms"][key] = value * 3  # type: ignore[literal-required]
+        scenario["latency_ms"][key] = value * factor  # type: ignore[literal-required]
     comparison = compare_runs(run, slow)
     assert comparison["regressed"]
     first = comparison["rows"][0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -46,13 +47,35 @@ def child_pids() -> set[int]:
     return alive
 
 
+HTTP_CLIENTS = ["fast", "aiohttp"]
+
+
+@pytest.fixture(params=HTTP_CLIENTS)
+def http_client(request: pytest.FixtureRequest) -> str:
+    """Each HTTP conformance test runs with both clients: ours on httptools, and aiohttp."""
+    client: str = request.param
+    return client
+
+
 @pytest.fixture(scope="module")
-def stateful_http() -> Iterator[HttpParams]:
+def stateful_server() -> Iterator[HttpParams]:
+    # Stateful and streaming: the SDK answers each POST with a chunked SSE stream.
     with demo_http_server() as server:
         yield HttpParams(server.url)
 
 
 @pytest.fixture(scope="module")
-def stateless_http() -> Iterator[HttpParams]:
+def stateless_server() -> Iterator[HttpParams]:
+    # Stateless JSON: each POST gets one application/json body with a Content-Length.
     with demo_http_server(["--stateless", "--json-response"]) as server:
         yield HttpParams(server.url)
+
+
+@pytest.fixture
+def stateful_http(stateful_server: HttpParams, http_client: str) -> HttpParams:
+    return replace(stateful_server, client=http_client)
+
+
+@pytest.fixture
+def stateless_http(stateless_server: HttpParams, http_client: str) -> HttpParams:
+    return replace(stateless_server, client=http_client)

@@ -23,7 +23,7 @@ MODES = ["stateful_http", "stateless_http"]
 @pytest.mark.parametrize("protocol", ["2025-11-25", "2026-07-28", "auto"])
 @pytest.mark.parametrize("mode", MODES)
 async def test_every_operation_works_over_http(
-    mode: str, protocol: str, request: pytest.FixtureRequest
+    mode: str, protocol: str, http_client: str, request: pytest.FixtureRequest
 ) -> None:
     params: HttpParams = request.getfixturevalue(mode)
     async with open_connection(params, ConnectOptions(protocol=protocol)) as connection:
@@ -72,7 +72,7 @@ async def test_non_ascii_names_travel_in_the_mcp_name_header(stateless_http: Htt
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_failed_tool_over_http_is_a_tool_error(
-    mode: str, request: pytest.FixtureRequest
+    mode: str, http_client: str, request: pytest.FixtureRequest
 ) -> None:
     params: HttpParams = request.getfixturevalue(mode)
     async with open_connection(params) as connection:
@@ -83,7 +83,9 @@ async def test_failed_tool_over_http_is_a_tool_error(
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_slow_reply_over_http_times_out(mode: str, request: pytest.FixtureRequest) -> None:
+async def test_slow_reply_over_http_times_out(
+    mode: str, http_client: str, request: pytest.FixtureRequest
+) -> None:
     params: HttpParams = request.getfixturevalue(mode)
     async with open_connection(params) as connection:
         reply = await connection.request(
@@ -95,7 +97,7 @@ async def test_slow_reply_over_http_times_out(mode: str, request: pytest.Fixture
 @pytest.mark.parametrize("protocol", ["2025-11-25", "2026-07-28"])
 @pytest.mark.parametrize("mode", MODES)
 async def test_reply_over_the_cap_over_http_is_a_transport_error(
-    mode: str, protocol: str, request: pytest.FixtureRequest
+    mode: str, protocol: str, http_client: str, request: pytest.FixtureRequest
 ) -> None:
     params: HttpParams = request.getfixturevalue(mode)
     options = ConnectOptions(protocol=protocol, max_reply_bytes=CAP)
@@ -112,7 +114,7 @@ async def test_reply_over_the_cap_over_http_is_a_transport_error(
 @pytest.mark.parametrize("protocol", ["2025-11-25", "2026-07-28"])
 @pytest.mark.parametrize("mode", MODES)
 async def test_many_requests_in_flight_over_http_each_get_their_own_reply(
-    mode: str, protocol: str, request: pytest.FixtureRequest
+    mode: str, protocol: str, http_client: str, request: pytest.FixtureRequest
 ) -> None:
     params: HttpParams = request.getfixturevalue(mode)
     wrong: list[int] = []
@@ -168,9 +170,9 @@ async def test_closing_the_connection_ends_its_session(stateful_http: HttpParams
     assert await _delete_session(stateful_http.url, session_id) == 404
 
 
-async def test_server_that_dies_gives_transport_errors() -> None:
+async def test_server_that_dies_gives_transport_errors(http_client: str) -> None:
     with demo_http_server(["--stateless", "--json-response", "--crash-after", "2"]) as server:
-        async with open_connection(HttpParams(server.url)) as connection:
+        async with open_connection(HttpParams(server.url, client=http_client)) as connection:
             echo = {"name": "echo", "arguments": {"text": "x"}}
             first = [await connection.request("tools/call", echo) for _ in range(2)]
             crashing = await connection.request("tools/call", echo)
@@ -181,11 +183,12 @@ async def test_server_that_dies_gives_transport_errors() -> None:
     assert after.detail
 
 
-async def test_url_with_nothing_listening_is_unreachable() -> None:
+async def test_url_with_nothing_listening_is_unreachable(http_client: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/mcp"
+    params = HttpParams(url, client=http_client)  # type: ignore[arg-type]
     with pytest.raises(TargetUnreachable, match=f"connection refused at 127.0.0.1:{port}"):
-        async with open_connection(HttpParams(url), ConnectOptions(connect_timeout=5)):
+        async with open_connection(params, ConnectOptions(connect_timeout=5)):
             pass

@@ -82,7 +82,7 @@ def test_a_scenario_that_ended_in_error_is_an_error_per_check() -> None:
     assert case.find("error") is not None
 
 
-def test_several_targets_get_a_testsuite_per_target_and_scenario() -> None:
+def test_a_fleet_gets_a_testsuite_per_target_its_cases_classed_by_scenario() -> None:
     result = load_sample()
     other = copy.deepcopy(result["targets"][0])
     other["name"] = "other"
@@ -92,11 +92,16 @@ def test_several_targets_get_a_testsuite_per_target_and_scenario() -> None:
     result["scenarios"].append(copied)
     attach_scores(result, ScoringConfig())
     root = parse(result)
-    names = [s.get("name") for s in root.findall("testsuite")]
-    assert names == ["demo.throughput", "demo.scaling", "other.throughput"]
-    assert {c.get("classname") for c in root.findall("testsuite")[2].iter("testcase")} == {
-        "other.throughput"
-    }
+    demo, other_suite = root.findall("testsuite")
+    assert (demo.get("name"), other_suite.get("name")) == ("demo", "other")
+    assert [c.get("classname") for c in demo.iter("testcase")] == [
+        *(["demo.throughput"] * 3),
+        "demo.scaling",
+    ]
+    assert {c.get("classname") for c in other_suite.iter("testcase")} == {"other.throughput"}
+    properties = {p.get("name"): p.get("value") for p in other_suite.iter("property")}
+    assert properties["target"] == "other"
+    assert properties["status"] == result["fleet"]["rows"][1]["status"]
     assert_counts_consistent(root)
 
 

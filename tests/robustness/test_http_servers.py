@@ -92,9 +92,12 @@ async def test_sse_stream_of_comments_without_a_reply_times_out_per_request(
 
 
 async def test_sse_event_split_into_many_chunks_is_parsed(tmp_path: Path) -> None:
-    _, found = await run_against_fake(tmp_path, scenario("sse_split"))
+    run, found = await run_against_fake(tmp_path, scenario("sse_split"))
     assert found["sse_split"]["totals"]["ok"] == REQUESTS
     assert "protocol" not in found["sse_split"]
+    # A plain http:// target takes the fast client, and the results and report say so.
+    assert run.results["targets"][0]["http_client"] == "fast"
+    assert "http (fast client)" in run.markdown
 
 
 def test_sse_parser_reads_an_event_fed_one_byte_at_a_time() -> None:

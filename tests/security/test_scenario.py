@@ -76,8 +76,13 @@ def sarif_errors(path: Path) -> list[str]:
 
 
 async def test_the_demo_server_has_no_critical_or_high_finding(tmp_path: Path) -> None:
+    # 16 MiB strings take the SDK seconds to parse on a busy machine: a generous probe_timeout,
+    # so only a real hang or crash is found (it costs nothing while the demo keeps up).
     scenario = await run_security_suite(
-        tmp_path, stdio_suite(["-m", "readiness.demo"], huge_strings='["1MiB", "16MiB"]')
+        tmp_path,
+        stdio_suite(
+            ["-m", "readiness.demo"], huge_strings='["1MiB", "16MiB"]', probe_timeout='"10s"'
+        ),
     )
     security = scenario["security"]
     assert security["counts"]["critical"] == 0, security["findings"]
@@ -234,6 +239,21 @@ async def test_a_crash_of_the_raw_protocol_session_is_found_and_the_target_still
     assert security["probes_sent"] < security["probes_planned"]  # protocol probes after it
     assert scenario["status"] == "failed"
     assert [c["observed"] for c in scenario["checks"] if c["metric"] == "crashed"] == [1.0]
+
+
+async def test_a_server_slow_to_recover_from_a_protocol_probe_hung_and_did_not_crash(
+    tmp_path: Path,
+) -> None:
+    # The oversize frame stops it for 1.5 s: past the probe_timeout, well within the grace
+    # a server still running gets (RECOVERY_FACTOR probe_timeouts more).
+    scenario = await run_security_suite(
+        tmp_path, stdio_suite([str(VULNERABLE), "--plant", "stall"], probe_timeout='"1s"')
+    )
+    security = scenario["security"]
+    assert findings(scenario) == [("RDY-HANG", "high", "(protocol)")]
+    assert security["crashed"] is False
+    assert security["hangs"] == 1
+    assert security["probes_sent"] == security["probes_planned"]
 
 
 async def test_probes_stop_at_the_cap(tmp_path: Path) -> None:
