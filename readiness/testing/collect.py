@@ -8,6 +8,7 @@ still have items is made, and every item reads its verdict from that run's resul
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +60,12 @@ class SuiteFile(pytest.File):
             targets[target.name] = target
         for name, scenarios in by_target.items():
             yield TargetNode.from_parent(self, name=name, scenarios=scenarios)
+
+    @property
+    def lets_unproven_pass(self) -> bool:
+        """`[gate] on_inconclusive` is "warn" or "pass": a check not proven is not a failure."""
+        suite = getattr(self, "_suite", None)
+        return suite is None or suite.gate.on_inconclusive != "fail"
 
     def run_once(self) -> None:
         """Run every scenario that has a selected item, unless that was done already."""
@@ -140,6 +147,10 @@ class ScenarioNode(pytest.Collector):
             yield CheckItem.from_parent(self, name=name, index=index)
 
 
+class NotProven(UserWarning):
+    """A check whose 95% interval straddles its limit, passed by `[gate] on_inconclusive`."""
+
+
 class CheckItem(pytest.Item):
     """One check of one scenario against one target: passes when the check passed."""
 
@@ -163,6 +174,12 @@ class CheckItem(pytest.Item):
                 raise CheckFailed(f"the scenario is {scenario.status}")
             return
         check = _check_of(scenario, self.index, self.name)
+        if not check.passed and check.verdict == "inconclusive" and suite_file.lets_unproven_pass:
+            # [gate] on_inconclusive = "warn" or "pass": not a failure, as for `readiness run`;
+            # a warning says it is not proven ("fail" fails it below).
+            message = f"{self.target}::{self.scenario}: {check.expression} not proven: "
+            warnings.warn(NotProven(message + check.describe()), stacklevel=1)
+            return
         if not check.passed:
             if check.observed is None:
                 failed = "not measured"

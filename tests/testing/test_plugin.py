@@ -65,7 +65,13 @@ def plugin_args() -> list[str]:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_inprocess(*plugin_args(), "-p", "no:cacheprovider", *args)
+    # A short load's success rate is not proven (its interval straddles the limit): the item
+    # passes, as `readiness run` does under on_inconclusive = "warn", with a warning, which this
+    # project's own `filterwarnings = error` would turn into a failure inside pytester.
+    not_proven = "default::readiness.testing.collect.NotProven"
+    return pytester.runpytest_inprocess(
+        *plugin_args(), "-p", "no:cacheprovider", "-W", not_proven, *args
+    )
 
 
 def scenarios_run(out: Path) -> list[str]:
@@ -103,6 +109,21 @@ def test_a_failing_threshold_fails_exactly_its_item_with_observed_and_required(
     assert scenarios_run(out) == ["quick", "greedy"]  # one run for all four items
     assert (out / "report.md").is_file()
     result.stdout.fnmatch_lines([f"readiness: results and reports in {out}"])
+
+
+@pytest.mark.parametrize("mode", ["warn", "fail"])
+def test_a_check_not_proven_follows_on_inconclusive(pytester: pytest.Pytester, mode: str) -> None:
+    # 60 requests cannot prove a success rate of at least 99% (Wilson interval): inconclusive.
+    pytester.makefile(".toml", scenarios=f'[gate]\non_inconclusive = "{mode}"\n' + SUITE)
+    result = run(pytester, "--readiness", "scenarios.toml", "-k", "quick", "-rf")
+    reports = result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+    failed = [r.nodeid for r in reports if r.failed]
+    if mode == "warn":
+        assert failed == []
+        result.stdout.fnmatch_lines(["*NotProven*success_rate >= 99% not proven*inconclusive*"])
+    else:
+        assert failed == [NODE_IDS[0]]
+        result.stdout.fnmatch_lines(["*success_rate >= 99% inconclusive, which is not a pass*"])
 
 
 def test_k_selects_scenarios_before_the_load_runs_once(
@@ -179,7 +200,7 @@ def test_the_fixtures_run_a_scenario_and_return_typed_results(
             assert quick.operation("tools/call echo").ok == 60
             assert quick.check("errors == 0").observed == 0
             assert result.status == "passed"
-            assert result.score is not None and result.score.checks_passed == 2
+            assert result.score is not None and result.score.checks_total == 2
             assert (result.folder / "results.json").is_file()
         """
     )
