@@ -21,9 +21,9 @@ from readiness.protocol.http import (
     SSE_DRAIN_TIMEOUT,
     HttpConnection,
     SessionLost,
+    status_reply,
 )
 from readiness.protocol.http11 import HttpFailure, HttpTimeout, Origin, Wire, WirePool
-from readiness.protocol.jsonrpc import classify
 from readiness.protocol.outcome import Outcome, OversizedReply, Reply
 from readiness.protocol.sse import SseParser
 
@@ -150,29 +150,15 @@ class FastHttpConnection(HttpConnection):
         if status >= 300:
             if status == 404 and SESSION_HEADER in headers and not self._modern:
                 raise SessionLost
+            json_body = None
             if content_type.startswith(b"application/json"):
-                data = await pool.body(wire)
-                if data is not None:
-                    try:
-                        message = _loads(data)
-                    except _JSONDecodeError:
-                        message = None
-                    if type(message) is dict and type(message.get("error")) is dict:
-                        reply = classify(message)
-                        reply.detail = f"HTTP {status}: {reply.detail}"
-                        return reply
-            return Reply(_TRANSPORT, None, None, f"HTTP {status}")
+                json_body = await pool.body(wire)
+            return status_reply(status, json_body)
         if content_type.startswith(b"application/json"):
             data = await pool.body(wire)
             if data is None:
                 return self._oversized()
-            try:
-                message = _loads(data)
-            except _JSONDecodeError:
-                self.malformed += 1
-                self.not_json += 1
-                return Reply(_TRANSPORT, None, None, "malformed reply: not JSON")
-            return self._response(message)
+            return self._reply_in_json(data)
         if content_type.startswith(b"text/event-stream"):
             return await self._sse_of_wire(pool, wire, request_id)
         self.bad_content_type += 1

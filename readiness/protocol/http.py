@@ -337,13 +337,7 @@ class HttpConnection:
         data = await resp.read() if length is not None else await self._read_capped(resp)
         if data is None:
             return self._too_big(resp)
-        try:
-            message = _loads(data)
-        except _JSONDecodeError:
-            self.malformed += 1
-            self.not_json += 1
-            return Reply(_TRANSPORT, None, None, "malformed reply: not JSON")
-        return self._response(message)
+        return self._reply_in_json(data)
 
     async def _sse_reply(self, resp: aiohttp.ClientResponse, request_id: int) -> Reply:
         parser = SseParser(self._max_reply)
@@ -439,21 +433,21 @@ class HttpConnection:
             return Reply(_TRANSPORT, None, None, "malformed reply: not a JSON-RPC response")
         return classify(message)
 
+    def _reply_in_json(self, data: bytes) -> Reply:
+        """The reply in a JSON body (both HTTP clients)."""
+        try:
+            message = _loads(data)
+        except _JSONDecodeError:
+            self.malformed += 1
+            self.not_json += 1
+            return Reply(_TRANSPORT, None, None, "malformed reply: not JSON")
+        return self._response(message)
+
     async def _status_reply(self, resp: aiohttp.ClientResponse) -> Reply:
-        """An HTTP error status: a JSON-RPC error body wins, else the status is the detail."""
-        status = resp.status
+        data = None
         if resp.headers.get("Content-Type", "").startswith("application/json"):
             data = await self._read_capped(resp)
-            if data is not None:
-                try:
-                    message = _loads(data)
-                except _JSONDecodeError:
-                    message = None
-                if type(message) is dict and type(message.get("error")) is dict:
-                    reply = classify(message)
-                    reply.detail = f"HTTP {status}: {reply.detail}"
-                    return reply
-        return Reply(_TRANSPORT, None, None, f"HTTP {status}")
+        return status_reply(resp.status, data)
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes | None:
         limit = self._max_reply
@@ -571,3 +565,18 @@ def _connect_failure(exc: aiohttp.ClientConnectorError) -> str:
     if isinstance(exc.os_error, ConnectionRefusedError):
         return f"connection refused at {where}"
     return f"cannot connect to {where}: {exc.os_error.strerror or exc.os_error}"
+
+
+def status_reply(status: int, json_body: bytes | None) -> Reply:
+    """An HTTP error status: a JSON-RPC error in its JSON body wins, else the status is the
+    detail (both HTTP clients)."""
+    if json_body is not None:
+        try:
+            message = _loads(json_body)
+        except _JSONDecodeError:
+            message = None
+        if type(message) is dict and type(message.get("error")) is dict:
+            reply = classify(message)
+            reply.detail = f"HTTP {status}: {reply.detail}"
+            return reply
+    return Reply(_TRANSPORT, None, None, f"HTTP {status}")
