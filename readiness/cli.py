@@ -536,12 +536,13 @@ def _write_reports(state: RunState) -> None:
 
 
 def _score_gate(result: RunResult, fail_under: float | None, fail_on: FailOn | None) -> ExitCode:
-    """Exit 1 when the score is below --fail-under or the status is --fail-on or worse."""
+    """Exit 1 when the score is below --fail-under or the status is --fail-on or worse. A fleet
+    is held to its lowest target's score, as its status is its least ready target's."""
     from readiness.scoring import score_of, status_at_least
 
     score = score_of(result)
-    value = score["value"]
-    if fail_under is not None and (value is None or value < fail_under):
+    values = [score["value"], *(t["score"]["value"] for t in result["targets"] if "score" in t)]
+    if fail_under is not None and any(v is None or v < fail_under for v in values):
         return ExitCode.CHECKS_FAILED
     if fail_on is not None and status_at_least(score["status"], fail_on.value):
         return ExitCode.CHECKS_FAILED

@@ -193,6 +193,15 @@ def test_a_fleet_of_two_demo_servers_reports_a_row_each_the_slower_with_the_high
     failed = [c for c in junit.iter("testcase") if c.find("failure") is not None]
     assert [c.get("classname") for c in failed] == ["slow.throughput"]
 
+    # --fail-under holds the fleet to its lowest target, not to the score over all its checks.
+    combined = data["score"]["value"]
+    assert slow["score"] < combined
+    gated = [
+        run_cli("report", str(out), "--format", "md", "--out", g, "--fail-under", g, cwd=tmp_path)
+        for g in (str(combined), str(slow["score"]))
+    ]
+    assert [p.returncode for p in gated] == [1, 0], [p.stderr for p in gated]
+
 
 def test_parallel_targets_run_side_by_side_with_the_same_shape(tmp_path: Path) -> None:
     data, out = fleet_run(tmp_path, "--parallel-targets", "-s", "throughput")
