@@ -232,6 +232,11 @@ class TargetPool:
         )
 
     @property
+    def connection_requester(self) -> PooledRequester[PooledConnection]:
+        """The requester behind `request()`: what the scenario's own requests waited for."""
+        return self._requester
+
+    @property
     def protocol_version(self) -> str:
         return self._first.protocol_version
 

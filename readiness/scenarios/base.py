@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from readiness.config.workload import JourneyConfig
     from readiness.health.poller import HealthWatch
     from readiness.protocol.connection import Connection
-    from readiness.target import TargetSession
+    from readiness.target import TargetPool, TargetSession
 
 DEFAULT_THRESHOLD = "success_rate >= 99%"
 HEALTH_METRICS = (
@@ -102,13 +102,17 @@ class ScenarioContext:
     )
     # Every connection the scenario opened (through `connected`), for its two-way figures.
     _connections: list[object] = field(default_factory=list, init=False, repr=False, compare=False)
+    # The pool behind each of them, when the target has one, for the pool's figures.
+    _pools: list[TargetPool] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         report = self.on_connected
-        connections = self._connections
+        connections, pools = self._connections, self._pools
 
         def connected(session: TargetSession) -> None:
             connections.append(session.conn)
+            if session.pool is not None:
+                pools.append(session.pool)
             report(session)
 
         object.__setattr__(self, "on_connected", connected)
@@ -617,6 +621,10 @@ def assemble(
     result["intervals"] = rec.series.to_result(names)
     if (resilience := ctx.resilience_stats()) is not None:
         result["resilience"] = resilience
+    if ctx._pools and ctx.scenario.kind != "pool":  # a pool scenario measures its own load's
+        from readiness.scenarios.pool_figures import scenario_pool_result
+
+        result["pool"] = scenario_pool_result(ctx._pools)
     if ctx.target.client is not None:
         from readiness.scenarios.twoway_figures import two_way_result
 

@@ -181,6 +181,9 @@ def test_environment_and_method_are_reported(report: str) -> None:
     assert "**scaling** — closed model, latency not corrected" in method
     assert "never averaged" in method
     assert "traceable to results.json" in method
+    # Only the circuit breaker refuses a request; the rate limiter makes it wait.
+    assert "refused by readiness's own circuit breaker" in method
+    assert "limiter makes a request wait, it never refuses one" in method
 
 
 def test_every_table_row_has_as_many_cells_as_its_header(report: str) -> None:
