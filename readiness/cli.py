@@ -199,7 +199,7 @@ def run(
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
-    state = new_state(suite, folder, sys.argv, parallel_targets=parallel_targets)
+    state = new_state(suite, folder, sys.argv, parallel_targets=parallel_targets, pairs=pairs)
     if segment is not None:
         state.result["run"]["segment"] = str(shard)
     try:

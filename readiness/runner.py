@@ -147,8 +147,16 @@ def plan_pairs(
 
 
 def new_state(
-    suite: Suite, folder: Path, argv: Sequence[str], *, parallel_targets: bool = False
+    suite: Suite,
+    folder: Path,
+    argv: Sequence[str],
+    *,
+    parallel_targets: bool = False,
+    pairs: Sequence[tuple[ScenarioConfig, TargetConfig]] | None = None,
 ) -> RunState:
+    """A run's state before any load. With `pairs`, only the targets they run against are the
+    run's targets: a target `-s`/`--target` left out is not scored as a target with no checks."""
+    planned = None if pairs is None else {t.name for _, t in pairs}
     info = RunInfo(
         name=suite.run.name,
         started_at=now_iso(),
@@ -172,6 +180,7 @@ def new_state(
             server_info={},
         )
         for t in suite.targets
+        if planned is None or t.name in planned
     ]
     result = RunResult(
         schema_version=SCHEMA_VERSION,

@@ -203,6 +203,20 @@ def test_a_fleet_of_two_demo_servers_reports_a_row_each_the_slower_with_the_high
     assert [p.returncode for p in gated] == [1, 0], [p.stderr for p in gated]
 
 
+def test_a_scenario_chosen_with_s_runs_as_its_own_targets_alone(tmp_path: Path) -> None:
+    config = suite(tmp_path, FLEET)
+    out = tmp_path / "out"
+    done = run_cli(
+        "run", "-c", str(config), "--out", str(out), "-q", "-s", "fast-only", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    data = results(out)
+    # the slow target ran nothing: it is not a fleet member with no checks (NOT READY)
+    assert [t["name"] for t in data["targets"]] == ["fast"]
+    assert "fleet" not in data
+    assert data["score"]["status"] == "ready"
+
+
 def test_parallel_targets_run_side_by_side_with_the_same_shape(tmp_path: Path) -> None:
     data, out = fleet_run(tmp_path, "--parallel-targets", "-s", "throughput")
     assert data["fleet"]["mode"] == "parallel"
