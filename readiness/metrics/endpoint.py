@@ -114,23 +114,28 @@ async def _serving(
     listener: anyio.abc.Listener[anyio.abc.SocketStream] | None,
     host: str,
 ) -> AsyncIterator[MetricsExport]:
-    async with anyio.create_task_group() as tg:
-        if listener is not None:
-            bound = listener.extra(anyio.abc.SocketAttribute.local_address)
-            shown = f"[{host}]" if ":" in host else host
-            export.url = f"http://{shown}:{bound[1]}/metrics"
-            tg.start_soon(listener.serve, _handler(export))
+    if listener is not None:
+        bound = listener.extra(anyio.abc.SocketAttribute.local_address)
+        shown = f"[{host}]" if ":" in host else host
+        export.url = f"http://{shown}:{bound[1]}/metrics"
+    async with anyio.create_task_group() as pushing:
         if export.pushgateway is not None:
             send, receive = anyio.create_memory_object_stream[str](1)
             export._pending = send
-            tg.start_soon(_pusher, export, receive)
+            pushing.start_soon(_pusher, export, receive)
         try:
-            yield export
+            async with anyio.create_task_group() as serving:
+                if listener is not None:
+                    serving.start_soon(listener.serve, _handler(export))
+                try:
+                    yield export
+                finally:
+                    serving.cancel_scope.cancel()
         finally:
+            # The pusher makes the pushes already asked for, then ends.
             if export._pending is not None:
                 export._pending.close()
                 export._pending = None
-            tg.cancel_scope.cancel()
 
 
 async def _listen(host: str, port: int) -> anyio.abc.Listener[anyio.abc.SocketStream]:
