@@ -1,0 +1,186 @@
+"""What live metrics cost: client CPU per request with `/metrics` served and scraped every
+second, against the same load without them (budget: at most 5% more).
+
+The engine (`run_load`, watched as a scenario watches it) drives a no-op server in
+time-bounded slices. Each round runs one slice of each kind, in alternating order: "plain",
+and "exposed" — the load registered with LiveMetrics (as `drive()` does) and the instruments
+too, with the endpoint open and a separate scraper process fetching it once a second.
+Ratios are taken within a round; the table gives the median over rounds.
+
+    python benchmarks/bench_metrics.py [--transport stdio|http] [--rounds 8] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from clients import (
+    CALL,
+    CALL_PARAMS,
+    LOAD_DEADLINE_S,
+    Target,
+    _open_readiness,
+    running_noop_http,
+)
+from machine import describe, pin_cpus, wait_for_quiet
+
+from readiness.engine.load import LoadPlan, ProgressLabel, run_load
+from readiness.engine.progress import ignore_progress
+from readiness.engine.schedule import constant
+from readiness.engine.workload import Operation, Workload
+from readiness.metrics.endpoint import open_metrics
+from readiness.metrics.live import Exposed
+from readiness.metrics.recorder import Recorder
+from readiness.protocol.connection import Connection
+from readiness.protocol.outcome import Outcome
+from readiness.scenarios.instruments import watch
+
+SCRAPER = """
+import sys, time, urllib.request
+url = sys.argv[1]
+while True:
+    time.sleep(1.0)
+    try:
+        urllib.request.urlopen(url, timeout=5).read()
+    except OSError:
+        pass
+"""
+
+
+@dataclass(frozen=True)
+class Slice:
+    requests: int
+    cpu_s: float
+    wall_s: float
+    scrapes: int
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s * 1e6 / max(self.requests, 1)
+
+
+async def one_slice(conn: Connection, concurrency: int, seconds: float, port: int | None) -> Slice:
+    workload = Workload([Operation(0, "echo", CALL, CALL_PARAMS, 1.0)])
+    plan = LoadPlan(
+        model="closed", level=constant(concurrency, seconds), duration=seconds, requests=None
+    )
+    label = ProgressLabel("bench", "throughput", "noop", "load")
+    recorder = Recorder(1)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    scrapes = 0
+    if port is None:
+        async with watch(conn.pid):
+            run = await run_load(
+                conn,
+                workload,
+                plan,
+                deadline_s=LOAD_DEADLINE_S,
+                label=label,
+                on_progress=ignore_progress,
+                recorder=recorder,
+            )
+    else:
+        async with open_metrics(port=port) as export:
+            live = export.live
+            async with watch(conn.pid, live=Exposed(live, "noop", "bench")):
+                with live.load("noop", "bench", ["echo"], recorder):
+                    run = await run_load(
+                        conn,
+                        workload,
+                        plan,
+                        deadline_s=LOAD_DEADLINE_S,
+                        label=label,
+                        on_progress=ignore_progress,
+                        recorder=recorder,
+                    )
+            scrapes = live.scrapes
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    ok = run.recording.operations[0].counts[Outcome.OK]
+    return Slice(ok, cpu, wall, scrapes)
+
+
+async def bench(target: Target, args: argparse.Namespace, port: int) -> list[tuple[Slice, Slice]]:
+    rounds: list[tuple[Slice, Slice]] = []
+    async with _open_readiness(target) as conn:
+        await one_slice(conn, args.concurrency, 1.0, None)  # warm-up
+        for i in range(args.rounds):
+            await wait_for_quiet(below_cores=0.3, within=10.0)
+            if i % 2 == 0:
+                plain = await one_slice(conn, args.concurrency, args.seconds, None)
+                exposed = await one_slice(conn, args.concurrency, args.seconds, port)
+            else:
+                exposed = await one_slice(conn, args.concurrency, args.seconds, port)
+                plain = await one_slice(conn, args.concurrency, args.seconds, None)
+            rounds.append((plain, exposed))
+            print(
+                f"round {i + 1}: plain {plain.cpu_us:.1f} µs/req ({plain.requests:,} req),"
+                f" exposed {exposed.cpu_us:.1f} µs/req ({exposed.requests:,} req,"
+                f" {exposed.scrapes} scrapes), ratio {exposed.cpu_us / plain.cpu_us:.3f}",
+                file=sys.stderr,
+            )
+    return rounds
+
+
+async def main_async(args: argparse.Namespace, port: int) -> list[tuple[Slice, Slice]]:
+    if args.transport == "stdio":
+        return await bench(Target(server_cpu=args.server_cpu), args, port)
+    async with running_noop_http(args.server_cpu) as target:
+        return await bench(target, args, port)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--no-pin", action="store_true")
+    args = parser.parse_args()
+    args.server_cpu = None if args.no_pin else pin_cpus()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    # Its own process: the scraper's CPU is not the generator's.
+    scraper = subprocess.Popen(
+        [sys.executable, "-c", SCRAPER, f"http://127.0.0.1:{port}/metrics"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        rounds = anyio.run(main_async, args, port)
+    finally:
+        scraper.kill()
+        scraper.wait(timeout=10)
+    ratios = [e.cpu_us / p.cpu_us for p, e in rounds]
+    plain = statistics.median(p.cpu_us for p, _ in rounds)
+    exposed = statistics.median(e.cpu_us for _, e in rounds)
+    scrapes = sum(e.scrapes for _, e in rounds)
+    seconds = sum(e.wall_s for _, e in rounds)
+    print(describe())
+    print(
+        "| transport | in flight | rounds | plain CPU µs/request | exposed + scraped 1/s |"
+        " exposed ÷ plain: median round (range) | scrapes served | budget |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    median = statistics.median(ratios)
+    print(
+        f"| {args.transport} | {args.concurrency} | {len(rounds)} | {plain:.1f} | {exposed:.1f} |"
+        f" {median:.3f}× ({min(ratios):.3f}–{max(ratios):.3f}) |"
+        f" {scrapes} in {seconds:.0f} s | {'met' if median <= 1.05 else 'MISSED'} (≤ 1.05×) |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
