@@ -7,6 +7,7 @@ steps of the load, never in the middle of a fold; a push runs in a worker thread
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -178,7 +179,10 @@ def _handler(export: MetricsExport) -> Callable[[anyio.abc.SocketStream], Awaita
                 await _reply(stream, b"404 Not Found", b"text/plain", b"not found\n")
                 return
             if path.startswith(b"/metrics"):
-                await _reply(stream, b"200 OK", _CONTENT_TYPE, render(export.registry))
+                cpu0 = time.thread_time()  # this thread runs the load too: only our share
+                body = render(export.registry)
+                export.live.scrape_cpu_s += time.thread_time() - cpu0
+                await _reply(stream, b"200 OK", _CONTENT_TYPE, body)
             else:
                 body = b'readiness live metrics: <a href="/metrics">/metrics</a>\n'
                 await _reply(stream, b"200 OK", b"text/html", body)

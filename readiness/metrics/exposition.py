@@ -57,6 +57,7 @@ SERIES = {
     "readiness_fault_active": "gauge",
     "readiness_breaker_state": "gauge",
     "readiness_metrics_scrapes_total": "counter",
+    "readiness_metrics_scrape_cpu_seconds_total": "counter",
 }
 
 
@@ -177,6 +178,11 @@ class LiveCollector:
         yield breaker
         yield CounterMetricFamily(
             "readiness_metrics_scrapes", "Scrapes of this endpoint.", value=self.live.scrapes
+        )
+        yield CounterMetricFamily(
+            "readiness_metrics_scrape_cpu_seconds",
+            "CPU time spent rendering scrapes of this endpoint (before this one).",
+            value=self.live.scrape_cpu_s,
         )
 
     @staticmethod

@@ -109,6 +109,7 @@ class LiveMetrics:
         self._done: dict[OpKey, OperationTotals] = {}
         self._lag_done = LatencyHistogram()
         self.scrapes = 0
+        self.scrape_cpu_s = 0.0  # spent rendering scrapes (measured by the endpoint)
 
     def __repr__(self) -> str:
         return (
