@@ -2,10 +2,12 @@
 second, against the same load without them (budget: at most 5% more).
 
 The engine (`run_load`, watched as a scenario watches it) drives a no-op server in
-time-bounded slices. Each round runs one slice of each kind, in alternating order: "plain",
-and "exposed" — the load registered with LiveMetrics (as `drive()` does) and the instruments
-too, with the endpoint open and a separate scraper process fetching it once a second.
-Ratios are taken within a round; the table gives the median over rounds.
+time-bounded slices, the endpoint open throughout (as in a run). Each round runs one slice
+of each kind, in alternating order: "plain" — the load not registered and the scraper
+stopped (SIGSTOP) — and "exposed" — the load and the instruments registered with LiveMetrics
+(as `drive()` does), a separate scraper process fetching /metrics once a second. Ratios are
+taken within a round; the table gives the median over rounds, and the scrapes' own CPU
+(thread time of rendering them, measured by the endpoint) as a share of the slices' CPU.
 
     python benchmarks/bench_metrics.py [--transport stdio|http] [--rounds 8] [--seconds 3]
 """
@@ -13,11 +15,14 @@ Ratios are taken within a round; the table gives the median over rounds.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +44,7 @@ from readiness.engine.load import LoadPlan, ProgressLabel, run_load
 from readiness.engine.progress import ignore_progress
 from readiness.engine.schedule import constant
 from readiness.engine.workload import Operation, Workload
-from readiness.metrics.endpoint import open_metrics
+from readiness.metrics.endpoint import MetricsExport, open_metrics
 from readiness.metrics.live import Exposed
 from readiness.metrics.recorder import Recorder
 from readiness.protocol.connection import Connection
@@ -71,17 +76,25 @@ class Slice:
         return self.cpu_s * 1e6 / max(self.requests, 1)
 
 
-async def one_slice(conn: Connection, concurrency: int, seconds: float, port: int | None) -> Slice:
+async def one_slice(
+    conn: Connection, concurrency: int, seconds: float, export: MetricsExport | None
+) -> Slice:
+    """One time-bounded load; with `export`, registered as `drive()` registers it."""
     workload = Workload([Operation(0, "echo", CALL, CALL_PARAMS, 1.0)])
     plan = LoadPlan(
         model="closed", level=constant(concurrency, seconds), duration=seconds, requests=None
     )
     label = ProgressLabel("bench", "throughput", "noop", "load")
     recorder = Recorder(1)
+    live = None if export is None else export.live
+    scrapes0, scrape_cpu0 = (0, 0.0) if live is None else (live.scrapes, live.scrape_cpu_s)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    scrapes, scrape_cpu_s = 0, 0.0
-    if port is None:
-        async with watch(conn.pid):
+    exposed = None if live is None else Exposed(live, "noop", "bench")
+    async with watch(conn.pid, live=exposed):
+        registered = (
+            nullcontext() if live is None else live.load("noop", "bench", ["echo"], recorder)
+        )
+        with registered:
             run = await run_load(
                 conn,
                 workload,
@@ -91,54 +104,58 @@ async def one_slice(conn: Connection, concurrency: int, seconds: float, port: in
                 on_progress=ignore_progress,
                 recorder=recorder,
             )
-    else:
-        async with open_metrics(port=port) as export:
-            live = export.live
-            async with watch(conn.pid, live=Exposed(live, "noop", "bench")):
-                with live.load("noop", "bench", ["echo"], recorder):
-                    run = await run_load(
-                        conn,
-                        workload,
-                        plan,
-                        deadline_s=LOAD_DEADLINE_S,
-                        label=label,
-                        on_progress=ignore_progress,
-                        recorder=recorder,
-                    )
-            scrapes, scrape_cpu_s = live.scrapes, live.scrape_cpu_s
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     ok = run.recording.operations[0].counts[Outcome.OK]
-    return Slice(ok, cpu, wall, scrapes, scrape_cpu_s)
+    if live is None:
+        return Slice(ok, cpu, wall, 0)
+    return Slice(ok, cpu, wall, live.scrapes - scrapes0, live.scrape_cpu_s - scrape_cpu0)
 
 
-async def bench(target: Target, args: argparse.Namespace, port: int) -> list[tuple[Slice, Slice]]:
+async def bench(
+    target: Target, args: argparse.Namespace, port: int, scraper: int
+) -> list[tuple[Slice, Slice]]:
+    """Rounds of a plain slice (scraper stopped, load not registered) and an exposed one
+    (registered, scraper running), in alternating order, the endpoint open throughout as in
+    a run: its start-up is once per run, not per slice."""
     rounds: list[tuple[Slice, Slice]] = []
-    async with _open_readiness(target) as conn:
+    async with _open_readiness(target) as conn, open_metrics(port=port) as export:
         await one_slice(conn, args.concurrency, 1.0, None)  # warm-up
+
+        async def plain() -> Slice:
+            os.kill(scraper, signal.SIGSTOP)
+            return await one_slice(conn, args.concurrency, args.seconds, None)
+
+        async def exposed() -> Slice:
+            os.kill(scraper, signal.SIGCONT)
+            try:
+                return await one_slice(conn, args.concurrency, args.seconds, export)
+            finally:
+                os.kill(scraper, signal.SIGSTOP)
+
         for i in range(args.rounds):
             await wait_for_quiet(below_cores=0.3, within=10.0)
             if i % 2 == 0:
-                plain = await one_slice(conn, args.concurrency, args.seconds, None)
-                exposed = await one_slice(conn, args.concurrency, args.seconds, port)
+                p, e = await plain(), await exposed()
             else:
-                exposed = await one_slice(conn, args.concurrency, args.seconds, port)
-                plain = await one_slice(conn, args.concurrency, args.seconds, None)
-            rounds.append((plain, exposed))
+                e, p = await exposed(), await plain()
+            rounds.append((p, e))
             print(
-                f"round {i + 1}: plain {plain.cpu_us:.1f} µs/req ({plain.requests:,} req),"
-                f" exposed {exposed.cpu_us:.1f} µs/req ({exposed.requests:,} req,"
-                f" {exposed.scrapes} scrapes, {exposed.scrape_cpu_s * 1000:.1f} ms),"
-                f" ratio {exposed.cpu_us / plain.cpu_us:.3f}",
+                f"round {i + 1}: plain {p.cpu_us:.1f} µs/req ({p.requests:,} req),"
+                f" exposed {e.cpu_us:.1f} µs/req ({e.requests:,} req,"
+                f" {e.scrapes} scrapes, {e.scrape_cpu_s * 1000:.1f} ms),"
+                f" ratio {e.cpu_us / p.cpu_us:.3f}",
                 file=sys.stderr,
             )
     return rounds
 
 
-async def main_async(args: argparse.Namespace, port: int) -> list[tuple[Slice, Slice]]:
+async def main_async(
+    args: argparse.Namespace, port: int, scraper: int
+) -> list[tuple[Slice, Slice]]:
     if args.transport == "stdio":
-        return await bench(Target(server_cpu=args.server_cpu), args, port)
+        return await bench(Target(server_cpu=args.server_cpu), args, port, scraper)
     async with running_noop_http(args.server_cpu) as target:
-        return await bench(target, args, port)
+        return await bench(target, args, port, scraper)
 
 
 def main() -> int:
@@ -160,8 +177,9 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     try:
-        rounds = anyio.run(main_async, args, port)
+        rounds = anyio.run(main_async, args, port, scraper.pid)
     finally:
+        os.kill(scraper.pid, signal.SIGCONT)
         scraper.kill()
         scraper.wait(timeout=10)
     ratios = [e.cpu_us / p.cpu_us for p, e in rounds]
