@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from typing import TYPE_CHECKING
 
 import anyio
@@ -79,7 +80,7 @@ class MetricsExport:
             with anyio.fail_after(PUSH_TIMEOUT_S + 1):
                 await anyio.to_thread.run_sync(push, abandon_on_cancel=True)
             self.pushes += 1
-        except (OSError, ValueError, TimeoutError) as exc:
+        except (OSError, ValueError, TimeoutError, HTTPException) as exc:
             self.push_errors.append(f"push to {gateway} failed: {exc}")
 
 
