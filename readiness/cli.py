@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -174,6 +175,27 @@ def run(
     coordinator: Annotated[
         str | None, typer.Option("--coordinator", hidden=True)  # set by --workers for its workers
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve live Prometheus metrics at http://HOST:P/metrics during the run (0: a"
+            " free port; the URL is printed and kept in results.json).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address the metrics endpoint binds.")
+    ] = "127.0.0.1",
+    pushgateway: Annotated[
+        str | None,
+        typer.Option(
+            "--pushgateway",
+            help="Push the series to this Prometheus Pushgateway after each scenario and at"
+            " the end (job readiness, grouped by run); a failed push is only a warning.",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run the scenarios of a suite; write results.json, report.md, report.html, junit.xml."""
@@ -195,6 +217,12 @@ def run(
             raise ConfigError(
                 "--parallel-targets with --workers or --segment: give one (workers share one"
                 " scenario's load; side by side targets each run their own)"
+            )
+        exposure = _Exposure(metrics_host, metrics_port, pushgateway)
+        if exposure.wanted and count > 1:
+            raise ConfigError(
+                "--metrics-port or --pushgateway with --workers: give one (each worker is a"
+                " process of its own; run each shard with --segment and scrape each)"
             )
     except ReadinessError as exc:
         _fail(exc, debug)
@@ -223,6 +251,7 @@ def run(
             segment=shard,
             coordinator=coordinator,
             repeat=repeat,
+            exposure=exposure,
         )
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
@@ -248,6 +277,7 @@ def _execute(
     segment: Segment | None = None,
     coordinator: str | None = None,
     repeat: int = 1,
+    exposure: _Exposure | None = None,
 ) -> ExitCode:
     import anyio
 
@@ -257,11 +287,13 @@ def _execute(
 
     display = choose_display(quiet)
     shard = segment or WHOLE
+    exposure = exposure or _Exposure()
 
     def done(result: ScenarioResult) -> None:
         display.scenario_done(_scenario_line(result))
+        exposure.scenario_done()
 
-    async def main() -> None:
+    async def load() -> None:
         gate = None
         if coordinator is not None:
             from readiness.distributed.coordinator import StartGate
@@ -285,6 +317,9 @@ def _execute(
             if gate is not None:
                 await gate.aclose()
 
+    async def main() -> None:
+        await exposure.around(state, load)
+
     hard_stop = False
     with display:
         try:
@@ -292,9 +327,70 @@ def _execute(
         except KeyboardInterrupt:
             hard_stop = True
             state.interrupt.set()
+        except ConfigError as exc:  # the metrics port could not be bound; nothing ran
+            _fail(exc, debug)
     if hard_stop:
         finish(state)
+    for warning in exposure.warnings(state):
+        typer.echo(f"warning: {warning}", err=True)
     return _conclude(state, suite, baseline, debug)
+
+
+class _Exposure:
+    """The run's live metrics as asked on the command line: an endpoint, a Pushgateway."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, pushgateway: str | None = None
+    ) -> None:
+        self.host, self.port, self.pushgateway = host, port, pushgateway
+        self._request_push: Callable[[str], None] | None = None
+
+    @property
+    def wanted(self) -> bool:
+        return self.port is not None or self.pushgateway is not None
+
+    def scenario_done(self) -> None:
+        if self._request_push is not None:
+            self._request_push("scenario")
+
+    async def around(self, state: RunState, body: Callable[[], Awaitable[None]]) -> None:
+        """Run `body` with the metrics exposed (when asked), and note them in results.json."""
+        if not self.wanted:
+            await body()
+            return
+        from readiness.metrics.endpoint import open_metrics
+        from readiness.results import MetricsInfo
+
+        async with open_metrics(
+            host=self.host, port=self.port, pushgateway=self.pushgateway, run_id=state.folder.name
+        ) as export:
+            state.live = export.live
+            info = MetricsInfo(
+                url=export.url,
+                pushgateway=self.pushgateway,
+                run_id=export.run_id,
+                pushes=0,
+                push_errors=[],
+            )
+            state.result["run"]["metrics"] = info
+            if export.url is not None:
+                typer.echo(f"metrics: {export.url}", err=True)
+            self._request_push = export.request_push
+            try:
+                await body()
+            finally:
+                self._request_push = None
+        info["pushes"] = export.pushes  # after the final push, made on leaving the block
+        info["push_errors"] = list(export.push_errors)
+        if self.pushgateway is not None:
+            try:
+                state.save()
+            except OutputError as exc:
+                state.fatal = state.fatal or exc
+
+    def warnings(self, state: RunState) -> list[str]:
+        info = state.result["run"].get("metrics")
+        return [] if info is None else list(info["push_errors"])
 
 
 def _conclude(

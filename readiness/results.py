@@ -887,6 +887,17 @@ class RunInfo(TypedDict):
     seed: NotRequired[int]  # of templated arguments' draws: the same seed draws the same values
     segment: NotRequired[str]  # "i/N": this results.json is shard i of N (run --segment)
     workers: NotRequired[int]  # merged from this many shards (run --workers, merge)
+    metrics: NotRequired[MetricsInfo]  # run --metrics-port / --pushgateway
+
+
+class MetricsInfo(TypedDict):
+    """Where the run exposed its live metrics, and how its pushes went."""
+
+    url: str | None  # the /metrics endpoint served during the run
+    pushgateway: str | None
+    run_id: str  # the Pushgateway grouping key `run`
+    pushes: int  # pushes that succeeded
+    push_errors: list[str]  # each failed push: a warning, never a lost result
 
 
 class RunSummary(TypedDict):

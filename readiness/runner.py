@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
     from readiness.config.scoring import ScoringConfig
     from readiness.health.poller import HealthWatch
+    from readiness.metrics.live import LiveMetrics
     from readiness.target import TargetSession
 
 ScenarioRunner = Callable[[ScenarioContext], Awaitable[ScenarioResult]]
@@ -91,6 +92,7 @@ class RunState:
     fatal: ReadinessError | None = None
     internal_errors: list[str] = field(default_factory=list)
     parallel_targets: bool = False  # a fleet's targets run side by side, each its own load
+    live: LiveMetrics | None = None  # exposed at run --metrics-port / --pushgateway
 
     write: Callable[[Path, bytes], None] = write_atomic  # the filesystem, replaceable in tests
     # ${VAR} values back to their names in anything saved or shown (errors quote URLs)
@@ -311,6 +313,7 @@ async def _run_pair(
         start_gate=None
         if single is not None or coordinator is None
         else partial(coordinator.ready, key),
+        live=state.live,
     )
     started_at = now_iso()
     try:

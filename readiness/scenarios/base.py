@@ -7,7 +7,7 @@ import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from readiness.config.thresholds import Threshold
     from readiness.config.workload import JourneyConfig
     from readiness.health.poller import HealthWatch
+    from readiness.metrics.live import Exposed, LiveMetrics
     from readiness.protocol.connection import Connection
     from readiness.target import TargetPool, TargetSession
 
@@ -95,6 +96,8 @@ class ScenarioContext:
     # and the coordinated start each measured load waits on (given the load's phase).
     segment: Segment = WHOLE
     start_gate: Callable[[str], Awaitable[None]] | None = None
+    # The run's live metrics (run --metrics-port / --pushgateway); None when not exposed.
+    live: LiveMetrics | None = None
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
     # breaker state, cache and tokens carry over from warm-up to load and from step to step.
     _resilience: list[ResilientRequester] = field(
@@ -116,6 +119,15 @@ class ScenarioContext:
             report(session)
 
         object.__setattr__(self, "on_connected", connected)
+
+    @property
+    def exposed(self) -> Exposed | None:
+        """This scenario's labels at the run's live metrics, when they are exposed."""
+        if self.live is None:
+            return None
+        from readiness.metrics.live import Exposed
+
+        return Exposed(self.live, self.target.name, self.scenario.name)
 
     def resilient(self, conn: Requester) -> Requester:
         """`conn` behind the target's resilience layer; `conn` itself when none is configured."""
@@ -348,8 +360,41 @@ async def drive(
         plan = replace(plan, segment=ctx.segment)
     if ctx.start_gate is not None and "warm-up" not in label.phase:
         await _wait_for_start(ctx, ctx.start_gate, label)
-    run = await run_load(
-        ctx.resilient(conn),
+    requester = ctx.resilient(conn)
+    exposed = (
+        nullcontext()
+        if ctx.live is None or "warm-up" in label.phase  # warm-up is not in results either
+        else ctx.live.load(
+            ctx.target.name,
+            ctx.scenario.name,
+            [op.name for op in workload.operations],
+            recorder,
+            breaker=requester.breaker_state if isinstance(requester, ResilientRequester) else None,
+        )
+    )
+    with exposed:
+        run = await _run_load(
+            ctx, requester, workload, plan, label, on_progress, recorder, sessions
+        )
+    if health is not None:
+        methods = [op.method for op in workload.operations]
+        health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
+        await health.scrape_now()
+    return run
+
+
+async def _run_load(
+    ctx: ScenarioContext,
+    requester: Requester,
+    workload: Workload,
+    plan: LoadPlan,
+    label: ProgressLabel,
+    on_progress: ProgressSink | None,
+    recorder: Recorder,
+    sessions: Sequence[Requester],
+) -> LoadRun:
+    return await run_load(
+        requester,
         workload,
         plan,
         deadline_s=deadline_for(
@@ -364,11 +409,6 @@ async def drive(
         recorder=recorder,
         sessions=sessions,
     )
-    if health is not None:
-        methods = [op.method for op in workload.operations]
-        health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
-        await health.scrape_now()
-    return run
 
 
 async def _wait_for_start(

@@ -221,7 +221,7 @@ async def probe_capacity(ctx: ScenarioContext, conn: Requester, workload: Worklo
         )
         if not readings:
             await warm_up(ctx, conn, workload, plan, label)
-        async with watch(None, no_pid_reason=_NO_SERVER) as instruments:
+        async with watch(None, no_pid_reason=_NO_SERVER, live=ctx.exposed) as instruments:
             run = await drive(ctx, conn, workload, plan, label)
         sent += run.recording.sent
         if ctx.interrupt.is_set():

@@ -184,7 +184,7 @@ async def run_security(ctx: ScenarioContext) -> ScenarioResult:
         async with open_target(target, logs, scenario.name) as session:
             ctx.on_connected(session)
             conn = session.conn
-            async with watch(session.pid) as instruments:
+            async with watch(session.pid, live=ctx.exposed) as instruments:
                 found = await discover(conn)
                 groups, skipped = _call_probes(ctx, found, catalog, tokens)
                 planned = sum(1 for _ in _round_robin(_call_probes(ctx, found, catalog, tokens)[0]))
