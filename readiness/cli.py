@@ -542,8 +542,13 @@ def _score_gate(result: RunResult, fail_under: float | None, fail_on: FailOn | N
     score = score_of(result)
     value = score["value"]
     if fail_under is not None and (value is None or value < fail_under):
+        shown = "none (nothing was assessed)" if value is None else f"{value:.1f}"
+        typer.echo(f"gate failed: score {shown} is below --fail-under {fail_under:g}", err=True)
         return ExitCode.CHECKS_FAILED
     if fail_on is not None and status_at_least(score["status"], fail_on.value):
+        typer.echo(
+            f"gate failed: status {score['label']} is --fail-on {fail_on.value} or worse", err=True
+        )
         return ExitCode.CHECKS_FAILED
     return ExitCode.OK
 
