@@ -443,6 +443,12 @@ def _limitations(
             found.append(
                 f"{where}: {c['metric']}{meaning} could not be measured, so {c['check']} failed."
             )
+        elif c["reason"].startswith("inconclusive"):
+            interval = f" ({c.get('interval')})" if c.get("interval") else ""
+            found.append(
+                f"{where}: {c['metric']}{meaning} was {c['observed']}{interval}, which does not"
+                f" prove {c['required']}: not failed, not proven; a longer run would decide it."
+            )
         else:
             found.append(
                 f"{where}: {c['metric']}{meaning} was {c['observed']}; required {c['required']}."

@@ -136,6 +136,24 @@ def test_a_deduction_names_its_check_with_observed_required_and_points() -> None
     assert score["value"] == pytest.approx(100 - expected, abs=0.05)
 
 
+def test_a_check_not_proven_is_worded_as_not_proven_not_as_failed() -> None:
+    from readiness.reports.markdown import deduction_line
+
+    unproven = check("success_rate >= 99%", 1.0)
+    unproven["passed"] = False  # as stored: not proven does not pass
+    unproven["verdict"] = "inconclusive"
+    unproven["interval"] = [0.9874, 1.0]
+    score = score_run([scenario("t", "throughput", [unproven])], ScoringConfig())
+    [deduction] = score["deductions"]
+    assert deduction["reason"] == "inconclusive: not proven"
+    assert 0 < deduction["points"] < 100
+    line = deduction_line(deduction)
+    assert line.startswith("t: success_rate 100.00% (95%: 98.74%–100.00%) does not prove >= 99%")
+    [said] = [text for text in score["limitations"] if text.startswith("t (target demo)")]
+    assert "(95%: 98.74%–100.00%), which does not prove >= 99%" in said
+    assert "required" not in said
+
+
 def test_deductions_are_sorted_largest_first_and_add_up_to_what_was_lost() -> None:
     scenarios = [
         scenario("t", "throughput", [check("p99 < 300ms", 0.33), check("p50 < 10ms", 0.019)]),

@@ -111,6 +111,10 @@ def deduction_line(deduction: ScoredCheck, several_targets: bool = False) -> str
         where = f"{deduction['target']}.{where}"
     if deduction["reason"] == "scenario ended in error":
         what = f"{deduction['check']} not judged, the scenario ended in error"
+    elif deduction["reason"].startswith("inconclusive"):
+        interval = f" ({deduction.get('interval')})" if deduction.get("interval") else ""
+        what = f"{deduction['metric']} {deduction['observed']}{interval} does not prove"
+        what += f" {deduction['required']}"
     else:
         what = f"{deduction['metric']} {deduction['observed']} vs {deduction['required']}"
     critical = " (critical)" if deduction["critical"] else ""
