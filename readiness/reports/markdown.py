@@ -14,7 +14,7 @@ from jinja2 import Environment
 from readiness.config.scoring import CATEGORIES, CATEGORY_LABELS, Category, ScoringConfig
 from readiness.reports import format as fmt
 from readiness.reports.templating import template_environment
-from readiness.results import RunResult, ScenarioResult, ScoredCheck
+from readiness.results import Method, RunResult, ScenarioResult, ScoredCheck
 from readiness.scoring import STATUS_LABELS, config_of, score_of
 
 _BACKTICKS = re.compile(r"`+")
@@ -121,6 +121,17 @@ def deduction_line(deduction: ScoredCheck, several_targets: bool = False) -> str
     return f"{where}: {what}{critical}: {points(deduction['points'])} points"
 
 
+def method_groups(scenarios: list[ScenarioResult]) -> list[tuple[list[str], Method]]:
+    """The scenarios that share a method (model, correction, note) together, in the run's
+    order: a method is explained once, naming its scenarios, not once per scenario."""
+    groups: dict[tuple[str, bool, str], tuple[list[str], Method]] = {}
+    for s in scenarios:
+        method = s["method"]
+        key = (method["model"], method["corrected"], method["note"])
+        groups.setdefault(key, ([], method))[0].append(s["name"])
+    return list(groups.values())
+
+
 def points(value: float) -> str:
     """Points lost, with a minus sign; two decimals below 0.1 so none reads as −0.0."""
     if value <= 0:
@@ -135,7 +146,7 @@ def score_value(value: float | None) -> str:
 def _environment() -> Environment:
     env = template_environment()
     env.filters.update(text=md_text, code=md_code, points=points, score_value=score_value)
-    env.globals.update(deduction_line=deduction_line)
+    env.globals.update(deduction_line=deduction_line, method_groups=method_groups)
     return env
 
 

@@ -210,6 +210,13 @@ def test_every_scenario_kind_gets_its_charts() -> None:
         assert expected in titles
 
 
+def test_memory_is_drawn_as_a_chart_not_as_a_text_sparkline_beside_it() -> None:
+    page = render_html(scored(load_all_kinds()))
+    assert "Memory: memory" in chart_titles(page)
+    assert "█" not in page
+    assert "samples: min " in page
+
+
 HOSTILE = ["<script>alert(1)</script>", '<img src=x onerror="alert(2)">', "</svg><b>x</b>"]
 
 
