@@ -176,6 +176,11 @@ def test_score_badge_category_chart_and_deductions() -> None:
     ]
     assert "In scaling (target demo) the load generator, not the server" in page  # a warning
     assert "Stability was not assessed" in page  # a limitation
+    # The largest deductions in a line each, as report.md's executive summary says them.
+    largest = page.split('<ul class="largest">')[1].split("</ul>")[0]
+    assert text_of(largest).split() == [
+        *("throughput:", "success_rate", "98.90%", "vs", "&gt;=", "99%:", "−2.1", "points"),
+    ]
 
 
 def test_a_score_of_a_run_where_every_check_passed_has_nothing_to_deduct() -> None:
