@@ -361,3 +361,15 @@ def test_a_latency_caption_blames_the_closed_model_only_for_a_closed_model() -> 
     section = report[report.index("## Scenario: throughput") : report.index("### Timeline")]
     assert "closed model" not in section
     assert "measured from the actual send: not corrected for coordinated omission" in section
+
+
+def test_a_phase_without_a_success_has_no_p99_rather_than_a_dash_in_ms() -> None:
+    from readiness.reports.html import render_html
+    from tests.reports import load_all_kinds, scored
+
+    result = scored(load_all_kinds())
+    chaos = next(s for s in result["scenarios"] if s["kind"] == "recovery")["chaos"]
+    chaos["operations"][0]["during"]["p99_ms"] = None
+    for report in (render_markdown(result), render_html(result)):
+        assert "no p99 (no success)" in report
+        assert f"p99 {fmt.DASH} ms" not in report
