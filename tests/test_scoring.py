@@ -378,3 +378,22 @@ def test_unassessed_categories_never_change_the_value(
     other = score_run(scenarios, ScoringConfig(weights=Weights(**weights)))
     assert other["value"] == score["value"]
     assert math.isclose(sum(c["share"] for c in other["categories"]), 1.0, abs_tol=1e-5)
+
+
+def test_a_generator_bottleneck_in_several_scenarios_is_one_warning_naming_each() -> None:
+    scenarios = [
+        scenario("a", "throughput", [check("p99 < 300ms", 0.1)]),
+        scenario("b", "memory", [check("leak == false", 0.0)]),
+        scenario("c", "recovery", [check("recovered == true", 1.0)]),
+    ]
+    for s, late in ((scenarios[0], "53"), (scenarios[2], "117")):
+        s["generator"]["saturated"] = True
+        s["generator"]["saturation_reason"] = f"its event loop ran {late} ms late at p99."
+    [warning] = score_run(scenarios, ScoringConfig())["warnings"]
+    assert warning.startswith("In 2 scenarios the load generator, not the server, may have")
+    assert "a (target demo): its event loop ran 53 ms late at p99;" in warning
+    assert "c (target demo): its event loop ran 117 ms late at p99." in warning
+    assert "b (target demo)" not in warning
+    scenarios[2]["generator"]["saturated"] = False
+    [one] = score_run(scenarios, ScoringConfig())["warnings"]
+    assert one.startswith("In a (target demo) the load generator, not the server, may have")
