@@ -103,7 +103,7 @@ def test_timeline_charts_cover_every_second(page: str) -> None:
 
 
 def chart_titles(page: str) -> list[str]:
-    return re.findall(r'<figure class="chart">\s*<svg[^>]*><title>([^<]*)</title>', page)
+    return re.findall(r'<figure class="chart(?: fit)?">\s*<svg[^>]*><title>([^<]*)</title>', page)
 
 
 def chart(page: str, title: str) -> str:
