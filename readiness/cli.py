@@ -637,10 +637,22 @@ def _score_gate(result: RunResult, fail_under: float | None, fail_on: FailOn | N
     from readiness.scoring import score_of, status_at_least
 
     score = score_of(result)
-    values = [score["value"], *(t["score"]["value"] for t in result["targets"] if "score" in t)]
-    if fail_under is not None and any(v is None or v < fail_under for v in values):
+    lowest = min(
+        [score, *(t["score"] for t in result["targets"] if "score" in t)],
+        key=lambda s: -1.0 if s["value"] is None else s["value"],
+    )
+    value = lowest["value"]
+    if fail_under is not None and (value is None or value < fail_under):
+        shown = "none (nothing was assessed)" if value is None else f"{value:.1f}"
+        whose = "" if lowest is score else " (the fleet's lowest target)"
+        typer.echo(
+            f"gate failed: score {shown}{whose} is below --fail-under {fail_under:g}", err=True
+        )
         return ExitCode.CHECKS_FAILED
     if fail_on is not None and status_at_least(score["status"], fail_on.value):
+        typer.echo(
+            f"gate failed: status {score['label']} is --fail-on {fail_on.value} or worse", err=True
+        )
         return ExitCode.CHECKS_FAILED
     return ExitCode.OK
 
