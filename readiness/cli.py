@@ -752,8 +752,12 @@ def merge(
 def report(
     path: Annotated[Path, typer.Argument(help="A results.json, or the run folder holding it.")],
     formats: Annotated[
-        str, typer.Option("--format", help="Comma-separated: md, html, junit.")
-    ] = "md,html,junit",
+        str,
+        typer.Option(
+            "--format",
+            help="Comma-separated: md, html, junit, sarif (sarif when a security scenario ran).",
+        ),
+    ] = "md,html,junit,sarif",
     out: Annotated[
         str | None,
         typer.Option("--out", help="Where to write. Default: the folder of results.json."),
