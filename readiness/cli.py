@@ -227,7 +227,9 @@ def run(
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
-    state = new_state(suite, folder, sys.argv, parallel_targets=parallel_targets, pairs=pairs)
+    state = new_state(
+        suite, folder, _command_line(), parallel_targets=parallel_targets, pairs=pairs
+    )
     if segment is not None:
         state.result["run"]["segment"] = str(shard)
     try:
@@ -571,7 +573,7 @@ def _execute_workers(
         reasons = "; ".join(pool.failures.values()) or "no worker wrote results.json"
         typer.echo(f"WorkerFailed: {reasons}", err=True)
         return ExitCode.CHECKS_FAILED
-    merged["run"]["argv"] = list(sys.argv)
+    merged["run"]["argv"] = _command_line()
     state.result = merged
     _note_unrun(state, pairs, pool.failures)
     if pool.failures:
@@ -629,6 +631,12 @@ def _write_reports(state: RunState) -> None:
                 handle.write(render_summary(stored) + "\n")
         except OSError as exc:
             typer.echo(f"cannot append to GITHUB_STEP_SUMMARY ({summary_file}): {exc}", err=True)
+
+
+def _command_line() -> list[str]:
+    """The command as a user would type it again: `readiness …`, whether it was started by the
+    console script's full path or as `python -m readiness.cli`."""
+    return ["readiness", *sys.argv[1:]]
 
 
 def _score_gate(result: RunResult, fail_under: float | None, fail_on: FailOn | None) -> ExitCode:
