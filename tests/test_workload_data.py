@@ -181,6 +181,7 @@ PLACEHOLDERS = [
     ("{{ random.int(5, 1) }}", "low bound is above the high bound"),
     ("{{ random.integer(1, 5) }}", "unknown placeholder"),
     ("{{ queries.text ", "never closed"),
+    ("{{ queries.text {{ vu }}", "'{{' at character 1 is never closed"),
     ("{{ saved.id }}", "needs an earlier journey step"),
 ]
 
