@@ -710,6 +710,8 @@ def _scenario_line(result: ScenarioResult) -> str:
         parts[-1] += f" ({unproven} not proven)"
     if result["partial"]:
         parts.append("PARTIAL")
+    elif result.get("stopped"):
+        parts.append(f"ended: {result['stopped']}")
     if result["error"]:
         parts.append(f"error: {result['error'].splitlines()[0]}")
     return "  ".join(parts)
