@@ -174,6 +174,15 @@ def run(
     coordinator: Annotated[
         str | None, typer.Option("--coordinator", hidden=True)  # set by --workers for its workers
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            help="Run each scenario's load as shards on a Dask cluster (tcp://HOST:8786), one"
+            " per worker `shard` slot (`dask worker --resources shard=1`); merged exactly."
+            " Needs readiness[distributed].",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run the scenarios of a suite; write results.json, report.md, report.html, junit.xml."""
@@ -186,6 +195,8 @@ def run(
         out_path = None if out is None else Path(_given("--out", out))
         base = _load_baseline(baseline)
         count, shard = _split_of(workers, segment, pairs)
+        if dask is not None:
+            _check_dask(dask, pairs, count, shard, repeat, parallel_targets, coordinator)
         if repeat > 1 and (count > 1 or shard.count > 1):
             raise ConfigError(
                 "--repeat with --workers or --segment: give one (repetitions of a scenario split"
@@ -206,7 +217,9 @@ def run(
         state.save()  # a folder that cannot take results.json fails before any load is sent
     except ReadinessError as exc:
         _fail(exc, debug)
-    if count > 1:
+    if dask is not None:
+        code = _execute_dask(suite, state, pairs, dask, debug=debug, baseline=base)
+    elif count > 1:
         forwarded = [*(["-c", config] if config is not None else [])]
         forwarded += [arg for name in scenario or () for arg in ("-s", name)]
         forwarded += [arg for name in target or () for arg in ("--target", name)]
@@ -440,7 +453,6 @@ def _execute_workers(
     import anyio
 
     from readiness.distributed.workers import WorkerPool
-    from readiness.errors import WorkerFailed
 
     def started(label: str) -> None:
         typer.echo(f"workers: started {label}", err=True)
@@ -470,17 +482,34 @@ def _execute_workers(
             tg.cancel_scope.cancel()
 
     anyio.run(main)
-    merged = pool.merged()
+    return _conclude_shards(
+        state, suite, pairs, pool.merged(), pool.failures, pool.interrupted, baseline, debug
+    )
+
+
+def _conclude_shards(
+    state: RunState,
+    suite: Suite,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    merged: RunResult | None,
+    failures: dict[int, str],
+    interrupted: bool,
+    baseline: tuple[RunResult, Path] | None,
+    debug: bool,
+) -> ExitCode:
+    """After worker processes or Dask shards: the merged run, its failures, its reports."""
+    from readiness.errors import WorkerFailed
+
     if merged is None:
-        reasons = "; ".join(pool.failures.values()) or "no worker wrote results.json"
+        reasons = "; ".join(failures[i] for i in sorted(failures)) or "no worker wrote results"
         typer.echo(f"WorkerFailed: {reasons}", err=True)
         return ExitCode.CHECKS_FAILED
     merged["run"]["argv"] = list(sys.argv)
     state.result = merged
-    _note_unrun(state, pairs, pool.failures)
-    if pool.failures:
-        state.fatal = WorkerFailed("; ".join(pool.failures[i] for i in sorted(pool.failures)))
-    if pool.interrupted:
+    _note_unrun(state, pairs, failures)
+    if failures:
+        state.fatal = WorkerFailed("; ".join(failures[i] for i in sorted(failures)))
+    if interrupted:
         state.interrupt.set()
     try:
         state.save()
@@ -489,6 +518,95 @@ def _execute_workers(
     for result in merged["scenarios"]:
         typer.echo(_scenario_line(result))
     return _conclude(state, suite, baseline, debug)
+
+
+def _check_dask(
+    address: str,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    count: int,
+    shard: Segment,
+    repeat: int,
+    parallel_targets: bool,
+    coordinator: str | None,
+) -> None:
+    """ConfigError for a --dask run that cannot be: no `distributed`, or options that split
+    the load another way, or a stdio target (each shard would test a server of its own)."""
+    import importlib.util
+
+    if not address.strip():
+        raise ConfigError("--dask: give the scheduler's address, e.g. tcp://scheduler:8786")
+    clash = [
+        name
+        for name, given in (
+            ("--workers", count > 1),
+            ("--segment", shard.count > 1 or coordinator is not None),
+            ("--repeat", repeat > 1),
+            ("--parallel-targets", parallel_targets),
+        )
+        if given
+    ]
+    if clash:
+        raise ConfigError(
+            f"--dask with {clash[0]}: give one (the Dask cluster's shard slots split the load)"
+        )
+    stdio = sorted({t.name for _, t in pairs if t.transport == "stdio"})
+    if stdio:
+        raise ConfigError(
+            f"--dask: target {stdio[0]!r} is a stdio server, one process per client; each"
+            " shard would test a server of its own. Use an HTTP URL target"
+        )
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError("--dask needs Dask's `distributed`: pip install 'readiness[distributed]'")
+
+
+def _execute_dask(
+    suite: Suite,
+    state: RunState,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    address: str,
+    *,
+    debug: bool,
+    baseline: tuple[RunResult, Path] | None,
+) -> ExitCode:
+    import signal
+
+    import anyio
+
+    from readiness.distributed.cluster import DaskRun
+
+    def started(label: str) -> None:
+        typer.echo(f"dask: started {label}", err=True)
+
+    shards = DaskRun(address, suite, pairs, list(sys.argv), on_start=started)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+
+            async def forward_interrupts() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        if shards.interrupted:
+                            typer.echo("interrupted again: cancelling the shards now", err=True)
+                            tg.cancel_scope.cancel()
+                            return
+                        typer.echo("interrupted: stopping the shards; results so far will be"
+                                   " kept (interrupt again to stop at once)", err=True)  # fmt: skip
+                        shards.interrupt()
+
+            tg.start_soon(forward_interrupts)
+            async with anyio.create_task_group() as run:
+                await run.start(shards.run)
+                placed = f"{shards.count} shard slots at {address}"
+                typer.echo(f"dask: {placed}, run {shards.run_id}", err=True)
+            tg.cancel_scope.cancel()
+
+    try:
+        anyio.run(main)
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    return _conclude_shards(
+        state, suite, pairs, shards.merged(), shards.failures, shards.interrupted, baseline, debug
+    )
 
 
 async def _watch_interrupts(state: RunState) -> None:
