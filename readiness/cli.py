@@ -533,8 +533,11 @@ def _check_dask(
     the load another way, or a stdio target (each shard would test a server of its own)."""
     import importlib.util
 
-    if not address.strip():
-        raise ConfigError("--dask: give the scheduler's address, e.g. tcp://scheduler:8786")
+    scheme, sep, rest = address.strip().rpartition("://")
+    if not rest or (sep and scheme not in ("tcp", "tls", "ws", "wss")):
+        raise ConfigError(
+            f"--dask {address!r}: give the scheduler's address, e.g. tcp://scheduler:8786"
+        )
     clash = [
         name
         for name, given in (
@@ -600,8 +603,11 @@ def _execute_dask(
                 typer.echo(f"dask: {placed}, run {shards.run_id}", err=True)
             tg.cancel_scope.cancel()
 
+    from readiness.errors import unwrapped_groups
+
     try:
-        anyio.run(main)
+        with unwrapped_groups():
+            anyio.run(main)
     except ReadinessError as exc:
         _fail(exc, debug)
     return _conclude_shards(

@@ -35,14 +35,14 @@ from readiness.distributed.shard import (
     up_name,
     warm_up,
 )
-from readiness.errors import ClusterError, ConfigError
+from readiness.errors import ClusterError, ConfigError, unwrapped_groups
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
     from readiness.results import RunResult
 
 SHARD = {"shard": 1}  # the resource every shard task takes; `dask worker --resources shard=1`
-CONNECT_S = 10.0  # for the scheduler to answer
+CONNECT_S = 5.0  # for the scheduler to answer
 WARM_UP_S = 120.0  # for every shard slot to run its warm-up task (imports on a cold worker)
 START_AHEAD_S = 1.0  # from the last warm-up to the shared start: time to ship the shards
 STOP_WAIT_S = 30.0  # for shards told to stop to return what they measured
@@ -107,7 +107,7 @@ class DaskRun:
         self._stopping.set()
 
     def merged(self) -> RunResult | None:
-        """The shards merged exactly; None when not even shard 0 returned."""
+        """The shards merged exactly; None when no shard returned."""
         return merge_available(self.shards, self.failures) if self.shards else None
 
     async def run(
@@ -116,7 +116,10 @@ class DaskRun:
         """Connect, warm every shard slot up, run the shards, wait for all to return."""
         client = await connect(self.address)
         try:
-            await self._run(client, task_status)
+            with unwrapped_groups():
+                await self._run(client, task_status)
+        except OSError as exc:  # distributed's CommClosedError: the scheduler went away
+            raise ClusterError(f"lost the Dask scheduler at {self.address} ({exc})") from None
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_WAIT_S):
                 if self._futures:

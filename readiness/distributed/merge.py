@@ -77,8 +77,8 @@ def merge_available(
     shards: Sequence[RunResult | None], failures: dict[int, str]
 ) -> RunResult | None:
     """Shards 0..N-1 merged where a missing one (its worker left nothing: `failures` says
-    why) stands in as a shard that ran no scenario; None when not even shard 0 is there."""
-    first = shards[0] if shards else None
+    why) stands in as a shard that ran no scenario; None when no shard is there at all."""
+    first = next((s for s in shards if s is not None), None)
     if first is None:
         return None
     present: list[RunResult] = []

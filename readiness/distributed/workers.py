@@ -145,7 +145,7 @@ class WorkerPool:
             await proc.kill()
 
     def merged(self) -> RunResult | None:
-        """The shards merged; None when not even shard 0 wrote a results.json."""
+        """The shards merged; None when no worker wrote a results.json."""
         shards: list[RunResult | None] = []
         for i in range(self.count):
             path = self.shard_folder(i) / "results.json"
