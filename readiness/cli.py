@@ -531,8 +531,6 @@ def _check_dask(
 ) -> None:
     """ConfigError for a --dask run that cannot be: no `distributed`, or options that split
     the load another way, or a stdio target (each shard would test a server of its own)."""
-    import importlib.util
-
     scheme, sep, rest = address.strip().rpartition("://")
     if not rest or (sep and scheme not in ("tcp", "tls", "ws", "wss")):
         raise ConfigError(
@@ -558,8 +556,12 @@ def _check_dask(
             f"--dask: target {stdio[0]!r} is a stdio server, one process per client; each"
             " shard would test a server of its own. Use an HTTP URL target"
         )
-    if importlib.util.find_spec("distributed") is None:
-        raise ConfigError("--dask needs Dask's `distributed`: pip install 'readiness[distributed]'")
+    try:
+        import distributed  # noqa: F401  (a broken install is refused like a missing one)
+    except ImportError:
+        raise ConfigError(
+            "--dask needs Dask's `distributed`: pip install 'readiness[distributed]'"
+        ) from None
 
 
 def _execute_dask(
