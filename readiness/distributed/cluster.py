@@ -36,10 +36,10 @@ from readiness.distributed.shard import (
     warm_up,
 )
 from readiness.errors import ClusterError, ConfigError, unwrapped_groups
+from readiness.results import DaskInfo, RunResult
 
 if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
-    from readiness.results import RunResult
 
 SHARD = {"shard": 1}  # the resource every shard task takes; `dask worker --resources shard=1`
 CONNECT_S = 5.0  # for the scheduler to answer
@@ -107,8 +107,14 @@ class DaskRun:
         self._stopping.set()
 
     def merged(self) -> RunResult | None:
-        """The shards merged exactly; None when no shard returned."""
-        return merge_available(self.shards, self.failures) if self.shards else None
+        """The shards merged exactly, with where they ran; None when no shard returned."""
+        merged = merge_available(self.shards, self.failures) if self.shards else None
+        if merged is not None:
+            merged["run"]["dask"] = DaskInfo(
+                scheduler=self.address,
+                shards=[self.placement.get(i) for i in range(self.count)],
+            )
+        return merged
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED

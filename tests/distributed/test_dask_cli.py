@@ -117,6 +117,8 @@ def test_a_dask_run_merges_into_a_run_shaped_like_a_single_one(
     assert shared.returncode in (0, 1), shared.stderr
     one, dask = results(tmp_path / "one"), results(tmp_path / "dask")
     assert dask["run"]["workers"] == WORKERS
+    assert dask["run"]["dask"]["scheduler"] == scheduler
+    assert len(set(dask["run"]["dask"]["shards"])) == WORKERS  # one shard per worker
     assert dask["run"]["status"] != "error", dask["run"]
     for name in ("users", "arrivals", "leaks"):
         a, b = _scenario(one, name), _scenario(dask, name)
