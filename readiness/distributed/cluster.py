@@ -130,7 +130,17 @@ class DaskRun:
             with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_WAIT_S):
                 if self._futures:
                     await client.cancel([f for f in self._futures if not f.done()])
+                self._forget(client)
                 await client.close()
+
+    def _forget(self, client: Client) -> None:
+        """Drop the run's lease and queues from the scheduler (a shard still running sees
+        its lease lapse and stops)."""
+        if client.status != "running":
+            return
+        Variable(lease_name(self.run_id), client=client).delete()
+        for name in [up_name(self.run_id), *(down_name(self.run_id, i) for i in range(self.count))]:
+            Queue(name, client=client).close()
 
     async def _run(self, client: Client, task_status: anyio.abc.TaskStatus[None]) -> None:
         self.count = await shard_slots(client, self.address)
@@ -145,7 +155,13 @@ class DaskRun:
             key=[f"readiness-warm-up-{self.run_id}-{i}" for i in range(self.count)],
         )
         with anyio.move_on_after(WARM_UP_S) as waited:
-            infos: list[dict[str, str]] = await client.gather(warm)
+            try:
+                infos: list[dict[str, str]] = await client.gather(warm)
+            except Exception as exc:  # raised on a worker: readiness missing there, say
+                raise ClusterError(
+                    f"{self.address}: a warm-up task failed on a worker ({type(exc).__name__}:"
+                    f" {exc}); install readiness[distributed] there, one image everywhere"
+                ) from None
         if waited.cancel_called:
             await client.cancel(warm)
             raise ClusterError(
