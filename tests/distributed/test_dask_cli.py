@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.servers import RunningServer
 distributed = pytest.importorskip("distributed")
 
 WORKERS = 2
+LONG_S = 30  # the long suite's load, in seconds
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def _long_suite(tmp_path: Path, url: str) -> Path:
         name = "arrivals"
         kind = "throughput"
         warmup = "0.2s"
-        load = {{ model = "open", rate = "40/s", duration = "30s" }}
+        load = {{ model = "open", rate = "40/s", duration = "{LONG_S}s" }}
         """,
         name="long.toml",
     )
@@ -160,7 +162,34 @@ def test_an_interrupted_dask_run_keeps_what_every_shard_measured(
     arrivals = _scenario(data, "arrivals")
     assert arrivals["partial"]
     assert len(arrivals["workers"]["shards"]) == WORKERS
-    assert arrivals["totals"]["sent"] < 40 * 30  # stopped, not run to its end
+    assert arrivals["totals"]["sent"] < 40 * LONG_S  # stopped, not run to its end
+
+
+def _executing(dask_worker: distributed.Worker) -> int:
+    return len(dask_worker.state.executing)
+
+
+def test_shards_stop_on_their_own_when_the_coordinator_vanishes(
+    tmp_path: Path, demo_http: RunningServer, scheduler: str, cluster: distributed.Client
+) -> None:
+    proc = _start(_long_suite(tmp_path, demo_http.url), scheduler, "orphaned", tmp_path)
+    try:
+        _wait_for_load(proc)
+        started = time.monotonic()
+        proc.kill()  # no goodbye: the lease is simply no longer renewed
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    # client.cancel would not stop a running shard; the lapsed lease does. Polled state, not
+    # an ordering: the bound is the load's configured 30 s, which a shard never stopped by
+    # its lease would run to the end.
+    while sum(cluster.run(_executing).values()):
+        assert time.monotonic() - started < LONG_S, "the shards ran on without a coordinator"
+        time.sleep(0.2)
 
 
 def test_a_killed_dask_worker_fails_the_run_naming_it(
@@ -187,7 +216,7 @@ def test_a_killed_dask_worker_fails_the_run_naming_it(
     arrivals = _scenario(data, "arrivals")
     assert arrivals["status"] == "error"
     assert victim in arrivals["error"]
-    assert arrivals["totals"]["sent"] < 40 * 30  # the other shard stopped too
+    assert arrivals["totals"]["sent"] < 40 * LONG_S  # the other shard stopped too
 
 
 @pytest.mark.parametrize(
