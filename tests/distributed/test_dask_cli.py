@@ -139,7 +139,10 @@ def test_a_dask_run_merges_into_a_run_shaped_like_a_single_one(
     arrivals = _scenario(dask, "arrivals")["totals"]
     assert arrivals["sent"] + arrivals["dropped"] == int(RATE * SECONDS)
     assert _scenario(dask, "leaks")["workers"]["note"].startswith("ran in 1 worker: ")
-    assert "### Workers" in (tmp_path / "dask" / "report.md").read_text()
+    report = (tmp_path / "dask" / "report.md").read_text()
+    assert "### Workers" in report
+    assert f"The shards ran on the Dask cluster at `{scheduler}`: shard 0 on `tcp://" in report
+    assert f"at <code>{scheduler}</code>" in (tmp_path / "dask" / "report.html").read_text()
 
 
 def test_an_interrupted_dask_run_keeps_what_every_shard_measured(
