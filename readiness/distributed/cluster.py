@@ -22,13 +22,14 @@ import anyio.abc
 import dask
 from distributed import Client, Future, Queue, Variable, as_completed
 
-from readiness import __version__
 from readiness.distributed.coordinator import Barrier
 from readiness.distributed.merge import merge_available
 from readiness.distributed.shard import (
     LEASE_EVERY_S,
     STOP,
+    ShardOutcome,
     ShardSpec,
+    code_digest,
     down_name,
     lease_name,
     run_shard,
@@ -168,11 +169,12 @@ class DaskRun:
                 f"{self.address}: the {self.count} shard slots did not all run a warm-up task"
                 f" within {WARM_UP_S:g} s"
             )
-        versions = sorted({i["version"] for i in infos} - {__version__})
-        if versions:
+        ours = code_digest()
+        other = sorted({(i["version"], i["worker"]) for i in infos if i["version"] != ours})
+        if other:
             raise ConfigError(
-                f"--dask: the workers run readiness {versions[0]}, this client {__version__};"
-                " run one image everywhere"
+                f"--dask: dask worker {other[0][1]} runs readiness {other[0][0]}, this machine"
+                f" {ours} (version+source digest); run one image everywhere"
             )
         barrier = Barrier(self.count, on_failure=self.fail, on_start=self.on_start)
         for i in range(self.count):
@@ -263,7 +265,10 @@ class DaskRun:
             i = index[future.key]
             where = self.placement.get(i, "an unknown worker")
             if future.status == "finished":
-                self.shards[i] = await future
+                outcome: ShardOutcome = await future
+                self.shards[i] = outcome.result
+                if outcome.fatal is not None:
+                    self.fail(i, f"shard {i} on dask worker {where}: {outcome.fatal}")
             elif future.status == "error":
                 exc = await future.exception()
                 self.fail(

@@ -61,15 +61,37 @@ class ShardSpec:
     start_at: float  # wall clock: every shard begins at this time, after the warm-up
 
 
+def code_digest() -> str:
+    """A digest of the readiness package's source: one version string can hide two builds."""
+    import hashlib
+
+    import readiness
+
+    root = Path(readiness.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
 def warm_up(slot: int) -> dict[str, str]:
-    """Import what a shard runs before the shared start; say which worker and version."""
+    """Import what a shard runs before the shared start; say which worker and which build."""
     import readiness.runner
     import readiness.scenarios.base  # noqa: F401  (the import is the warm-up)
 
-    return {"slot": str(slot), "worker": str(get_worker().address), "version": __version__}
+    return {"slot": str(slot), "worker": str(get_worker().address), "version": code_digest()}
 
 
-def run_shard(spec: ShardSpec) -> RunResult:
+@dataclass(frozen=True)
+class ShardOutcome:
+    """What a shard task returns: its results, and the error that ended it early, if one did
+    (its target could not be reached from this worker, say)."""
+
+    result: RunResult
+    fatal: str | None = None
+
+
+def run_shard(spec: ShardSpec) -> ShardOutcome:
     """The Dask task: say hello, run this shard of the suite, return what it measured."""
     from readiness.runner import new_state
 
@@ -82,7 +104,10 @@ def run_shard(spec: ShardSpec) -> RunResult:
         state = new_state(spec.suite, folder, spec.argv)
         state.result["run"]["segment"] = str(Segment(spec.index, spec.count))
         anyio.run(_run, spec, state, client)
-        return state.result
+        fatal = state.fatal
+        return ShardOutcome(
+            state.result, None if fatal is None else f"{type(fatal).__name__}: {fatal}"
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
