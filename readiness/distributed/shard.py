@@ -113,7 +113,7 @@ def run_shard(spec: ShardSpec) -> ShardOutcome:
 
 
 async def _run(spec: ShardSpec, state: RunState, client: Client) -> None:
-    from readiness.runner import run_suite
+    from readiness.runner import finish, run_suite
 
     gate = QueueGate(client, spec.run_id, spec.index)
     async with anyio.create_task_group() as tg:
@@ -127,6 +127,8 @@ async def _run(spec: ShardSpec, state: RunState, client: Client) -> None:
                 segment=Segment(spec.index, spec.count),
                 coordinator=gate,
             )
+        else:
+            finish(state)  # stopped before the start: an interrupted shard with nothing run
         tg.cancel_scope.cancel()
 
 

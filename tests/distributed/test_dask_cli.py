@@ -168,6 +168,28 @@ def test_an_interrupted_dask_run_keeps_what_every_shard_measured(
     assert arrivals["totals"]["sent"] < 40 * LONG_S  # stopped, not run to its end
 
 
+def test_a_target_the_workers_cannot_reach_fails_the_run_naming_the_shard(
+    tmp_path: Path, scheduler: str
+) -> None:
+    import socket
+
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/mcp"
+        config = _suite(tmp_path, url)
+        done = run_cli(
+            "run", "-c", str(config), "--quiet", "--dask", scheduler, "--out", "dead", cwd=tmp_path
+        )
+    assert done.returncode == 1, done.stderr
+    failed = next(line for line in done.stderr.splitlines() if line.startswith("WorkerFailed"))
+    # The first shard to fail stops the other, which may not get to fail on its own.
+    assert "on dask worker tcp://127.0.0.1:" in failed
+    assert "TargetUnreachable" in failed
+    data = results(tmp_path / "dead")
+    assert {s["name"] for s in data["scenarios"]} == {"users", "arrivals", "leaks"}
+    assert all(s["status"] == "error" for s in data["scenarios"])
+
+
 def _executing(dask_worker: distributed.Worker) -> int:
     return len(dask_worker.state.executing)
 
