@@ -13,8 +13,10 @@ lognormal:median=M,p99=P`, scaled by a factor per condition:
 Pair i compares run A_i with run X_i of each condition X (A2 for A/A), with the default
 [gate] tolerances (p50/p99 10%) and again with every tolerance set to 0 (the interval alone).
 Conditions are interleaved (A_i, A2_i, +20%_i, … then i+1) so that a slow stretch of the
-machine falls on every condition alike. The runs use the library in-process (the same code
-`readiness run` calls) to save the interpreter start per run; each starts its own demo server.
+machine falls on every condition alike. With `--repeat K` each run is `run --repeat K`, and the
+comparison also holds the repetitions' between-run spread. The runs use the library in-process
+(the same code `readiness run` calls) to save the interpreter start per run; each starts its own
+demo server.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ async def _one_run(folder: Path, factor: float, args: argparse.Namespace) -> Non
     )
     suite = parse_suite(text, str(folder / "suite.toml"))
     state = new_state(suite, folder, ["calibrate_gate"])
-    await run_suite(suite, state, plan_pairs(suite))
+    await run_suite(suite, state, plan_pairs(suite), repeat=args.repeat)
 
 
 def run_all(args: argparse.Namespace) -> None:
@@ -144,6 +146,12 @@ def main() -> None:
     parser.add_argument("--median-ms", type=float, default=40.0)
     parser.add_argument("--p99-ms", type=float, default=120.0)
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="repetitions per run (run --repeat): compare then uses the between-run spread as well",
+    )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     if not args.report_only:

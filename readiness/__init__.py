@@ -18,7 +18,8 @@ __version__ = "0.1.0"
 # readiness.metrics.histogram (LatencyHistogram), readiness.results (RunResult, load_results),
 # readiness.scoring (score_run, attach_scores), readiness.fleet (fleet_summary),
 # readiness.reports.markdown / .html / .junit (render_markdown, render_html, render_junit),
-# readiness.reports.writer (write_reports), readiness.compare.runs (compare_runs),
+# readiness.reports.writer (write_reports), readiness.metrics.endpoint (open_metrics: the
+# live Prometheus endpoint and Pushgateway push), readiness.compare.runs (compare_runs),
 # readiness.compare.inputs (load_run) and readiness.testing.outcome (RunOutcome, the typed
 # results of the pytest plugin's fixtures).
 

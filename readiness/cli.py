@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -183,6 +184,27 @@ def run(
             " Needs readiness[distributed].",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve live Prometheus metrics at http://HOST:P/metrics during the run (0: a"
+            " free port; the URL is printed and kept in results.json).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address the metrics endpoint binds.")
+    ] = "127.0.0.1",
+    pushgateway: Annotated[
+        str | None,
+        typer.Option(
+            "--pushgateway",
+            help="Push the series to this Prometheus Pushgateway after each scenario and at"
+            " the end (job readiness, grouped by run); a failed push is only a warning.",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run the scenarios of a suite; write results.json, report.md, report.html, junit.xml."""
@@ -207,10 +229,17 @@ def run(
                 "--parallel-targets with --workers or --segment: give one (workers share one"
                 " scenario's load; side by side targets each run their own)"
             )
+        exposure = _Exposure(metrics_host, metrics_port, pushgateway)
+        if exposure.wanted and (count > 1 or dask is not None):
+            split = "--workers" if count > 1 else "--dask"
+            raise ConfigError(
+                f"--metrics-port or --pushgateway with {split}: give one (each worker is a"
+                " process of its own; run each shard with --segment and scrape each)"
+            )
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
-    state = new_state(suite, folder, sys.argv, parallel_targets=parallel_targets)
+    state = new_state(suite, folder, sys.argv, parallel_targets=parallel_targets, pairs=pairs)
     if segment is not None:
         state.result["run"]["segment"] = str(shard)
     try:
@@ -236,6 +265,7 @@ def run(
             segment=shard,
             coordinator=coordinator,
             repeat=repeat,
+            exposure=exposure,
         )
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
@@ -261,6 +291,7 @@ def _execute(
     segment: Segment | None = None,
     coordinator: str | None = None,
     repeat: int = 1,
+    exposure: _Exposure | None = None,
 ) -> ExitCode:
     import anyio
 
@@ -270,11 +301,13 @@ def _execute(
 
     display = choose_display(quiet)
     shard = segment or WHOLE
+    exposure = exposure or _Exposure()
 
     def done(result: ScenarioResult) -> None:
         display.scenario_done(_scenario_line(result))
+        exposure.scenario_done()
 
-    async def main() -> None:
+    async def load() -> None:
         gate = None
         if coordinator is not None:
             from readiness.distributed.coordinator import StartGate
@@ -298,6 +331,9 @@ def _execute(
             if gate is not None:
                 await gate.aclose()
 
+    async def main() -> None:
+        await exposure.around(state, load)
+
     hard_stop = False
     with display:
         try:
@@ -305,9 +341,70 @@ def _execute(
         except KeyboardInterrupt:
             hard_stop = True
             state.interrupt.set()
+        except ConfigError as exc:  # the metrics port could not be bound; nothing ran
+            _fail(exc, debug)
     if hard_stop:
         finish(state)
+    for warning in exposure.warnings(state):
+        typer.echo(f"warning: {warning}", err=True)
     return _conclude(state, suite, baseline, debug)
+
+
+class _Exposure:
+    """The run's live metrics as asked on the command line: an endpoint, a Pushgateway."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, pushgateway: str | None = None
+    ) -> None:
+        self.host, self.port, self.pushgateway = host, port, pushgateway
+        self._request_push: Callable[[str], None] | None = None
+
+    @property
+    def wanted(self) -> bool:
+        return self.port is not None or self.pushgateway is not None
+
+    def scenario_done(self) -> None:
+        if self._request_push is not None:
+            self._request_push("scenario")
+
+    async def around(self, state: RunState, body: Callable[[], Awaitable[None]]) -> None:
+        """Run `body` with the metrics exposed (when asked), and note them in results.json."""
+        if not self.wanted:
+            await body()
+            return
+        from readiness.metrics.endpoint import open_metrics
+        from readiness.results import MetricsInfo
+
+        async with open_metrics(
+            host=self.host, port=self.port, pushgateway=self.pushgateway, run_id=state.folder.name
+        ) as export:
+            state.live = export.live
+            info = MetricsInfo(
+                url=export.url,
+                pushgateway=self.pushgateway,
+                run_id=export.run_id,
+                pushes=0,
+                push_errors=[],
+            )
+            state.result["run"]["metrics"] = info
+            if export.url is not None:
+                typer.echo(f"metrics: {export.url}", err=True)
+            self._request_push = export.request_push
+            try:
+                await body()
+            finally:
+                self._request_push = None
+        info["pushes"] = export.pushes  # after the final push, made on leaving the block
+        info["push_errors"] = list(export.push_errors)
+        if self.pushgateway is not None:
+            try:
+                state.save()
+            except OutputError as exc:
+                state.fatal = state.fatal or exc
+
+    def warnings(self, state: RunState) -> list[str]:
+        info = state.result["run"].get("metrics")
+        return [] if info is None else list(info["push_errors"])
 
 
 def _conclude(
@@ -662,14 +759,27 @@ def _write_reports(state: RunState) -> None:
 
 
 def _score_gate(result: RunResult, fail_under: float | None, fail_on: FailOn | None) -> ExitCode:
-    """Exit 1 when the score is below --fail-under or the status is --fail-on or worse."""
+    """Exit 1 when the score is below --fail-under or the status is --fail-on or worse. A fleet
+    is held to its lowest target's score, as its status is its least ready target's."""
     from readiness.scoring import score_of, status_at_least
 
     score = score_of(result)
-    value = score["value"]
+    lowest = min(
+        [score, *(t["score"] for t in result["targets"] if "score" in t)],
+        key=lambda s: -1.0 if s["value"] is None else s["value"],
+    )
+    value = lowest["value"]
     if fail_under is not None and (value is None or value < fail_under):
+        shown = "none (nothing was assessed)" if value is None else f"{value:.1f}"
+        whose = "" if lowest is score else " (the fleet's lowest target)"
+        typer.echo(
+            f"gate failed: score {shown}{whose} is below --fail-under {fail_under:g}", err=True
+        )
         return ExitCode.CHECKS_FAILED
     if fail_on is not None and status_at_least(score["status"], fail_on.value):
+        typer.echo(
+            f"gate failed: status {score['label']} is --fail-on {fail_on.value} or worse", err=True
+        )
         return ExitCode.CHECKS_FAILED
     return ExitCode.OK
 

@@ -453,11 +453,16 @@ class OverloadResult(TypedDict):
 
 
 class PoolResult(TypedDict):
-    """Filled by the pool scenario (readiness.scenarios.pool)."""
+    """Filled by the pool scenario (readiness.scenarios.pool), and for any other scenario
+    against a target with [targets.resilience.pool] (readiness.scenarios.base.assemble)."""
 
-    # Figures of the measured load (warm-up excluded).
+    # Figures of the measured load (warm-up excluded); of the whole scenario for other kinds.
     pool_size: int
-    virtual_users: int
+    virtual_users: int | None  # None: not a pool scenario (its load says how many)
+    # Not a pool scenario: figures of the whole scenario (preflight and warm-up included),
+    # over each pool it opened (one per connection: `sessions = N` opens N).
+    whole_scenario: NotRequired[bool]
+    pools: NotRequired[int]
     open_at_start: int  # sessions the warm-up left open when the measured load began
     created: int  # sessions opened
     reused: int  # acquisitions served by an idle session
@@ -890,6 +895,17 @@ class RunInfo(TypedDict):
     segment: NotRequired[str]  # "i/N": this results.json is shard i of N (run --segment)
     workers: NotRequired[int]  # merged from this many shards (run --workers, merge)
     dask: NotRequired[DaskInfo]  # the shards ran on a Dask cluster (run --dask)
+    metrics: NotRequired[MetricsInfo]  # run --metrics-port / --pushgateway
+
+
+class MetricsInfo(TypedDict):
+    """Where the run exposed its live metrics, and how its pushes went."""
+
+    url: str | None  # the /metrics endpoint served during the run
+    pushgateway: str | None
+    run_id: str  # the Pushgateway grouping key `run`
+    pushes: int  # pushes that succeeded
+    push_errors: list[str]  # each failed push: a warning, never a lost result
 
 
 class RunSummary(TypedDict):

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from readiness.config import ScenarioConfig, Suite, TargetConfig
     from readiness.config.scoring import ScoringConfig
     from readiness.health.poller import HealthWatch
+    from readiness.metrics.live import LiveMetrics
     from readiness.target import TargetSession
 
 ScenarioRunner = Callable[[ScenarioContext], Awaitable[ScenarioResult]]
@@ -91,6 +92,7 @@ class RunState:
     fatal: ReadinessError | None = None
     internal_errors: list[str] = field(default_factory=list)
     parallel_targets: bool = False  # a fleet's targets run side by side, each its own load
+    live: LiveMetrics | None = None  # exposed at run --metrics-port / --pushgateway
 
     write: Callable[[Path, bytes], None] = write_atomic  # the filesystem, replaceable in tests
     # ${VAR} values back to their names in anything saved or shown (errors quote URLs)
@@ -147,8 +149,16 @@ def plan_pairs(
 
 
 def new_state(
-    suite: Suite, folder: Path, argv: Sequence[str], *, parallel_targets: bool = False
+    suite: Suite,
+    folder: Path,
+    argv: Sequence[str],
+    *,
+    parallel_targets: bool = False,
+    pairs: Sequence[tuple[ScenarioConfig, TargetConfig]] | None = None,
 ) -> RunState:
+    """A run's state before any load. With `pairs`, only the targets they run against are the
+    run's targets: a target `-s`/`--target` left out is not scored as a target with no checks."""
+    planned = None if pairs is None else {t.name for _, t in pairs}
     info = RunInfo(
         name=suite.run.name,
         started_at=now_iso(),
@@ -172,6 +182,7 @@ def new_state(
             server_info={},
         )
         for t in suite.targets
+        if planned is None or t.name in planned
     ]
     result = RunResult(
         schema_version=SCHEMA_VERSION,
@@ -302,6 +313,7 @@ async def _run_pair(
         start_gate=None
         if single is not None or coordinator is None
         else partial(coordinator.ready, key),
+        live=state.live,
     )
     started_at = now_iso()
     try:

@@ -443,6 +443,12 @@ def _limitations(
             found.append(
                 f"{where}: {c['metric']}{meaning} could not be measured, so {c['check']} failed."
             )
+        elif c["reason"].startswith("inconclusive"):
+            interval = f" ({c.get('interval')})" if c.get("interval") else ""
+            found.append(
+                f"{where}: {c['metric']}{meaning} was {c['observed']}{interval}, which does not"
+                f" prove {c['required']}: not failed, not proven; a longer run would decide it."
+            )
         else:
             found.append(
                 f"{where}: {c['metric']}{meaning} was {c['observed']}; required {c['required']}."
@@ -457,15 +463,25 @@ def _limitations(
 
 
 def _warnings(scenarios: Sequence[ScenarioResult]) -> list[str]:
-    warnings = []
+    """The scenarios whose load generator may have been the bottleneck, in one warning: the
+    same sentence once, not once per scenario."""
+    found = []
     for s in scenarios:
         generator = s["generator"]
         if generator["saturated"]:
             reason = generator["saturation_reason"].strip().rstrip(".")
-            tail = f" ({reason})" if reason else ""
-            warnings.append(
-                f"In {s['name']} (target {s['target']}) the load generator, not the server,"
-                f" may have been the bottleneck{tail}: its throughput and latency may"
-                " understate the server."
-            )
-    return warnings
+            found.append((f"{s['name']} (target {s['target']})", reason))
+    if len(found) == 1:
+        [(where, reason)] = found
+        tail = f" ({reason})" if reason else ""
+        return [
+            f"In {where} the load generator, not the server, may have been the"
+            f" bottleneck{tail}: its throughput and latency may understate the server."
+        ]
+    if not found:
+        return []
+    each = "; ".join(f"{where}: {reason}" if reason else where for where, reason in found)
+    return [
+        f"In {len(found)} scenarios the load generator, not the server, may have been the"
+        f" bottleneck, so their throughput and latency may understate the server — {each}."
+    ]

@@ -7,6 +7,7 @@ scenario injects faults, connect, and share a pool of sessions when the target a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
     from readiness.resilience.config import PoolConfig
     from readiness.resilience.pool import SessionPool
     from readiness.resilience.pooled import Channel, PooledConnection, PooledRequester
+
+
+# A target or scenario name is free text; in a log file's name, keep only what every file
+# system takes, so a name such as "<b>api</b>" or "a/b" still gets its log.
+_NOT_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def log_path(log_dir: Path, target: str, label: str, suffix: str = ".stderr.log") -> Path:
+    """Where a server's stderr for one target and scenario goes, whatever their names."""
+    stem = _NOT_IN_FILE_NAME.sub("_", f"{target}-{label}").lstrip(".") or "server"
+    return log_dir / f"{stem}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -123,7 +135,8 @@ async def _open(
     from readiness.protocol.client import open_connection
 
     await anyio.Path(log_dir).mkdir(parents=True, exist_ok=True)
-    stem = log_dir / f"{cfg.name}-{label}"
+    stem = log_path(log_dir, cfg.name, label, suffix="")
+    server_log = f"{stem}.stderr.log"
     async with AsyncExitStack() as stack:
         supervisor: ServerSupervisor | None = None
         params: StdioParams | HttpParams
@@ -134,7 +147,7 @@ async def _open(
                 args=tuple(cfg.args),
                 env=dict(cfg.env),
                 cwd=cfg.cwd,
-                stderr_path=f"{stem}.stderr.log",
+                stderr_path=server_log,
             )
         else:
             assert cfg.url is not None
@@ -145,7 +158,7 @@ async def _open(
                     tuple(cfg.args),
                     env=dict(cfg.env),
                     cwd=cfg.cwd,
-                    log_path=f"{stem}.stderr.log",
+                    log_path=server_log,
                     name=cfg.name,
                 )
                 supervisor = ServerSupervisor(spec, cfg.url, start_timeout=cfg.connect_timeout)
@@ -230,6 +243,11 @@ class TargetPool:
             request_timeout=self.request_timeout,
             open_timeout=self._open_timeout,
         )
+
+    @property
+    def connection_requester(self) -> PooledRequester[PooledConnection]:
+        """The requester behind `request()`: what the scenario's own requests waited for."""
+        return self._requester
 
     @property
     def protocol_version(self) -> str:

@@ -193,6 +193,29 @@ def test_a_fleet_of_two_demo_servers_reports_a_row_each_the_slower_with_the_high
     failed = [c for c in junit.iter("testcase") if c.find("failure") is not None]
     assert [c.get("classname") for c in failed] == ["slow.throughput"]
 
+    # --fail-under holds the fleet to its lowest target, not to the score over all its checks.
+    combined = data["score"]["value"]
+    assert slow["score"] < combined
+    gated = [
+        run_cli("report", str(out), "--format", "md", "--out", g, "--fail-under", g, cwd=tmp_path)
+        for g in (str(combined), str(slow["score"]))
+    ]
+    assert [p.returncode for p in gated] == [1, 0], [p.stderr for p in gated]
+
+
+def test_a_scenario_chosen_with_s_runs_as_its_own_targets_alone(tmp_path: Path) -> None:
+    config = suite(tmp_path, FLEET)
+    out = tmp_path / "out"
+    done = run_cli(
+        "run", "-c", str(config), "--out", str(out), "-q", "-s", "fast-only", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    data = results(out)
+    # the slow target ran nothing: it is not a fleet member with no checks (NOT READY)
+    assert [t["name"] for t in data["targets"]] == ["fast"]
+    assert "fleet" not in data
+    assert data["score"]["status"] == "ready"
+
 
 def test_parallel_targets_run_side_by_side_with_the_same_shape(tmp_path: Path) -> None:
     data, out = fleet_run(tmp_path, "--parallel-targets", "-s", "throughput")

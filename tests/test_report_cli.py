@@ -100,20 +100,26 @@ def test_report_scores_again_with_another_scoring_table(run_folder: Path, tmp_pa
 
 
 @pytest.mark.parametrize(
-    ("gate", "code"),
+    ("gate", "said"),
     [
-        (["--fail-under", "40"], 0),
-        (["--fail-under", "60"], 1),
-        (["--fail-on", "not_ready"], 1),
-        (["--fail-on", "conditional"], 1),
-        (["--fail-under", "50", "--fail-on", "not_ready"], 1),
+        (["--fail-under", "40"], None),
+        (["--fail-under", "60"], "score 50.0 is below --fail-under 60"),
+        (["--fail-on", "not_ready"], "status NOT READY is --fail-on not_ready or worse"),
+        (["--fail-on", "conditional"], "status NOT READY is --fail-on conditional or worse"),
+        (
+            ["--fail-under", "50", "--fail-on", "not_ready"],
+            "status NOT READY is --fail-on not_ready or worse",
+        ),
     ],
 )
 def test_report_gates_the_exit_code_on_score_and_status(
-    run_folder: Path, tmp_path: Path, gate: list[str], code: int
+    run_folder: Path, tmp_path: Path, gate: list[str], said: str | None
 ) -> None:
     proc = run_cli("report", str(run_folder), "--format", "md", "--out", "g", *gate, cwd=tmp_path)
-    assert proc.returncode == code, proc.stderr
+    assert proc.returncode == (0 if said is None else 1), proc.stderr
+    # A failed gate says which one, and why, in a line of its own.
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("gate failed: ")]
+    assert lines == ([] if said is None else [f"gate failed: {said}"])
 
 
 def test_run_gated_on_the_score_passes_and_writes_the_job_summary(tmp_path: Path) -> None:
@@ -166,3 +172,51 @@ def test_a_folder_without_results_is_bad_input(tmp_path: Path, run_folder: Path)
     proc = run_cli("report", str(empty), cwd=tmp_path)
     assert proc.returncode == 2
     assert f"{empty / 'results.json'}: no such file" in proc.stderr
+
+
+HOSTILE_SUITE = """
+[run]
+name = "hostile"
+
+[[targets]]
+name = "api/<b>x</b>"
+transport = "stdio"
+command = "${PYTHON}"
+args = ["tests/hostile_names_server.py"]
+
+[[scenarios]]
+name = "calls"
+kind = "throughput"
+load = { model = "closed", concurrency = 2, requests = 40 }
+workload.operations = [{ call = "tools/call", tool = '<img src=x onerror="alert(2)">' }]
+thresholds = ["throughput > 1/s"]
+"""
+
+
+def test_hostile_server_target_and_tool_names_reach_every_report_as_text(
+    tmp_path: Path,
+) -> None:
+    from tests.hostile_names_server import SERVER_NAME, SERVER_VERSION, TOOL_NAME
+
+    path = suite(tmp_path, HOSTILE_SUITE)
+    repo = Path(__file__).resolve().parents[1]
+    proc = run_cli("run", "-q", "-c", str(path), "--out", str(tmp_path / "out"), cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    # The target's name is no path: its server still gets a stderr log, inside logs/.
+    [log] = (out / "logs").iterdir()
+    assert log.name == "api_b_x_b_-calls.stderr.log"
+    stored = results(out)
+    assert stored["targets"][0]["server_info"]["name"] == SERVER_NAME
+    html = (out / "report.html").read_text()
+    for hostile in (SERVER_NAME, SERVER_VERSION, TOOL_NAME, "<b>x</b>"):
+        assert hostile not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img" not in html
+    assert "<script" not in html
+    markdown = (out / "report.md").read_text()
+    assert "<script>" not in markdown
+    assert "<img" not in markdown
+    root = ET.parse(out / "junit.xml").getroot()
+    assert [s.get("name") for s in root.iter("testsuite")] == ["calls"]
+    assert {c.get("classname") for c in root.iter("testcase")} == {"api/<b>x</b>.calls"}

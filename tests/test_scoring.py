@@ -136,6 +136,24 @@ def test_a_deduction_names_its_check_with_observed_required_and_points() -> None
     assert score["value"] == pytest.approx(100 - expected, abs=0.05)
 
 
+def test_a_check_not_proven_is_worded_as_not_proven_not_as_failed() -> None:
+    from readiness.reports.markdown import deduction_line
+
+    unproven = check("success_rate >= 99%", 1.0)
+    unproven["passed"] = False  # as stored: not proven does not pass
+    unproven["verdict"] = "inconclusive"
+    unproven["interval"] = [0.9874, 1.0]
+    score = score_run([scenario("t", "throughput", [unproven])], ScoringConfig())
+    [deduction] = score["deductions"]
+    assert deduction["reason"] == "inconclusive: not proven"
+    assert 0 < deduction["points"] < 100
+    line = deduction_line(deduction)
+    assert line.startswith("t: success_rate 100.00% (95%: 98.74%–100.00%) does not prove >= 99%")
+    [said] = [text for text in score["limitations"] if text.startswith("t (target demo)")]
+    assert "(95%: 98.74%–100.00%), which does not prove >= 99%" in said
+    assert "required" not in said
+
+
 def test_deductions_are_sorted_largest_first_and_add_up_to_what_was_lost() -> None:
     scenarios = [
         scenario("t", "throughput", [check("p99 < 300ms", 0.33), check("p50 < 10ms", 0.019)]),
@@ -360,3 +378,22 @@ def test_unassessed_categories_never_change_the_value(
     other = score_run(scenarios, ScoringConfig(weights=Weights(**weights)))
     assert other["value"] == score["value"]
     assert math.isclose(sum(c["share"] for c in other["categories"]), 1.0, abs_tol=1e-5)
+
+
+def test_a_generator_bottleneck_in_several_scenarios_is_one_warning_naming_each() -> None:
+    scenarios = [
+        scenario("a", "throughput", [check("p99 < 300ms", 0.1)]),
+        scenario("b", "memory", [check("leak == false", 0.0)]),
+        scenario("c", "recovery", [check("recovered == true", 1.0)]),
+    ]
+    for s, late in ((scenarios[0], "53"), (scenarios[2], "117")):
+        s["generator"]["saturated"] = True
+        s["generator"]["saturation_reason"] = f"its event loop ran {late} ms late at p99."
+    [warning] = score_run(scenarios, ScoringConfig())["warnings"]
+    assert warning.startswith("In 2 scenarios the load generator, not the server, may have")
+    assert "a (target demo): its event loop ran 53 ms late at p99;" in warning
+    assert "c (target demo): its event loop ran 117 ms late at p99." in warning
+    assert "b (target demo)" not in warning
+    scenarios[2]["generator"]["saturated"] = False
+    [one] = score_run(scenarios, ScoringConfig())["warnings"]
+    assert one.startswith("In a (target demo) the load generator, not the server, may have")

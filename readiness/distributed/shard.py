@@ -101,7 +101,7 @@ def run_shard(spec: ShardSpec) -> ShardOutcome:
     )
     folder = Path(tempfile.mkdtemp(prefix=f"readiness-shard-{spec.index}-"))
     try:
-        state = new_state(spec.suite, folder, spec.argv)
+        state = new_state(spec.suite, folder, spec.argv, pairs=spec.pairs)
         state.result["run"]["segment"] = str(Segment(spec.index, spec.count))
         anyio.run(_run, spec, state, client)
         fatal = state.fatal

@@ -206,6 +206,20 @@ class LatencyHistogram:
         return indices, self._counts[indices].copy()
 
     @property
+    def sum_us(self) -> int:
+        """The exact sum of the recorded values."""
+        return self._sum
+
+    def cumulative_at(self, bounds_us: Sequence[int]) -> list[int]:
+        """How many values fall at or below each bound (ascending), to the bucket: a bound
+        inside a bucket counts the whole bucket, so at most 0.1% of a bound's value too far."""
+        if len(self._counts) == 0:
+            return [0] * len(bounds_us)
+        cumulative = np.cumsum(self._counts)
+        last = len(cumulative) - 1
+        return [int(cumulative[min(_index_of(b), last)]) for b in bounds_us]
+
+    @property
     def clamped(self) -> int:
         """How many values were above `HIGHEST_TRACKABLE_US` (counted in the top bucket)."""
         return self._clamped

@@ -145,6 +145,19 @@ class Recorder:
         if done_ns > self.last_done_ns:
             self.last_done_ns = done_ns
 
+    def live_counts(self) -> list[list[int]]:
+        """Outcome counts per operation so far, the open interval included (for a scrape)."""
+        current = self._current.counts
+        return [
+            [folded + now for folded, now in zip(op.counts, current[i], strict=True)]
+            for i, op in enumerate(self._ops)
+        ]
+
+    @property
+    def operations(self) -> list[OperationRecord]:
+        """The folded records per operation: histograms lag the open interval by up to 1 s."""
+        return self._ops
+
     def roll(self) -> IntervalStats:
         """Close the current interval and fold it into the histograms (off the request path)."""
         done, self._current = self._current, _Interval(self._n_ops)

@@ -60,7 +60,8 @@ def extent(values: Sequence[float], axis: Axis) -> tuple[float, float]:
         present = [v for v in values if v > 0]
         low = axis.low or (min(present) if present else 1.0)
         high = axis.high or (max(present) if present else 10.0)
-        low, high = max(low, 1e-300), min(max(high, low), 1e300)  # log10 stays finite
+        low = max(low, 1e-300)  # log10 stays finite; then high, so it is never below low
+        high = min(max(high, low), 1e300)
         if high / low < 3:  # too narrow for a log axis to show anything: widen to decades
             low = 10.0 ** math.floor(math.log10(low))
             high = 10.0 ** math.ceil(math.log10(high * 1.0001))

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from readiness.reports import scenario_charts
 from readiness.reports.health_chart import health_strip
-from readiness.reports.markdown import points, score_value
+from readiness.reports.markdown import deduction_line, method_groups, points, score_value
 from readiness.reports.templating import template_environment
 from readiness.results import RunResult, ScenarioResult
 
@@ -32,6 +32,8 @@ def render_html(result: RunResult, score: Mapping[str, Any] | None = None) -> st
     env.globals["chart_health_strip"] = lambda s: Markup(health_strip(s))  # escapes its text
     env.globals["score_words"] = STATUS_WORDS
     env.globals["target_sections"] = target_sections
+    env.globals["method_groups"] = method_groups
+    env.globals["deduction_line"] = deduction_line
     env.filters.update(points_lost=points, score_value=score_value)
     template = env.get_template("report.html.j2")
     return template.render(result=result, score=score if score is not None else score_of(result))

@@ -35,6 +35,7 @@ def render_junit(result: RunResult) -> str:
             tests=sum(int(s.get("tests", "0")) for s in suites),
             failures=sum(int(s.get("failures", "0")) for s in suites),
             errors=sum(int(s.get("errors", "0")) for s in suites),
+            skipped=sum(int(s.get("skipped", "0")) for s in suites),
             time=sum(s_["duration_s"] for s_ in result["scenarios"]),
         ),
     )
@@ -137,7 +138,7 @@ def _target_suite(
             tests=sum(int(x.get("tests", "0")) for _, x in mine),
             failures=sum(int(x.get("failures", "0")) for _, x in mine),
             errors=sum(int(x.get("errors", "0")) for _, x in mine),
-            skipped=0,
+            skipped=sum(int(x.get("skipped", "0")) for _, x in mine),
             time=sum(s["duration_s"] for s, _ in mine),
             timestamp=started,
         ),

@@ -14,7 +14,7 @@ from jinja2 import Environment
 from readiness.config.scoring import CATEGORIES, CATEGORY_LABELS, Category, ScoringConfig
 from readiness.reports import format as fmt
 from readiness.reports.templating import template_environment
-from readiness.results import RunResult, ScenarioResult, ScoredCheck
+from readiness.results import Method, RunResult, ScenarioResult, ScoredCheck
 from readiness.scoring import STATUS_LABELS, config_of, score_of
 
 _BACKTICKS = re.compile(r"`+")
@@ -111,10 +111,25 @@ def deduction_line(deduction: ScoredCheck, several_targets: bool = False) -> str
         where = f"{deduction['target']}.{where}"
     if deduction["reason"] == "scenario ended in error":
         what = f"{deduction['check']} not judged, the scenario ended in error"
+    elif deduction["reason"].startswith("inconclusive"):
+        interval = f" ({deduction.get('interval')})" if deduction.get("interval") else ""
+        what = f"{deduction['metric']} {deduction['observed']}{interval} does not prove"
+        what += f" {deduction['required']}"
     else:
         what = f"{deduction['metric']} {deduction['observed']} vs {deduction['required']}"
     critical = " (critical)" if deduction["critical"] else ""
     return f"{where}: {what}{critical}: {points(deduction['points'])} points"
+
+
+def method_groups(scenarios: list[ScenarioResult]) -> list[tuple[list[str], Method]]:
+    """The scenarios that share a method (model, correction, note) together, in the run's
+    order: a method is explained once, naming its scenarios, not once per scenario."""
+    groups: dict[tuple[str, bool, str], tuple[list[str], Method]] = {}
+    for s in scenarios:
+        method = s["method"]
+        key = (method["model"], method["corrected"], method["note"])
+        groups.setdefault(key, ([], method))[0].append(s["name"])
+    return list(groups.values())
 
 
 def points(value: float) -> str:
@@ -131,7 +146,7 @@ def score_value(value: float | None) -> str:
 def _environment() -> Environment:
     env = template_environment()
     env.filters.update(text=md_text, code=md_code, points=points, score_value=score_value)
-    env.globals.update(deduction_line=deduction_line)
+    env.globals.update(deduction_line=deduction_line, method_groups=method_groups)
     return env
 
 

@@ -487,6 +487,11 @@ def overload_phases(s: ScenarioResult) -> str:
 # -- the score -------------------------------------------------------------------------------
 
 
+# Narrower than the other charts: the page shows it at this size, and shrinks it to fit a
+# phone (figure.fit) rather than scroll the score's own chart sideways.
+SCORE_WIDTH = 480
+
+
 def score_by_category(score: Mapping[str, Any] | None) -> str:
     """Each category's value (0–100) as a bar, labelled with its share of the score; a
     category that was not assessed says so, without a bar."""
@@ -509,4 +514,5 @@ def score_by_category(score: Mapping[str, Any] | None) -> str:
         Axis("category value (0–100); in brackets, its share of the score", low=0, high=100),
         bars,
         legend=False,
+        width=SCORE_WIDTH,
     )

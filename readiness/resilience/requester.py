@@ -183,6 +183,10 @@ class ResilientRequester:
             await self._limiter.acquire()
         return await self._conn.request(method, params, timeout=timeout)
 
+    def breaker_state(self) -> str | None:
+        """The circuit breaker's state now ("closed", "open", "half_open"); None without one."""
+        return None if self._breaker is None else self._breaker.state.value
+
     def statistics(self) -> ResilienceStatistics:
         """What each configured primitive did so far (None for those not configured)."""
         breaker = self._breaker

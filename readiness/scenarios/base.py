@@ -7,7 +7,7 @@ import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,8 +65,9 @@ if TYPE_CHECKING:
     from readiness.config.thresholds import Threshold
     from readiness.config.workload import JourneyConfig
     from readiness.health.poller import HealthWatch
+    from readiness.metrics.live import Exposed, LiveMetrics
     from readiness.protocol.connection import Connection
-    from readiness.target import TargetSession
+    from readiness.target import TargetPool, TargetSession
 
 DEFAULT_THRESHOLD = "success_rate >= 99%"
 HEALTH_METRICS = (
@@ -95,6 +96,8 @@ class ScenarioContext:
     # and the coordinated start each measured load waits on (given the load's phase).
     segment: Segment = WHOLE
     start_gate: Callable[[str], Awaitable[None]] | None = None
+    # The run's live metrics (run --metrics-port / --pushgateway); None when not exposed.
+    live: LiveMetrics | None = None
     # The target's resilience layer, made by the first drive() and kept for the scenario, so
     # breaker state, cache and tokens carry over from warm-up to load and from step to step.
     _resilience: list[ResilientRequester] = field(
@@ -102,16 +105,29 @@ class ScenarioContext:
     )
     # Every connection the scenario opened (through `connected`), for its two-way figures.
     _connections: list[object] = field(default_factory=list, init=False, repr=False, compare=False)
+    # The pool behind each of them, when the target has one, for the pool's figures.
+    _pools: list[TargetPool] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         report = self.on_connected
-        connections = self._connections
+        connections, pools = self._connections, self._pools
 
         def connected(session: TargetSession) -> None:
             connections.append(session.conn)
+            if session.pool is not None:
+                pools.append(session.pool)
             report(session)
 
         object.__setattr__(self, "on_connected", connected)
+
+    @property
+    def exposed(self) -> Exposed | None:
+        """This scenario's labels at the run's live metrics, when they are exposed."""
+        if self.live is None:
+            return None
+        from readiness.metrics.live import Exposed
+
+        return Exposed(self.live, self.target.name, self.scenario.name)
 
     def resilient(self, conn: Requester) -> Requester:
         """`conn` behind the target's resilience layer; `conn` itself when none is configured."""
@@ -344,8 +360,41 @@ async def drive(
         plan = replace(plan, segment=ctx.segment)
     if ctx.start_gate is not None and "warm-up" not in label.phase:
         await _wait_for_start(ctx, ctx.start_gate, label)
-    run = await run_load(
-        ctx.resilient(conn),
+    requester = ctx.resilient(conn)
+    exposed = (
+        nullcontext()
+        if ctx.live is None or "warm-up" in label.phase  # warm-up is not in results either
+        else ctx.live.load(
+            ctx.target.name,
+            ctx.scenario.name,
+            [op.name for op in workload.operations],
+            recorder,
+            breaker=requester.breaker_state if isinstance(requester, ResilientRequester) else None,
+        )
+    )
+    with exposed:
+        run = await _run_load(
+            ctx, requester, workload, plan, label, on_progress, recorder, sessions
+        )
+    if health is not None:
+        methods = [op.method for op in workload.operations]
+        health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
+        await health.scrape_now()
+    return run
+
+
+async def _run_load(
+    ctx: ScenarioContext,
+    requester: Requester,
+    workload: Workload,
+    plan: LoadPlan,
+    label: ProgressLabel,
+    on_progress: ProgressSink | None,
+    recorder: Recorder,
+    sessions: Sequence[Requester],
+) -> LoadRun:
+    return await run_load(
+        requester,
         workload,
         plan,
         deadline_s=deadline_for(
@@ -360,11 +409,6 @@ async def drive(
         recorder=recorder,
         sessions=sessions,
     )
-    if health is not None:
-        methods = [op.method for op in workload.operations]
-        health.note_load(recorder.start_ns, run.recording, methods, warmup="warm-up" in label.phase)
-        await health.scrape_now()
-    return run
 
 
 async def _wait_for_start(
@@ -617,6 +661,10 @@ def assemble(
     result["intervals"] = rec.series.to_result(names)
     if (resilience := ctx.resilience_stats()) is not None:
         result["resilience"] = resilience
+    if ctx._pools and ctx.scenario.kind != "pool":  # a pool scenario measures its own load's
+        from readiness.scenarios.pool_figures import scenario_pool_result
+
+        result["pool"] = scenario_pool_result(ctx._pools)
     if ctx.target.client is not None:
         from readiness.scenarios.twoway_figures import two_way_result
 

@@ -8,6 +8,7 @@ import math
 import time
 import zlib
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,8 +159,8 @@ async def _run(ctx: ScenarioContext) -> ScenarioResult:
         # The interposer may kill and restart the server: no one process to sample.
         unattributed = "the server ran behind the fault interposer, which may kill and restart"
         unattributed += " it; its resources are not attributed to one process"
-        async with watch(session.pid, no_pid_reason=unattributed) as instruments:
-            measured = await _measure(ctx, session.conn, workload, plan, label, chaos)
+        async with watch(session.pid, no_pid_reason=unattributed, live=ctx.exposed) as instruments:
+            measured = await _measure(ctx, session.conn, workload, plan, label, chaos, faults)
     result = assemble(
         ctx,
         measured.run.recording,
@@ -186,11 +187,18 @@ async def _measure(
     plan: LoadPlan,
     label: ProgressLabel,
     chaos: Interposer,
+    faults: Sequence[AnyFault] = (),
 ) -> _Measured:
     recorder = TracingRecorder(len(workload.operations))
     clock = await chaos.start_clock()
     mono_minus_perf = time.monotonic() - time.perf_counter()
-    run = await drive(ctx, conn, workload, plan, label, recorder=recorder)
+    windows = (
+        nullcontext()
+        if ctx.live is None
+        else ctx.live.faults(ctx.target.name, ctx.scenario.name, faults)
+    )
+    with windows:
+        run = await drive(ctx, conn, workload, plan, label, recorder=recorder)
     await chaos.finish()
     load_start = recorder.start_ns / 1e9
     counts = chaos.counts

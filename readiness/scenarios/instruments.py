@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -14,6 +15,9 @@ from readiness.metrics.lag import LoopLagMonitor
 from readiness.metrics.sampler import ProcessSampler
 from readiness.metrics.selfcost import CpuMeter, CpuSpan
 from readiness.results import GeneratorStats, ServerResources
+
+if TYPE_CHECKING:
+    from readiness.metrics.live import Exposed
 
 # Above these the generator, not the server, may have set the pace.
 SATURATED_CPU_PERCENT = 90.0
@@ -111,11 +115,28 @@ class Instruments:
 
 @asynccontextmanager
 async def watch(
-    server_pid: int | None, *, interval: float = 0.25, no_pid_reason: str = NOT_STARTED_BY_US
+    server_pid: int | None,
+    *,
+    interval: float = 0.25,
+    no_pid_reason: str = NOT_STARTED_BY_US,
+    live: Exposed | None = None,
 ) -> AsyncIterator[Instruments]:
     """Sample while the body runs; the figures are read from the yielded object afterwards.
-    `no_pid_reason` says why, when there is no server process to sample."""
+    `no_pid_reason` says why, when there is no server process to sample. With `live` (the
+    run's metrics endpoint) the loop lag and the server's resources are exposed meanwhile."""
     instruments = Instruments(server_pid, interval=interval, no_pid_reason=no_pid_reason)
+    exposed = (
+        nullcontext()
+        if live is None
+        else live.metrics.watch(live.target, live.scenario, instruments.lag, instruments.server)
+    )
+    with exposed:
+        async with _sampling(instruments) as sampled:
+            yield sampled
+
+
+@asynccontextmanager
+async def _sampling(instruments: Instruments) -> AsyncIterator[Instruments]:
     async with anyio.create_task_group() as tg:
         await tg.start(instruments.lag.run)
         await tg.start(instruments.own.run)

@@ -56,7 +56,9 @@ async def run_memory(ctx: ScenarioContext) -> ScenarioResult:
     async with open_target(ctx.target, ctx.run_dir / "logs", scenario.name) as session:
         ctx.on_connected(session)
         await preflight(session.conn, workload, ctx)
-        async with watch(session.pid, interval=scenario.sample_interval) as instruments:
+        async with watch(
+            session.pid, interval=scenario.sample_interval, live=ctx.exposed
+        ) as instruments:
             await warm_up(ctx, session.conn, workload, plan, label)
             load_start = time.monotonic()
             run = await drive(ctx, session.conn, workload, plan, label, on_progress=note)

@@ -87,7 +87,7 @@ async def run_overload(ctx: ScenarioContext) -> ScenarioResult:
     async with open_target(ctx.target, ctx.run_dir / "logs", scenario.name) as session:
         ctx.on_connected(session)
         await preflight(session.conn, workload, ctx)
-        async with watch(session.pid) as instruments:
+        async with watch(session.pid, live=ctx.exposed) as instruments:
             if probe is None:
                 probe = await probe_capacity(ctx, session.conn, workload)
             if probe.capacity is not None and not ctx.interrupt.is_set():
@@ -171,7 +171,7 @@ async def _measure(
     )
     await warm_up(ctx, conn, workload, plan, label)
     recorder = TracingRecorder(len(workload.operations))
-    async with watch(None, no_pid_reason=_NO_SERVER) as instruments:
+    async with watch(None, no_pid_reason=_NO_SERVER, live=ctx.exposed) as instruments:
         run = await drive(ctx, conn, workload, plan, label, recorder=recorder)
     return Measured(
         shape=shape,

@@ -155,12 +155,14 @@ def rule_text(tolerance: float, window_s: float) -> str:
         f" {math.ceil(window_s):g} s in a row after the drop kept up, and the recovery time"
         " runs from the drop to the start of that run; requests count in the second they"
         " were due, and those dropped at max_in_flight count as not served; the probe judges"
-        " each step the same way against its first step's p95, doubles the rate while steps"
+        " each step the same way against the p95 of its first step the generator drove without"
+        " saturating, doubles the rate while steps"
         " keep up, then bisects between the highest rate that kept up and the lowest that did"
         f" not until they are within {OVERLOAD_PROBE_RESOLUTION:.0%}, never above max_rate;"
         " a step in which the generator itself was saturated is not held against the server"
-        " and caps the rates tried; the server was overloaded only if a second of the ramp or"
-        " hold (or a probe step) did not keep up"
+        " and runs again at the same rate; saturated again, it caps the rates tried; the"
+        " server was overloaded only if a second of the ramp or hold (or a probe step) did"
+        " not keep up"
     )
 
 

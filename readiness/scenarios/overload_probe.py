@@ -3,8 +3,9 @@ then bisected between the last rate that kept up and the first that did not.
 
 The probe never offers more than max_rate, and it does not blame the server for a step in
 which the generator itself was at its limit (its CPU or event-loop lag, as the instruments
-judge saturation): such a step caps the rates tried. When no step failed for the server's own
-sake, the probe says the server was not overloaded, and by what bound it stopped.
+judge saturation): such a step runs again, and saturated again it caps the rates tried. When
+no step failed for the server's own sake, the probe says the server was not overloaded, and
+by what bound it stopped.
 """
 
 from __future__ import annotations
@@ -58,10 +59,16 @@ def next_rate(
     The ladder's rates come first, then doubling past the last while every step keeps up;
     once one does not, the midpoint between the highest rate that kept up and the lowest that
     did not, until they are within `resolution` of each other. A step in which the generator
-    was saturated caps every later rate below it. Nothing above max_rate is offered.
+    was saturated runs again at the same rate (once may be a busy machine's hiccup, not the
+    generator's limit); saturated again, it caps every later rate below it. Only the last
+    step at each rate counts. Nothing above max_rate is offered.
     """
     if not readings:
         return min(ladder[0], max_rate)
+    last = readings[-1]
+    if last.saturated and [r.rate for r in readings].count(last.rate) == 1:
+        return last.rate
+    readings = latest(readings)
     kept = [r.rate for r in readings if r.kept_up]
     if not kept:
         return None  # even the first rate did not keep up: nothing lower is tried
@@ -80,6 +87,12 @@ def next_rate(
     return candidate if candidate > low else None
 
 
+def latest(readings: Sequence[Reading]) -> list[Reading]:
+    """The last reading at each rate, in the order they ran: a step run again replaces the
+    first run's reading."""
+    return [r for i, r in enumerate(readings) if all(s.rate != r.rate for s in readings[i + 1 :])]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the probe found: a capacity and the server overloaded, or neither, and why."""
@@ -95,6 +108,7 @@ def read_probe(readings: Sequence[Reading], max_rate: float) -> Verdict:
     """The probe's conclusion from its steps, in the order they ran."""
     if not readings:
         return Verdict(None, False, None, "the probe was stopped before a step completed", "")
+    readings = latest(readings)
     kept = [r for r in readings if r.kept_up]
     top = max(kept, key=lambda r: r.rate) if kept else None
     top_rate = top.rate if top else None
@@ -133,6 +147,7 @@ def read_probe(readings: Sequence[Reading], max_rate: float) -> Verdict:
 
 def generator_limit(readings: Sequence[Reading], max_rate: float) -> str:
     """Where the generator's own limit stood: reached at some step, or not, with its figures."""
+    readings = latest(readings)
     saturated = [r for r in readings if r.saturated]
     if saturated:
         first = min(saturated, key=lambda r: r.rate)
@@ -191,6 +206,7 @@ async def probe_capacity(ctx: ScenarioContext, conn: Requester, workload: Worklo
     stats: list[GeneratorStats] = []
     recordings: list[Recording] = []
     yardstick: Yardstick | None = None
+    yardstick_saturated = False
     sent = 0
     while len(readings) < bound and not ctx.interrupt.is_set():
         rate = next_rate(readings, ladder, scenario.max_rate)
@@ -205,7 +221,7 @@ async def probe_capacity(ctx: ScenarioContext, conn: Requester, workload: Worklo
         )
         if not readings:
             await warm_up(ctx, conn, workload, plan, label)
-        async with watch(None, no_pid_reason=_NO_SERVER) as instruments:
+        async with watch(None, no_pid_reason=_NO_SERVER, live=ctx.exposed) as instruments:
             run = await drive(ctx, conn, workload, plan, label)
         sent += run.recording.sent
         if ctx.interrupt.is_set():
@@ -214,7 +230,11 @@ async def probe_capacity(ctx: ScenarioContext, conn: Requester, workload: Worklo
         offered = len(scheduled(plan))
         step = probe_step(len(readings), rate, run.recording)
         p95 = step["latency_ms"]["p95"]
-        yardstick = yardstick or Yardstick(p95, scenario.recovery_tolerance)
+        # Steps are judged against the first one the generator drove without saturating: a
+        # p95 inflated by our own lag would let later, truly slower steps pass.
+        if yardstick is None or (yardstick_saturated and not generator["saturated"]):
+            yardstick = Yardstick(p95, scenario.recovery_tolerance)
+            yardstick_saturated = generator["saturated"]
         ok = step["totals"]["ok"]
         kept = yardstick.kept_up(offered, ok, p95)
         steps.append(step)

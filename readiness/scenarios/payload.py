@@ -196,7 +196,9 @@ async def run_payload(ctx: ScenarioContext) -> ScenarioResult:
     # The instruments' task groups wrap what the body raised (a ConfigError from the
     # preflight, a TargetError from a restart): hand it back as it was.
     with unwrapped_groups():
-        async with watch(None) as instruments:  # the generator; each server is sampled below
+        async with watch(
+            None, live=ctx.exposed
+        ) as instruments:  # the generator; each server is sampled below
             while pending and not ctx.interrupt.is_set():
                 # After a timeout or a disconnect the server cannot be trusted (or is dead):
                 # the next direction gets a fresh one, with a stderr log of its own.

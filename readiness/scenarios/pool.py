@@ -76,7 +76,7 @@ async def run_pool(ctx: ScenarioContext) -> ScenarioResult:
         await warm_up(ctx, pool.requester(), workload, plan, label)
         before = pool.sessions.statistics()
         pooled = pool.requester()  # its statistics are the measured load's alone
-        async with watch(session.pid) as instruments:
+        async with watch(session.pid, live=ctx.exposed) as instruments:
             run = await drive(ctx, pooled, workload, plan, label)
         after = pool.sessions.statistics()
     result = assemble(

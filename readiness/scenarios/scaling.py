@@ -44,7 +44,7 @@ async def run_scaling(ctx: ScenarioContext) -> ScenarioResult:
     async with open_target(ctx.target, ctx.run_dir / "logs", scenario.name) as session:
         ctx.on_connected(session)
         await preflight(session.conn, workload, ctx)
-        async with watch(session.pid) as instruments:
+        async with watch(session.pid, live=ctx.exposed) as instruments:
             for index, level in enumerate(levels):
                 if ctx.interrupt.is_set():
                     break

@@ -28,7 +28,7 @@ from readiness.security.findings import RULES, SEVERITIES, FindingLog
 from readiness.security.prober import CALL_CLASSES, Prober, ProbeSettings
 from readiness.security.raw import RawStdio
 from readiness.security.schema import CallProbe, ToolProbes, prompt_probes, resource_probes
-from readiness.target import open_target
+from readiness.target import log_path, open_target
 
 LISTS = (
     ("tools/list", "tools"),
@@ -184,7 +184,7 @@ async def run_security(ctx: ScenarioContext) -> ScenarioResult:
         async with open_target(target, logs, scenario.name) as session:
             ctx.on_connected(session)
             conn = session.conn
-            async with watch(session.pid) as instruments:
+            async with watch(session.pid, live=ctx.exposed) as instruments:
                 found = await discover(conn)
                 groups, skipped = _call_probes(ctx, found, catalog, tokens)
                 planned = sum(1 for _ in _round_robin(_call_probes(ctx, found, catalog, tokens)[0]))
@@ -276,7 +276,7 @@ async def _protocol_probes(
         tuple(target.args),
         env=dict(target.env),
         cwd=target.cwd,
-        log_path=str(logs / f"{target.name}-{ctx.scenario.name}-raw.stderr.log"),
+        log_path=str(log_path(logs, target.name, ctx.scenario.name, "-raw.stderr.log")),
         name=target.name,
     )
     raw = RawStdio(spec)

@@ -54,7 +54,7 @@ async def run_throughput(ctx: ScenarioContext) -> ScenarioResult:
                     open_target(ctx.target, ctx.run_dir / "logs", f"{scenario.name}-s{i + 1}")
                 )
                 conns.append(extra.conn)
-            async with watch(session.pid) as instruments:
+            async with watch(session.pid, live=ctx.exposed) as instruments:
                 run = await drive(
                     ctx,
                     session.conn,

@@ -58,7 +58,7 @@ def pairs_named(
 def run_pairs(suite: Suite, pairs: Pairs, folder: Path, argv: Sequence[str]) -> RunState:
     """Run the pairs in order and write results.json and the reports into `folder`; the state
     says how it ended (`fatal`). An interrupt (Ctrl-C) still writes what was measured."""
-    state = new_state(suite, folder, argv)
+    state = new_state(suite, folder, argv, pairs=pairs)
     try:
         state.save()  # an unwritable folder fails before any load is sent
     except OutputError as exc:

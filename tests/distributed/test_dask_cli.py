@@ -252,6 +252,7 @@ def test_a_killed_dask_worker_fails_the_run_naming_it(
         (["--repeat", "2"], "--dask with --repeat"),
         (["--parallel-targets"], "--dask with --parallel-targets"),
         (["--dask", "udp://127.0.0.1:8786"], "give the scheduler's address"),
+        (["--metrics-port", "0"], "--metrics-port or --pushgateway with --dask"),
     ],
 )
 def test_dask_refuses_options_that_split_the_load_another_way(

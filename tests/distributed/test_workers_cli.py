@@ -212,16 +212,21 @@ def test_a_killed_worker_fails_the_run_loudly(tmp_path: Path, demo_http: Running
     assert [s["index"] for s in arrivals["workers"]["shards"]] == [0]
 
 
-def test_workers_and_targets_side_by_side_are_refused_together(
-    tmp_path: Path, demo_http: RunningServer
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--workers", "2", "--parallel-targets"], "--parallel-targets with --workers"),
+        (["--workers", "2", "--repeat", "2"], "--repeat with --workers"),
+        (["--segment", "0/2", "--repeat", "2"], "--repeat with --workers or --segment"),
+    ],
+)
+def test_workers_and_a_combination_they_cannot_split_are_refused_together(
+    tmp_path: Path, demo_http: RunningServer, flags: list[str], named: str
 ) -> None:
     config = _suite(tmp_path, demo_http.url, seconds=1)
-    refused = run_cli(
-        "run", "-c", str(config), "--workers", "2", "--parallel-targets", "--out", "x",
-        cwd=tmp_path,
-    )  # fmt: skip
+    refused = run_cli("run", "-c", str(config), *flags, "--out", "x", cwd=tmp_path)
     assert refused.returncode == 2
-    assert "--parallel-targets with --workers" in refused.stderr
+    assert named in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
 

@@ -177,6 +177,20 @@ def test_any_series_draws_well_formed_svg_with_finite_coordinates(
     assert not re.search(r"nan|inf", svg, re.IGNORECASE)
 
 
+def test_a_log_axis_with_only_a_figure_below_its_floor_still_has_a_span() -> None:
+    # Found by the property above: a marker at 1.4e-301 on a log x axis and nothing else.
+    svg = charts.xy_chart(
+        "tiny",
+        Axis("x", log=True),
+        Axis("y"),
+        [Series("s", [])],
+        markers=[Marker(1.4328034909324677e-301, "m")],
+        bands=[Band(0.0, 1.4328034909324677e-301, "b")],
+    )
+    parse(svg)
+    assert not re.search(r"nan|inf", svg, re.IGNORECASE)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.lists(st.floats(min_value=0, max_value=1e12), max_size=4), max_size=8))
 def test_any_bars_draw_well_formed_svg_with_finite_coordinates(rows: list[list[float]]) -> None:

@@ -103,7 +103,7 @@ def test_timeline_charts_cover_every_second(page: str) -> None:
 
 
 def chart_titles(page: str) -> list[str]:
-    return re.findall(r'<figure class="chart">\s*<svg[^>]*><title>([^<]*)</title>', page)
+    return re.findall(r'<figure class="chart(?: fit)?">\s*<svg[^>]*><title>([^<]*)</title>', page)
 
 
 def chart(page: str, title: str) -> str:
@@ -176,6 +176,11 @@ def test_score_badge_category_chart_and_deductions() -> None:
     ]
     assert "In scaling (target demo) the load generator, not the server" in page  # a warning
     assert "Stability was not assessed" in page  # a limitation
+    # The largest deductions in a line each, as report.md's executive summary says them.
+    largest = page.split('<ul class="largest">')[1].split("</ul>")[0]
+    assert text_of(largest).split() == [
+        *("throughput:", "success_rate", "98.90%", "vs", "&gt;=", "99%:", "−2.1", "points"),
+    ]
 
 
 def test_a_score_of_a_run_where_every_check_passed_has_nothing_to_deduct() -> None:
@@ -208,6 +213,13 @@ def test_every_scenario_kind_gets_its_charts() -> None:
         "Latency by percentile: payload",
     ]:
         assert expected in titles
+
+
+def test_memory_is_drawn_as_a_chart_not_as_a_text_sparkline_beside_it() -> None:
+    page = render_html(scored(load_all_kinds()))
+    assert "Memory: memory" in chart_titles(page)
+    assert "█" not in page
+    assert "samples: min " in page
 
 
 HOSTILE = ["<script>alert(1)</script>", '<img src=x onerror="alert(2)">', "</svg><b>x</b>"]

@@ -17,7 +17,7 @@ def parse(result: RunResult) -> ET.Element:
 
 
 def assert_counts_consistent(root: ET.Element) -> None:
-    totals = {"tests": 0, "failures": 0, "errors": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for suite in root.findall("testsuite"):
         cases = suite.findall("testcase")
         assert int(suite.get("tests", "-1")) == len(cases)
@@ -26,6 +26,9 @@ def assert_counts_consistent(root: ET.Element) -> None:
         )
         assert int(suite.get("errors", "-1")) == sum(
             1 for c in cases if c.find("error") is not None
+        )
+        assert int(suite.get("skipped", "-1")) == sum(
+            1 for c in cases if c.find("skipped") is not None
         )
         for key in totals:
             totals[key] += int(suite.get(key, "0"))
@@ -102,6 +105,29 @@ def test_a_fleet_gets_a_testsuite_per_target_its_cases_classed_by_scenario() -> 
     properties = {p.get("name"): p.get("value") for p in other_suite.iter("property")}
     assert properties["target"] == "other"
     assert properties["status"] == result["fleet"]["rows"][1]["status"]
+    assert_counts_consistent(root)
+
+
+def test_a_fleet_suite_counts_the_checks_its_scenarios_skipped_as_not_proven() -> None:
+    result = load_sample()
+    other = copy.deepcopy(result["targets"][0])
+    other["name"] = "other"
+    result["targets"].append(other)
+    copied = copy.deepcopy(result["scenarios"][0])
+    copied["target"] = "other"
+    copied["status"] = "passed"
+    unproven = copied["checks"][0]
+    unproven["passed"] = False
+    unproven["verdict"] = "inconclusive"
+    unproven["reason"] = "its 95% interval straddles the limit"
+    for check in copied["checks"][1:]:
+        check["passed"] = True
+    result["scenarios"].append(copied)
+    attach_scores(result, ScoringConfig())
+    root = parse(result)
+    other_suite = root.findall("testsuite")[1]
+    assert other_suite.get("skipped") == "1"
+    assert root.get("skipped") == "1"
     assert_counts_consistent(root)
 
 

@@ -181,6 +181,9 @@ def test_environment_and_method_are_reported(report: str) -> None:
     assert "**scaling** — closed model, latency not corrected" in method
     assert "never averaged" in method
     assert "traceable to results.json" in method
+    # Only the circuit breaker refuses a request; the rate limiter makes it wait.
+    assert "refused by readiness's own circuit breaker" in method
+    assert "limiter makes a request wait, it never refuses one" in method
 
 
 def test_every_table_row_has_as_many_cells_as_its_header(report: str) -> None:
@@ -333,3 +336,43 @@ def test_a_scenario_where_every_request_failed_renders_dashes_not_zeros() -> Non
     assert "p99 ms  " + " " * 40 + "  max —" in throughput
     assert "req/s   " + "▁" * 40 + "  max 0.0" in throughput
     assert "| 0 | 200 | 0 | 2 | 0 | 0 | 0.00 | — | — | — |" in throughput
+
+
+def test_each_explanation_is_said_once_however_many_scenarios_share_it() -> None:
+    from tests.reports import load_all_kinds, scored
+
+    result = scored(load_all_kinds())
+    report = render_markdown(result)
+    method = report[report.index("## Method") :]
+    closed = [s["name"] for s in result["scenarios"] if s["method"]["model"] == "closed"]
+    assert len(closed) > 1
+    assert report.count(result["scenarios"][0]["method"]["note"]) == 1
+    assert f"- **{', '.join(closed)}** — closed model" in method
+    assert report.count("An outage fault (kill, disconnect") == 1
+    assert "- **Faults.** An outage fault" in method
+    # Markdown needs a blank line before a heading that follows a table.
+    lines = report.split("\n")
+    assert [h for i, h in enumerate(lines) if h.startswith("#") and lines[i - 1].strip()] == []
+
+
+def test_a_latency_caption_blames_the_closed_model_only_for_a_closed_model() -> None:
+    result = load_sample()
+    scenario = result["scenarios"][0]
+    scenario["method"]["model"] = "open"  # an open pace whose latency runs from the send
+    scenario["method"]["corrected"] = False
+    report = render_markdown(result)
+    section = report[report.index("## Scenario: throughput") : report.index("### Timeline")]
+    assert "closed model" not in section
+    assert "measured from the actual send: not corrected for coordinated omission" in section
+
+
+def test_a_phase_without_a_success_has_no_p99_rather_than_a_dash_in_ms() -> None:
+    from readiness.reports.html import render_html
+    from tests.reports import load_all_kinds, scored
+
+    result = scored(load_all_kinds())
+    chaos = next(s for s in result["scenarios"] if s["kind"] == "recovery")["chaos"]
+    chaos["operations"][0]["during"]["p99_ms"] = None
+    for report in (render_markdown(result), render_html(result)):
+        assert "no p99 (no success)" in report
+        assert f"p99 {fmt.DASH} ms" not in report

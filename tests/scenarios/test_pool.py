@@ -24,7 +24,7 @@ from readiness.reports.markdown import render_markdown
 from readiness.resilience.pool import SessionPool
 from readiness.resilience.pooled import TIMEOUT_SLACK_S, PooledRequester
 from readiness.results import PoolResult, ScenarioResult, dump_json, load_results
-from readiness.runner import new_state, plan_pairs, run_suite
+from readiness.runner import finish, new_state, plan_pairs, run_suite
 from readiness.scenarios.pool import pool_config, pool_load, run_pool
 from readiness.scenarios.throughput import run_throughput
 from readiness.target import TargetSession
@@ -456,3 +456,25 @@ async def test_a_pooled_target_serves_a_plain_throughput_scenario_through_its_po
     assert stats.reused >= 200 - stats.created
     assert (tmp_path / "logs" / "server-plain-session2.stderr.log").exists()
     assert demo_children() == []
+
+    # The result and the report say what the pool did, over the whole scenario: every request
+    # it sent (the load's 200, and the preflight's) borrowed a session, opened or reused.
+    pool = result["pool"]
+    assert pool.get("whole_scenario") is True
+    assert pool["virtual_users"] is None
+    assert (pool["pool_size"], pool.get("pools"), pool["created"]) == (2, 1, stats.created)
+    assert pool["reused"] == stats.reused
+    assert pool["wait_ms"]["count"] == pool["created"] + pool["reused"] >= 200
+    assert 1 <= pool["max_in_use"] <= 2
+    assert pool["recycled"] == pool["wait_timeouts"] == pool["over_timeout"] == 0
+    state = new_state(parse_suite(text, str(tmp_path / "suite.toml")), tmp_path, [])
+    state.result["scenarios"].append(result)
+    finish(state)
+    markdown = render_markdown(state.result)
+    assert "### Session pool" in markdown
+    assert "Figures cover the whole scenario, preflight and warm-up included." in markdown
+    assert f"| Sessions created | {pool['created']} |" in markdown
+    assert "| Virtual users |" not in markdown
+    html = render_html(state.result)
+    assert "<h3>Session pool</h3>" in html
+    assert "Virtual users" not in html
