@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from distributed import Client, LocalCluster, Queue, get_client
 from machine import describe
 
-from readiness.distributed.cluster import SHARD, _QueueChannel
+from readiness.distributed.cluster import SHARD, QueueChannel
 from readiness.distributed.coordinator import Barrier
 from readiness.distributed.shard import QueueGate, down_name, up_name
 
@@ -53,7 +53,7 @@ async def coordinate(address: str, meetings: int) -> list[float]:
     async with await Client(address, asynchronous=True) as client:
         barrier = Barrier(SHARDS)
         for i in range(SHARDS):
-            barrier.join(i, _QueueChannel(Queue(down_name(run_id, i), client=client)))
+            barrier.join(i, QueueChannel(Queue(down_name(run_id, i), client=client)))
         up = Queue(up_name(run_id), client=client)
         futures = [
             client.submit(shard, run_id, i, meetings, resources=SHARD, pure=False)

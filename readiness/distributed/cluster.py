@@ -50,7 +50,7 @@ STOP_WAIT_S = 30.0  # for shards told to stop to return what they measured
 WATCH_S = 0.5  # how often the workers holding shards are looked for
 
 
-class _QueueChannel:
+class QueueChannel:
     """The coordinator's way back to one shard (readiness.distributed.coordinator.Channel)."""
 
     def __init__(self, queue: Queue) -> None:
@@ -178,7 +178,7 @@ class DaskRun:
             )
         barrier = Barrier(self.count, on_failure=self.fail, on_start=self.on_start)
         for i in range(self.count):
-            barrier.join(i, _QueueChannel(Queue(down_name(self.run_id, i), client=client)))
+            barrier.join(i, QueueChannel(Queue(down_name(self.run_id, i), client=client)))
         start_at = time.time() + START_AHEAD_S
         self._futures = [
             client.submit(
