@@ -597,6 +597,16 @@ def _conclude_shards(
     """After worker processes or Dask shards: the merged run, its failures, its reports."""
     from readiness.errors import WorkerFailed
 
+    if merged is None and interrupted:  # stopped at once: an interrupted run with nothing kept
+        from readiness.runner import finish
+
+        state.interrupt.set()
+        finish(state)
+        try:
+            state.save()
+        except OutputError as exc:
+            state.fatal = exc
+        return _conclude(state, suite, baseline, debug)
     if merged is None:
         reasons = "; ".join(failures[i] for i in sorted(failures)) or "no worker wrote results"
         typer.echo(f"WorkerFailed: {reasons}", err=True)

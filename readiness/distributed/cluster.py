@@ -89,6 +89,7 @@ class DaskRun:
     shards: list[RunResult | None] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     _futures: list[Future[Any]] = field(default_factory=list)
+    _queues: list[Queue] = field(default_factory=list)
     _stopping: anyio.Event = field(default_factory=anyio.Event)
 
     def __repr__(self) -> str:
@@ -140,8 +141,8 @@ class DaskRun:
         if client.status != "running":
             return
         Variable(lease_name(self.run_id), client=client).delete()
-        for name in [up_name(self.run_id), *(down_name(self.run_id, i) for i in range(self.count))]:
-            Queue(name, client=client).close()
+        for queue in self._queues:
+            queue.close()
 
     async def _run(self, client: Client, task_status: anyio.abc.TaskStatus[None]) -> None:
         self.count = await shard_slots(client, self.address)
@@ -176,9 +177,13 @@ class DaskRun:
                 f"--dask: dask worker {other[0][1]} runs readiness {other[0][0]}, this machine"
                 f" {ours} (version+source digest); run one image everywhere"
             )
+        # Awaited: an asynchronous client creates a queue on the scheduler in a task of its own.
+        up = await Queue(up_name(self.run_id), client=client)
+        downs = [await Queue(down_name(self.run_id, i), client=client) for i in range(self.count)]
+        self._queues = [up, *downs]
         barrier = Barrier(self.count, on_failure=self.fail, on_start=self.on_start)
-        for i in range(self.count):
-            barrier.join(i, QueueChannel(Queue(down_name(self.run_id, i), client=client)))
+        for i, down in enumerate(downs):
+            barrier.join(i, QueueChannel(down))
         start_at = time.time() + START_AHEAD_S
         self._futures = [
             client.submit(
@@ -201,7 +206,7 @@ class DaskRun:
         task_status.started()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._renew, lease)
-            tg.start_soon(self._pump, Queue(up_name(self.run_id), client=client), barrier)
+            tg.start_soon(self._pump, up, barrier)
             tg.start_soon(barrier.watch_laggards)
             tg.start_soon(self._watch_workers, client)
             tg.start_soon(self._end_stragglers, client)
