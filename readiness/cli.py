@@ -239,7 +239,9 @@ def run(
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
-    state = new_state(suite, folder, sys.argv, parallel_targets=parallel_targets, pairs=pairs)
+    state = new_state(
+        suite, folder, _command_line(), parallel_targets=parallel_targets, pairs=pairs
+    )
     if segment is not None:
         state.result["run"]["segment"] = str(shard)
     try:
@@ -611,7 +613,7 @@ def _conclude_shards(
         reasons = "; ".join(failures[i] for i in sorted(failures)) or "no worker wrote results"
         typer.echo(f"WorkerFailed: {reasons}", err=True)
         return ExitCode.CHECKS_FAILED
-    merged["run"]["argv"] = list(sys.argv)
+    merged["run"]["argv"] = _command_line()
     state.result = merged
     _note_unrun(state, pairs, failures)
     if failures:
@@ -768,6 +770,12 @@ def _write_reports(state: RunState) -> None:
             typer.echo(f"cannot append to GITHUB_STEP_SUMMARY ({summary_file}): {exc}", err=True)
 
 
+def _command_line() -> list[str]:
+    """The command as a user would type it again: `readiness …`, whether it was started by the
+    console script's full path or as `python -m readiness.cli`."""
+    return ["readiness", *sys.argv[1:]]
+
+
 def _score_gate(result: RunResult, fail_under: float | None, fail_on: FailOn | None) -> ExitCode:
     """Exit 1 when the score is below --fail-under or the status is --fail-on or worse. A fleet
     is held to its lowest target's score, as its status is its least ready target's."""
@@ -839,6 +847,8 @@ def _scenario_line(result: ScenarioResult) -> str:
         parts[-1] += f" ({unproven} not proven)"
     if result["partial"]:
         parts.append("PARTIAL")
+    elif result.get("stopped"):
+        parts.append(f"ended: {result['stopped']}")
     if result["error"]:
         parts.append(f"error: {result['error'].splitlines()[0]}")
     return "  ".join(parts)
@@ -889,8 +899,12 @@ def merge(
 def report(
     path: Annotated[Path, typer.Argument(help="A results.json, or the run folder holding it.")],
     formats: Annotated[
-        str, typer.Option("--format", help="Comma-separated: md, html, junit.")
-    ] = "md,html,junit",
+        str,
+        typer.Option(
+            "--format",
+            help="Comma-separated: md, html, junit, sarif (sarif when a security scenario ran).",
+        ),
+    ] = "md,html,junit,sarif",
     out: Annotated[
         str | None,
         typer.Option("--out", help="Where to write. Default: the folder of results.json."),

@@ -126,8 +126,10 @@ async def test_a_capture_through_the_proxy_replays_to_the_same_calls(
     assert "### Replay" in render_markdown(state.result)
 
 
-def test_an_http_capture_names_headers_but_never_holds_their_values(tmp_path: Path) -> None:
+def record_over_http(tmp_path: Path) -> Path:
+    """A data-driven load through `readiness proxy --upstream … --record` with secret headers."""
     capture = tmp_path / "http.jsonl"
+    (tmp_path / "q.jsonl").write_text("".join(f'{{"text": "query {i}"}}\n' for i in range(4)))
     with demo_http_server() as server:
         proxy = subprocess.Popen(
             [sys.executable, "-m", "readiness.cli", "proxy", "--upstream", server.url,
@@ -145,7 +147,17 @@ def test_an_http_capture_names_headers_but_never_holds_their_values(tmp_path: Pa
                 name = "via-proxy"
                 transport = "http"
                 url = "{url}"
-                headers = {{ Authorization = "Bearer {SECRET}" }}
+                headers = {{ Authorization = "Bearer {SECRET}", X-Api-Key = "{SECRET}" }}
+
+                [[workload.data]]
+                name = "q"
+                file = "q.jsonl"
+                pick = "sequential"
+
+                [[workload.operations]]
+                call = "tools/call"
+                tool = "search"
+                arguments = {{ query = "{{{{ q.text }}}}", limit = "{{{{ random.int(1, 9) }}}}" }}
 
                 [[scenarios]]
                 name = "t"
@@ -160,13 +172,38 @@ def test_an_http_capture_names_headers_but_never_holds_their_values(tmp_path: Pa
             proxy.wait(timeout=10)
             if proxy.stderr is not None:
                 proxy.stderr.close()
+    return capture
+
+
+@pytest.mark.anyio
+async def test_an_http_capture_holds_no_header_value_and_replays_to_the_same_calls(
+    tmp_path: Path,
+) -> None:
+    capture = record_over_http(tmp_path)
     text = capture.read_text()
     assert SECRET not in text
     lines = [json.loads(line) for line in text.splitlines()[1:]]
-    assert sum(1 for line in lines if line.get("tool") == "echo") == 10
-    assert all("authorization" in line["headers"] for line in lines)
+    searches = [line["params"]["arguments"] for line in lines if line.get("tool") == "search"]
+    assert len(searches) == 10
+    assert all({"authorization", "x-api-key"} <= set(line["headers"]) for line in lines)
     # Session ids are labels in order of appearance, never the server's own ids.
     assert all(re.fullmatch(r"s\d+", line["session"]) for line in lines)
+
+    # Replayed by one virtual user (a closed load needs no count: the capture bounds it), the
+    # server receives the captured calls in the captured order, typed as they were.
+    log = tmp_path / "replayed.log"
+    replay = REPLAYED.format(
+        server=ARGS_LOG_SERVER,
+        log=log,
+        capture=capture,
+        speed="",
+        load='load = { model = "closed", concurrency = 1 }',
+    )
+    state = await run_all(tmp_path / "replaying", replay)
+    assert state.result["scenarios"][0]["error"] is None
+    received = [{"query": c["query"], "limit": c["limit"]} for c in calls(log)]
+    assert received == searches
+    assert all(isinstance(call["limit"], int) for call in received)
 
 
 @pytest.mark.anyio
@@ -232,6 +269,10 @@ def test_a_replay_needs_no_load_but_refuses_an_open_one(tmp_path: Path) -> None:
     )
     text = REPLAYED.format(server="x", log="x", capture="cap.jsonl", speed="", load="")
     assert parse_suite(text, str(tmp_path / "suite.toml")).scenarios[0].load is None
+    closed = parse_suite(
+        text + 'load = { model = "closed", concurrency = 2 }\n', str(tmp_path / "suite.toml")
+    )
+    assert closed.scenarios[0].load is not None  # unbounded by count: the capture bounds it
     with pytest.raises(ConfigError, match="keeps the capture's own times"):
         parse_suite(
             text + 'load = { model = "open", rate = "5/s", requests = 5 }\n',

@@ -89,6 +89,8 @@ def test_run_without_a_suite_uses_the_built_in_demo_suite(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     data = results(tmp_path / "out")
     assert data["run"]["config"] == "<built-in default suite>"
+    # the command as a user would type it again, not the interpreter's path to cli.py
+    assert data["run"]["argv"] == ["readiness", "run", "-s", "throughput", "--out", "out"]
     [scenario] = data["scenarios"]
     assert scenario["status"] == "passed"
     assert scenario["totals"]["sent"] == scenario["totals"]["ok"] > 0

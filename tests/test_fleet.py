@@ -23,7 +23,8 @@ from tests.clirun import results, run_cli, suite
 from tests.reports import load_sample
 
 ALL_KINDS = Path(__file__).parent / "reports" / "all_kinds_results.json"
-SLOW_MS = 100  # the slow demo's added latency per call: its p99 cannot be below it
+SLOW_MS = 300  # the slow demo's added latency per call: its p99 cannot be below it; far above
+# any stall a busy machine puts into the fast demo's p99 (a 1 s load: about 1% of it)
 
 FLEET = f"""
 [run]

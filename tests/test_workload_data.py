@@ -11,6 +11,8 @@ import pytest
 
 from readiness.config import parse_suite
 from readiness.errors import ConfigError
+from readiness.reports.html import render_html
+from readiness.reports.markdown import render_markdown
 from tests.clirun import run_cli
 from tests.suites import run_all
 
@@ -104,6 +106,9 @@ async def test_a_unique_data_set_ends_the_scenario_when_its_rows_run_out(tmp_pat
     (scenario,) = state.result["scenarios"]
     assert scenario["totals"]["sent"] == 7
     assert "ran out" in scenario.get("stopped", "")
+    # The report says why the load ended short of its 1,000 requests.
+    assert "the load ended when data set 'queries' ran out of rows" in render_markdown(state.result)
+    assert "<strong>Ended early:</strong>" in render_html(state.result)
 
 
 @pytest.mark.anyio
@@ -176,6 +181,7 @@ PLACEHOLDERS = [
     ("{{ random.int(5, 1) }}", "low bound is above the high bound"),
     ("{{ random.integer(1, 5) }}", "unknown placeholder"),
     ("{{ queries.text ", "never closed"),
+    ("{{ queries.text {{ vu }}", "'{{' at character 1 is never closed"),
     ("{{ saved.id }}", "needs an earlier journey step"),
 ]
 

@@ -114,8 +114,6 @@ class LoadConfig(ConfigModel):
             raise invalid('the open model needs a rate such as "100/s" (or stages)', "rate")
         if self.duration is not None and self.stages:
             raise invalid("give duration or stages, not both (stages set the duration)", "duration")
-        if self.requests is None and self.duration is None and not self.stages:
-            raise invalid("the load is unbounded: give requests, duration or stages", "requests")
         if self.model == "closed":
             for i, stage in enumerate(self.stages):
                 if not stage.target.is_integer():
@@ -130,6 +128,10 @@ class LoadConfig(ConfigModel):
                         "target",
                     )
         return self
+
+    def bounded(self) -> bool:
+        """Whether the load ends by itself (a replay's capture bounds it too: see the scenario)."""
+        return self.requests is not None or self.duration is not None or bool(self.stages)
 
     def planned_duration(self) -> float | None:
         """Seconds the schedule runs for, when bounded by time rather than count."""
@@ -303,9 +305,14 @@ class ScenarioConfig(ConfigModel):
             if self.kind not in kinds and field in self.model_fields_set:
                 shown = " or ".join(f'"{k}"' for k in kinds)
                 raise invalid(f"{field} applies to kind = {shown} only", field)
+        context = info.context if isinstance(info.context, dict) else {}
+        suite_replays = bool(context.get(SUITE_REPLAYS))
+        if self.load is not None and not self.load.bounded() and not self._replays(suite_replays):
+            raise invalid(
+                "the load is unbounded: give requests, duration or stages", "load", "requests"
+            )
         if self.kind in _NEEDS_LOAD:
-            context = info.context if isinstance(info.context, dict) else {}
-            self._check_load(bool(context.get(SUITE_REPLAYS)))
+            self._check_load(suite_replays)
         elif self.kind == "payload":
             self._check_payload()
         elif self.kind == "scaling":
@@ -331,9 +338,13 @@ class ScenarioConfig(ConfigModel):
             self._check_windows()
         return self
 
-    def _check_load(self, suite_replays: bool) -> None:
+    def _replays(self, suite_replays: bool) -> bool:
+        """A throughput scenario replaying a capture: the capture bounds its load."""
         replays = self.workload.replay is not None if self.workload else suite_replays
-        if self.load is None and self.kind == "throughput" and replays:
+        return self.kind == "throughput" and replays
+
+    def _check_load(self, suite_replays: bool) -> None:
+        if self.load is None and self._replays(suite_replays):
             return  # a replay is its own load
         if self.load is None:
             raise invalid(

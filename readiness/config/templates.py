@@ -112,7 +112,7 @@ def parse_template(text: str) -> Template | None:
                 parts.append(text[pos:])
             return Template(tuple(parts))
         end = text.find(_CLOSE, start + 2)
-        if end < 0:
+        if end < 0 or text.find(_OPEN, start + 2, end) >= 0:
             raise TemplateError(f"'{{{{' at character {start + 1} is never closed with '}}}}'")
         if start > pos:
             parts.append(text[pos:start])

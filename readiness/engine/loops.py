@@ -130,7 +130,11 @@ class ClosedLoop(Loop):
         clock = time.perf_counter_ns
         think = self._plan.think_time
         # Templated values are drawn here, before the clock starts: never in the timed part.
-        draw = self._workload.draw(index + 1) if self._workload.templated else None
+        # Users are numbered across workers (shard i has users i+1, i+1+N, …): `{{ vu }}` and
+        # each user's seeded values are the same whether one process runs the load or several.
+        segment = self._plan.segment
+        vu = index * segment.count + segment.index + 1
+        draw = self._workload.draw(vu) if self._workload.templated else None
         iteration = 0
         try:
             while index < self._target and take():
@@ -196,7 +200,9 @@ class OpenLoop(Loop):
         plan = self._plan
         recorder = self._recorder
         clock = time.perf_counter_ns
-        self._draw = self._workload.draw(0) if self._workload.templated else None
+        self._draw = (
+            self._workload.draw(0, plan.segment.index) if self._workload.templated else None
+        )
         max_in_flight = max(plan.segment.share(plan.max_in_flight), 1)
         arrival = 0
         for offset in offsets:
@@ -238,7 +244,8 @@ class OpenLoop(Loop):
             return op, op.params
         draw = self._draw
         assert draw is not None
-        draw.iteration = arrival
+        segment = self._plan.segment  # the arrival's number in the one schedule all shards deal
+        draw.iteration = arrival * segment.count + segment.index
         return op, op.render(draw)
 
     def _launch(self, tg: anyio.abc.TaskGroup, item: Any, intended_ns: int) -> None:

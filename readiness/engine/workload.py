@@ -112,9 +112,10 @@ class Workload:
         self._journey_cursor = (cursor + 1) % len(self._journey_table)
         return self.journeys[self._journey_table[cursor]]
 
-    def draw(self, vu: int) -> Draw:
-        """A virtual user's own seeded state for templated arguments."""
-        return Draw(self.data_seed, vu)
+    def draw(self, vu: int, shard: int = 0) -> Draw:
+        """A virtual user's own seeded state for templated arguments (`shard`: the worker's,
+        so the open model's one draw per process differs between workers)."""
+        return Draw(self.data_seed if shard == 0 else f"{self.data_seed}/shard{shard}", vu)
 
     def next(self) -> Operation:
         cursor = self._cursor

@@ -10,7 +10,12 @@ from pathlib import Path
 from readiness.errors import ConfigError
 from readiness.results import RunResult, write_atomic
 
-FORMATS: dict[str, str] = {"md": "report.md", "html": "report.html", "junit": "junit.xml"}
+FORMATS: dict[str, str] = {
+    "md": "report.md",
+    "html": "report.html",
+    "junit": "junit.xml",
+    "sarif": "security.sarif",  # written only when a security scenario ran
+}
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -34,16 +39,18 @@ def write_reports(
 ) -> list[Path]:
     written = []
     for name in formats:
+        if name == "sarif" and not _has_security(result):
+            continue
         path = folder / FORMATS[name]
         write_atomic(path, _renderer(name)(result).encode())
         written.append(path)
-    from readiness.reports.sarif import SARIF_FILE, has_security, render_sarif
-
-    if has_security(result):
-        path = folder / SARIF_FILE
-        write_atomic(path, render_sarif(result).encode())
-        written.append(path)
     return written
+
+
+def _has_security(result: RunResult) -> bool:
+    from readiness.reports.sarif import has_security
+
+    return has_security(result)
 
 
 def _renderer(name: str) -> Callable[[RunResult], str]:
@@ -55,6 +62,10 @@ def _renderer(name: str) -> Callable[[RunResult], str]:
         from readiness.reports.html import render_html
 
         return render_html
+    if name == "sarif":
+        from readiness.reports.sarif import render_sarif
+
+        return render_sarif
     from readiness.reports.junit import render_junit
 
     return render_junit

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from readiness.chaos.capture import Capture
     from readiness.config import LoadConfig, ScenarioConfig, Suite, TargetConfig
     from readiness.config.thresholds import Threshold
-    from readiness.config.workload import JourneyConfig
+    from readiness.config.workload import DataConfig, JourneyConfig
     from readiness.health.poller import HealthWatch
     from readiness.metrics.live import Exposed, LiveMetrics
     from readiness.protocol.connection import Connection
@@ -151,11 +151,25 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _rows(data: DataConfig, segment: Segment) -> Sequence[Mapping[str, Any]]:
+    """The rows this process picks from: with several workers, a `unique` or `sequential` set
+    is dealt out (row i to worker i mod N), so a unique row is still sent once in all, and
+    workers do not send the same row at the same moment."""
+    rows = data.table.rows
+    if (
+        segment.whole
+        or data.pick == "random"
+        or (data.pick != "unique" and len(rows) < segment.count)
+    ):
+        return rows
+    return rows[segment.index :: segment.count]
+
+
 def build_workload(ctx: ScenarioContext) -> Workload:
     """The scenario's operation mix, templated arguments compiled (each scenario draws its
     data sets afresh: a unique data set gives every row once per scenario)."""
     config = ctx.scenario.workload or ctx.suite.workload
-    sources = {d.name: DataSource(d.name, d.table.rows, d.pick) for d in config.data}
+    sources = {d.name: DataSource(d.name, _rows(d, ctx.segment), d.pick) for d in config.data}
     if config.journeys:
         return _journey_workload(config.journeys, sources, ctx.seed)
     if config.capture is not None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from readiness.reports.writer import write_reports
-from readiness.results import ScenarioResult
+from readiness.results import ScenarioResult, load_results
 from tests.servers import demo_http_server, free_port
 from tests.suites import run_all
 
@@ -171,6 +171,13 @@ async def test_the_clean_vulnerable_server_yields_no_finding(tmp_path: Path) -> 
     sarif = json.loads((tmp_path / "security.sarif").read_text())
     assert sarif["runs"][0]["results"] == []
     assert sarif_errors(tmp_path / "security.sarif") == []
+    # `readiness report --format` writes SARIF only when asked, and then the same bytes
+    stored = load_results(tmp_path / "results.json")
+    (tmp_path / "md").mkdir()
+    assert write_reports(stored, tmp_path / "md", ("md",)) == [tmp_path / "md" / "report.md"]
+    (tmp_path / "sarif").mkdir()
+    [again] = write_reports(stored, tmp_path / "sarif", ("sarif",))
+    assert again.read_bytes() == (tmp_path / "security.sarif").read_bytes()
 
 
 @pytest.mark.parametrize(
