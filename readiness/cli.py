@@ -691,7 +691,7 @@ def _execute_dask(
     def started(label: str) -> None:
         typer.echo(f"dask: started {label}", err=True)
 
-    shards = DaskRun(address, suite, pairs, list(sys.argv), on_start=started)
+    shards = DaskRun(address, suite, pairs, _command_line(), on_start=started)
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
