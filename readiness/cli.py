@@ -175,6 +175,15 @@ def run(
     coordinator: Annotated[
         str | None, typer.Option("--coordinator", hidden=True)  # set by --workers for its workers
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            help="Run each scenario's load as shards on a Dask cluster (tcp://HOST:8786), one"
+            " per worker `shard` slot (`dask worker --resources shard=1`); merged exactly."
+            " Needs readiness[distributed].",
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -208,6 +217,8 @@ def run(
         out_path = None if out is None else Path(_given("--out", out))
         base = _load_baseline(baseline)
         count, shard = _split_of(workers, segment, pairs)
+        if dask is not None:
+            _check_dask(dask, pairs, count, shard, repeat, parallel_targets, coordinator)
         if repeat > 1 and (count > 1 or shard.count > 1):
             raise ConfigError(
                 "--repeat with --workers or --segment: give one (repetitions of a scenario split"
@@ -219,9 +230,10 @@ def run(
                 " scenario's load; side by side targets each run their own)"
             )
         exposure = _Exposure(metrics_host, metrics_port, pushgateway)
-        if exposure.wanted and count > 1:
+        if exposure.wanted and (count > 1 or dask is not None):
+            split = "--workers" if count > 1 else "--dask"
             raise ConfigError(
-                "--metrics-port or --pushgateway with --workers: give one (each worker is a"
+                f"--metrics-port or --pushgateway with {split}: give one (each worker is a"
                 " process of its own; run each shard with --segment and scrape each)"
             )
     except ReadinessError as exc:
@@ -236,7 +248,9 @@ def run(
         state.save()  # a folder that cannot take results.json fails before any load is sent
     except ReadinessError as exc:
         _fail(exc, debug)
-    if count > 1:
+    if dask is not None:
+        code = _execute_dask(suite, state, pairs, dask, debug=debug, baseline=base)
+    elif count > 1:
         forwarded = [*(["-c", config] if config is not None else [])]
         forwarded += [arg for name in scenario or () for arg in ("-s", name)]
         forwarded += [arg for name in target or () for arg in ("--target", name)]
@@ -538,7 +552,6 @@ def _execute_workers(
     import anyio
 
     from readiness.distributed.workers import WorkerPool
-    from readiness.errors import WorkerFailed
 
     def started(label: str) -> None:
         typer.echo(f"workers: started {label}", err=True)
@@ -568,17 +581,44 @@ def _execute_workers(
             tg.cancel_scope.cancel()
 
     anyio.run(main)
-    merged = pool.merged()
+    return _conclude_shards(
+        state, suite, pairs, pool.merged(), pool.failures, pool.interrupted, baseline, debug
+    )
+
+
+def _conclude_shards(
+    state: RunState,
+    suite: Suite,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    merged: RunResult | None,
+    failures: dict[int, str],
+    interrupted: bool,
+    baseline: tuple[RunResult, Path] | None,
+    debug: bool,
+) -> ExitCode:
+    """After worker processes or Dask shards: the merged run, its failures, its reports."""
+    from readiness.errors import WorkerFailed
+
+    if merged is None and interrupted:  # stopped at once: an interrupted run with nothing kept
+        from readiness.runner import finish
+
+        state.interrupt.set()
+        finish(state)
+        try:
+            state.save()
+        except OutputError as exc:
+            state.fatal = exc
+        return _conclude(state, suite, baseline, debug)
     if merged is None:
-        reasons = "; ".join(pool.failures.values()) or "no worker wrote results.json"
+        reasons = "; ".join(failures[i] for i in sorted(failures)) or "no worker wrote results"
         typer.echo(f"WorkerFailed: {reasons}", err=True)
         return ExitCode.CHECKS_FAILED
     merged["run"]["argv"] = _command_line()
     state.result = merged
-    _note_unrun(state, pairs, pool.failures)
-    if pool.failures:
-        state.fatal = WorkerFailed("; ".join(pool.failures[i] for i in sorted(pool.failures)))
-    if pool.interrupted:
+    _note_unrun(state, pairs, failures)
+    if failures:
+        state.fatal = WorkerFailed("; ".join(failures[i] for i in sorted(failures)))
+    if interrupted:
         state.interrupt.set()
     try:
         state.save()
@@ -587,6 +627,103 @@ def _execute_workers(
     for result in merged["scenarios"]:
         typer.echo(_scenario_line(result))
     return _conclude(state, suite, baseline, debug)
+
+
+def _check_dask(
+    address: str,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    count: int,
+    shard: Segment,
+    repeat: int,
+    parallel_targets: bool,
+    coordinator: str | None,
+) -> None:
+    """ConfigError for a --dask run that cannot be: no `distributed`, or options that split
+    the load another way, or a stdio target (each shard would test a server of its own)."""
+    scheme, sep, rest = address.strip().rpartition("://")
+    if not rest or (sep and scheme not in ("tcp", "tls", "ws", "wss")):
+        raise ConfigError(
+            f"--dask {address!r}: give the scheduler's address, e.g. tcp://scheduler:8786"
+        )
+    clash = [
+        name
+        for name, given in (
+            ("--workers", count > 1),
+            ("--segment", shard.count > 1 or coordinator is not None),
+            ("--repeat", repeat > 1),
+            ("--parallel-targets", parallel_targets),
+        )
+        if given
+    ]
+    if clash:
+        raise ConfigError(
+            f"--dask with {clash[0]}: give one (the Dask cluster's shard slots split the load)"
+        )
+    stdio = sorted({t.name for _, t in pairs if t.transport == "stdio"})
+    if stdio:
+        raise ConfigError(
+            f"--dask: target {stdio[0]!r} is a stdio server, one process per client; each"
+            " shard would test a server of its own. Use an HTTP URL target"
+        )
+    try:
+        import distributed  # noqa: F401  (a broken install is refused like a missing one)
+    except ImportError:
+        raise ConfigError(
+            "--dask needs Dask's `distributed`: pip install 'readiness[distributed]'"
+        ) from None
+
+
+def _execute_dask(
+    suite: Suite,
+    state: RunState,
+    pairs: list[tuple[ScenarioConfig, TargetConfig]],
+    address: str,
+    *,
+    debug: bool,
+    baseline: tuple[RunResult, Path] | None,
+) -> ExitCode:
+    import signal
+
+    import anyio
+
+    from readiness.distributed.cluster import DaskRun
+
+    def started(label: str) -> None:
+        typer.echo(f"dask: started {label}", err=True)
+
+    shards = DaskRun(address, suite, pairs, _command_line(), on_start=started)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+
+            async def forward_interrupts() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        if shards.interrupted:
+                            typer.echo("interrupted again: cancelling the shards now", err=True)
+                            tg.cancel_scope.cancel()
+                            return
+                        typer.echo("interrupted: stopping the shards; results so far will be"
+                                   " kept (interrupt again to stop at once)", err=True)  # fmt: skip
+                        shards.interrupt()
+
+            tg.start_soon(forward_interrupts)
+            async with anyio.create_task_group() as run:
+                await run.start(shards.run)
+                placed = f"{shards.count} shard slots at {address}"
+                typer.echo(f"dask: {placed}, run {shards.run_id}", err=True)
+            tg.cancel_scope.cancel()
+
+    from readiness.errors import unwrapped_groups
+
+    try:
+        with unwrapped_groups():
+            anyio.run(main)
+    except ReadinessError as exc:
+        _fail(exc, debug)
+    return _conclude_shards(
+        state, suite, pairs, shards.merged(), shards.failures, shards.interrupted, baseline, debug
+    )
 
 
 async def _watch_interrupts(state: RunState) -> None:

@@ -7,7 +7,8 @@ ReadinessError
 │   ├── TargetStartFailed  the command is missing or exited during start-up
 │   └── TargetUnreachable  nothing answers at the URL, or the handshake failed
 ├── ProtocolError          the server broke the MCP/JSON-RPC contract
-└── WorkerFailed           a worker process (run --workers) died or fell behind → exit 1
+├── ClusterError           no Dask scheduler (run --dask) answers, or it has no shard slot → exit 3
+└── WorkerFailed           a worker (run --workers) or Dask shard died or fell behind → exit 1
 
 An interrupted run (Ctrl-C) is no error: the run ends early, keeps what it measured, exits 130.
 A regression against a baseline is no error either: the run is complete and exits 4.
@@ -130,6 +131,12 @@ def unwrapped_groups() -> Iterator[None]:
         if inner is group:
             raise
         raise inner from None
+
+
+class ClusterError(ReadinessError):
+    """The Dask scheduler of `run --dask` did not answer, or no worker offers a shard slot."""
+
+    exit_code = ExitCode.TARGET_UNREACHABLE
 
 
 class WorkerFailed(ReadinessError):

@@ -876,6 +876,13 @@ class Environment(TypedDict):
     packages: dict[str, str]
 
 
+class DaskInfo(TypedDict):
+    """Where a `run --dask` ran: its scheduler and each shard's Dask worker (by index)."""
+
+    scheduler: str
+    shards: list[str | None]  # None: the shard never said where it ran
+
+
 class RunInfo(TypedDict):
     name: str
     started_at: str
@@ -887,6 +894,7 @@ class RunInfo(TypedDict):
     seed: NotRequired[int]  # of templated arguments' draws: the same seed draws the same values
     segment: NotRequired[str]  # "i/N": this results.json is shard i of N (run --segment)
     workers: NotRequired[int]  # merged from this many shards (run --workers, merge)
+    dask: NotRequired[DaskInfo]  # the shards ran on a Dask cluster (run --dask)
     metrics: NotRequired[MetricsInfo]  # run --metrics-port / --pushgateway
 
 

@@ -5,7 +5,8 @@ and waits; once every worker is ready the coordinator sends them all one wall-cl
 `start_at` a little ahead, and each sleeps until then on its own monotonic clock. After each
 scenario they meet again, so all begin the next one together. Messages are JSON lines:
 {"worker": i} once, then {"ready": scenario, "phase": p} or {"finished": scenario}; back,
-{"start_at": t}.
+{"start_at": t}. A run on Dask carries the same messages through the scheduler instead
+(readiness.distributed.cluster): a `Channel` per shard, and `receive` for each message.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -27,6 +29,14 @@ MAX_LINE = 64 * 1024
 
 
 _Point = tuple[str, ...]  # ("ready", scenario, phase) or ("finished", scenario)
+
+
+class Channel(Protocol):
+    """The coordinator's way back to one worker: a loopback socket, or a Dask queue."""
+
+    async def send(self, item: bytes, /) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -45,7 +55,7 @@ class Barrier:
     patience_s: float = 60.0
     on_failure: Callable[[int, str], None] = lambda _i, _why: None
     on_start: Callable[[str], None] = lambda _label: None  # every worker was told to start
-    _streams: dict[int, anyio.abc.SocketStream] = field(default_factory=dict)
+    _streams: dict[int, Channel] = field(default_factory=dict)
     _waiting: dict[_Point, set[int]] = field(default_factory=dict)
     _first_at: dict[_Point, float] = field(default_factory=dict)
     _finished: dict[str, set[int]] = field(default_factory=dict)
@@ -61,12 +71,25 @@ class Barrier:
     ) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, self._handle, tg)
-            tg.start_soon(self._watch_laggards)
+            tg.start_soon(self.watch_laggards)
             task_status.started()
 
     async def close(self) -> None:
         for stream in list(self._streams.values()):
             await stream.aclose()
+
+    def join(self, index: int, channel: Channel) -> None:
+        """Worker `index` is there; replies to it go through `channel`."""
+        self._streams[index] = channel
+
+    async def receive(self, index: int, message: dict[str, Any]) -> None:
+        """One message from worker `index`: ready for a load, or finished with a scenario."""
+        if "finished" in message:
+            key = str(message["finished"])
+            self._finished.setdefault(key, set()).add(index)
+            await self._arrive(index, ("finished", key))
+        else:
+            await self._arrive(index, ("ready", str(message["ready"]), str(message["phase"])))
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
         reader = BufferedByteReceiveStream(stream)
@@ -74,17 +97,9 @@ class Barrier:
         try:
             hello = json.loads(await reader.receive_until(b"\n", MAX_LINE))
             index = int(hello["worker"])
-            self._streams[index] = stream
+            self.join(index, stream)
             while True:
-                message = json.loads(await reader.receive_until(b"\n", MAX_LINE))
-                if "finished" in message:
-                    key = str(message["finished"])
-                    self._finished.setdefault(key, set()).add(index)
-                    await self._arrive(index, ("finished", key))
-                else:
-                    await self._arrive(
-                        index, ("ready", str(message["ready"]), str(message["phase"]))
-                    )
+                await self.receive(index, json.loads(await reader.receive_until(b"\n", MAX_LINE)))
         except (
             anyio.EndOfStream,
             anyio.IncompleteRead,
@@ -127,7 +142,7 @@ class Barrier:
             await anyio.sleep(max(start_at - time.time(), 0.0))
             self.on_start(f"{point[1]} {point[2]}")
 
-    async def _watch_laggards(self) -> None:
+    async def watch_laggards(self) -> None:
         while True:
             await anyio.sleep(1.0)
             now = time.monotonic()

@@ -73,6 +73,24 @@ def shard_order(shards: Sequence[RunResult], names: Sequence[str]) -> list[RunRe
     return [indexed[i] for i in range(n)]
 
 
+def merge_available(
+    shards: Sequence[RunResult | None], failures: dict[int, str]
+) -> RunResult | None:
+    """Shards 0..N-1 merged where a missing one (its worker left nothing: `failures` says
+    why) stands in as a shard that ran no scenario; None when no shard is there at all."""
+    first = next((s for s in shards if s is not None), None)
+    if first is None:
+        return None
+    present: list[RunResult] = []
+    for i, shard in enumerate(shards):
+        if shard is None:
+            failures.setdefault(i, f"worker {i} left no results")
+            shard = copy.deepcopy(first)
+            shard["scenarios"] = []
+        present.append(shard)
+    return merge_runs(present, failures)
+
+
 def merge_runs(shards: Sequence[RunResult], notes: dict[int, str] | None = None) -> RunResult:
     """Shards 0..N-1 (in order) of one run merged into one RunResult (not yet scored).
     `notes`: a worker's failure (index → reason), which fails every scenario it took part in."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import anyio
 
 from readiness.distributed.coordinator import Barrier
-from readiness.distributed.merge import merge_runs
+from readiness.distributed.merge import merge_available
 from readiness.errors import ReadinessError
 from readiness.process import ChildProcess, ProcessSpec
 from readiness.results import RunResult, load_results
@@ -145,20 +145,16 @@ class WorkerPool:
             await proc.kill()
 
     def merged(self) -> RunResult | None:
-        """The shards merged; None when not even shard 0 wrote a results.json."""
-        shards: list[RunResult] = []
+        """The shards merged; None when no worker wrote a results.json."""
+        shards: list[RunResult | None] = []
         for i in range(self.count):
             path = self.shard_folder(i) / "results.json"
             try:
                 shards.append(load_results(path))
             except ReadinessError as exc:  # load_results names the file and the problem
-                if not shards:
-                    return None
                 self.failures.setdefault(i, f"worker {i} left no readable results.json ({exc})")
-                empty = dict(shards[0])
-                empty["scenarios"] = []
-                shards.append(empty)  # type: ignore[arg-type]
-        return merge_runs(shards, self.failures)
+                shards.append(None)
+        return merge_available(shards, self.failures)
 
 
 def auto_workers() -> int:

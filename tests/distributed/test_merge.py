@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from readiness.distributed.merge import merge_scenario, merged_text, shard_order
+from readiness.distributed.merge import merge_available, merge_scenario, merged_text, shard_order
 from readiness.errors import ConfigError
 from readiness.metrics.histogram import LatencyHistogram
 from readiness.metrics.recorder import Recorder, Recording
@@ -153,3 +153,42 @@ def test_shards_that_are_not_one_whole_split_are_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=problem):
         shard_order([_shard(s) for s in segments], [f"s{i}.json" for i in range(len(segments))])
+
+
+def _ran(index: int, count: int, scenarios: list[ScenarioResult]) -> RunResult:
+    run = {
+        "config": "suite.toml",
+        "status": "passed",
+        "started_at": f"2026-01-01T00:00:0{index}Z",
+        "finished_at": "2026-01-01T00:00:09Z",
+        "segment": f"{index}/{count}",
+    }
+    return {"run": run, "scenarios": scenarios}  # type: ignore[typeddict-item]
+
+
+def _one_success() -> ScenarioResult:
+    rec = Recorder(len(NAMES), clock_ns=0)
+    rec.on_sent(0)
+    rec.record(0, Outcome.OK, 0, 0, 1_000_000, None)
+    return _result(rec.finish())
+
+
+def test_a_shard_that_returned_nothing_stands_in_as_one_that_ran_nothing() -> None:
+    failures: dict[int, str] = {}
+    merged = merge_available(
+        [_ran(0, 3, [_one_success()]), None, _ran(2, 3, [_one_success()])], failures
+    )
+    assert merged is not None
+    assert failures == {1: "worker 1 left no results"}
+    assert merged["run"]["workers"] == 3
+    assert merged["run"]["status"] == "error"
+    (scenario,) = merged["scenarios"]
+    assert scenario["status"] == "error"
+    assert "worker 1" in (scenario["error"] or "")
+    assert scenario["totals"]["sent"] == 2  # what the two that returned measured, kept
+
+
+def test_shards_that_all_returned_nothing_merge_into_nothing() -> None:
+    failures = {0: "killed"}
+    assert merge_available([None, None], failures) is None
+    assert failures[0] == "killed"  # the first reason stays
