@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,9 @@ class ProcessSpec:
     stderr: Literal["capture", "inherit"] = "capture"
     log_path: str | None = None
     append_log: bool = False  # a restart adds to the log of the earlier run
+    # Secret values (every form of them) and what the log shows instead, e.g. their ${NAME}:
+    # a server that prints its token or its argv must not put the value in the run's files.
+    redact: Mapping[bytes, bytes] = field(default_factory=dict)
     name: str | None = None  # names it in errors; default: the command
 
     @property
@@ -79,7 +83,8 @@ class ChildProcess:
         self.returncode: int | None = None
         self.exited = anyio.Event()
         self.pipes_closed = anyio.Event()
-        self._log = StderrLog(None, tail_bytes=64 * 1024)  # on disk once start() opens it
+        # On disk once start() opens it.
+        self._log = StderrLog(None, tail_bytes=64 * 1024, redact=spec.redact)
         self._tree: dict[int, psutil.Process] = {}  # descendants seen so far, by pid
 
     @property
@@ -111,7 +116,7 @@ class ChildProcess:
         spec = self.spec
         if spec.log_path is not None:
             try:
-                self._log = StderrLog(spec.log_path, append=spec.append_log)
+                self._log = StderrLog(spec.log_path, append=spec.append_log, redact=spec.redact)
             except OSError as exc:
                 cause = f"cannot write the server's stderr log {spec.log_path}: {exc.strerror}"
                 raise TargetStartFailed(spec.label, cause) from None
@@ -428,7 +433,8 @@ class ServerSupervisor:
 class StderrLog:
     """A bounded log of a server's stderr: the first `head_bytes` (written to `path` as they
     arrive) and the last `tail_bytes` (written on close), so the file never exceeds head +
-    tail plus a marker. Fed from the pipe callback, so it never blocks the server."""
+    tail plus a marker. Fed from the pipe callback, so it never blocks the server. With
+    `redact`, secret values are replaced before anything is kept (see _Scrubber)."""
 
     def __init__(
         self,
@@ -437,7 +443,9 @@ class StderrLog:
         head_bytes: int = HEAD_BYTES,
         tail_bytes: int = TAIL_BYTES,
         append: bool = False,
+        redact: Mapping[bytes, bytes] | None = None,
     ) -> None:
+        self._scrubber = _Scrubber(redact) if redact else None
         self._file: BinaryIO | None = None
         if path:
             self._file = open(path, "ab") if append else open(path, "wb")  # noqa: SIM115
@@ -449,6 +457,11 @@ class StderrLog:
         self.total_bytes = 0
 
     def feed(self, data: bytes) -> None:
+        if self._scrubber is not None:
+            data = self._scrubber.feed(data)
+        self._keep(data)
+
+    def _keep(self, data: bytes) -> None:
         self.total_bytes += len(data)
         if self._head_room > 0:
             head, data = data[: self._head_room], data[self._head_room :]
@@ -482,11 +495,15 @@ class StderrLog:
         recent = (
             b"".join(self._tail)[-64 * 1024 :] if self._tail else bytes(self._head[-64 * 1024 :])
         )
+        if self._scrubber is not None:
+            recent += self._scrubber.peek()
         lines = recent.decode("utf-8", errors="replace").splitlines()
         return "\n".join(lines[-count:])
 
     def close(self) -> None:
         """Write the tail behind a marker naming what was dropped in between, then close."""
+        if self._scrubber is not None:
+            self._keep(self._scrubber.flush())
         if self._file is None:
             return
         file, self._file = self._file, None
@@ -499,3 +516,45 @@ class StderrLog:
                     file.write(chunk)
         finally:
             file.close()
+
+
+class _Scrubber:
+    """Replaces secret values in a byte stream that may split one across two reads.
+
+    The idea, once: a value up to L bytes long that starts before the last L - 1 bytes seen
+    lies wholly inside what was seen, so everything before those bytes can be replaced and let
+    go; the last L - 1 bytes wait for the next read (or `flush`)."""
+
+    def __init__(self, forms: Mapping[bytes, bytes]) -> None:
+        longest_first = sorted(forms, key=len, reverse=True)
+        self._forms = dict(forms)
+        self._pattern = re.compile(b"|".join(map(re.escape, longest_first)))
+        self._hold = len(longest_first[0]) - 1
+        self._pending = b""
+
+    def feed(self, data: bytes) -> bytes:
+        seen = self._pending + data
+        safe = len(seen) - self._hold
+        out = bytearray()
+        at = 0
+        for match in self._pattern.finditer(seen):
+            if match.start() >= safe:
+                break
+            out += seen[at : match.start()]
+            out += self._forms[match.group()]
+            at = match.end()
+        end = max(at, safe)
+        out += seen[at:end]
+        self._pending = seen[end:]
+        return bytes(out)
+
+    def peek(self) -> bytes:
+        """What is held back, replaced as it stands (for a message; nothing is let go)."""
+        return self._replace(self._pending)
+
+    def flush(self) -> bytes:
+        held, self._pending = self._pending, b""
+        return self._replace(held)
+
+    def _replace(self, data: bytes) -> bytes:
+        return self._pattern.sub(lambda match: self._forms[match.group()], data)

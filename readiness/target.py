@@ -76,6 +76,14 @@ def client_simulation(cfg: ClientConfig) -> ClientSimulation:
     return ClientSimulation(sampling, elicitation, cfg.roots)
 
 
+def log_redaction(cfg: TargetConfig) -> dict[bytes, bytes]:
+    """What a server log of this target shows instead of each of its ${VAR} values: the
+    server is handed them (env, args, URL) and may print them."""
+    from readiness.config.placeholders import Redactor
+
+    return Redactor(cfg.placeholder_values().items()).byte_forms()
+
+
 @asynccontextmanager
 async def open_target(
     cfg: TargetConfig,
@@ -124,6 +132,7 @@ async def _open(
 
     await anyio.Path(log_dir).mkdir(parents=True, exist_ok=True)
     stem = log_dir / f"{cfg.name}-{label}"
+    redact = log_redaction(cfg)
     async with AsyncExitStack() as stack:
         supervisor: ServerSupervisor | None = None
         params: StdioParams | HttpParams
@@ -135,6 +144,7 @@ async def _open(
                 env=dict(cfg.env),
                 cwd=cfg.cwd,
                 stderr_path=f"{stem}.stderr.log",
+                redact=redact,
             )
         else:
             assert cfg.url is not None
@@ -147,6 +157,7 @@ async def _open(
                     cwd=cfg.cwd,
                     log_path=f"{stem}.stderr.log",
                     name=cfg.name,
+                    redact=redact,
                 )
                 supervisor = ServerSupervisor(spec, cfg.url, start_timeout=cfg.connect_timeout)
                 stack.push_async_callback(supervisor.aclose)
