@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from readiness import __version__
-from readiness.errors import ConfigError, ExitCode, OutputError, ReadinessError
+from readiness.errors import ConfigError, ExitCode, OutputError, ReadinessError, WorkerFailed
 
 if TYPE_CHECKING:
     from readiness.compare.baseline import SavedBaseline
@@ -66,6 +66,29 @@ def _given(option: str, value: str) -> str:
     if not value.strip():
         raise ConfigError("an empty path; give a file or folder name", key=option)
     return value
+
+
+def _writable_file(option: str, value: str) -> Path:
+    """A file the run will write at its end, tried now: a path that cannot take it fails
+    before any load is sent, not after."""
+    import tempfile
+
+    path = Path(_given(option, value))
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a file name", key=option)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(prefix=f".{path.name}.", dir=path.parent):
+            pass
+    except OSError as exc:
+        raise OutputError(str(path), exc) from None
+    return path
+
+
+def _check_address(option: str, value: str) -> None:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"expected HOST:PORT, got {value!r}", key=option)
 
 
 def _run_folder(out: Path | None, name: str) -> Path:
@@ -143,7 +166,7 @@ def run(
         ),
     ] = None,
     save_baseline: Annotated[
-        Path | None,
+        str | None,  # not Path: an empty one must not mean "."
         typer.Option("--save-baseline", help="After the run, save its results.json here."),
     ] = None,
     repeat: Annotated[
@@ -186,6 +209,8 @@ def run(
         out_path = None if out is None else Path(_given("--out", out))
         base = _load_baseline(baseline)
         count, shard = _split_of(workers, segment, pairs)
+        if coordinator is not None:
+            _check_address("--coordinator", coordinator)
         if repeat > 1 and (count > 1 or shard.count > 1):
             raise ConfigError(
                 "--repeat with --workers or --segment: give one (repetitions of a scenario split"
@@ -196,6 +221,10 @@ def run(
                 "--parallel-targets with --workers or --segment: give one (workers share one"
                 " scenario's load; side by side targets each run their own)"
             )
+        # Last: it makes the folder the baseline goes to.
+        keep_as = None
+        if save_baseline is not None:
+            keep_as = _writable_file("--save-baseline", save_baseline)
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
@@ -213,25 +242,28 @@ def run(
         forwarded += ["--debug"] if debug else []
         code = _execute_workers(suite, state, pairs, count, forwarded, debug=debug, baseline=base)
     else:
-        code = _execute(
-            suite,
-            state,
-            pairs,
-            quiet=quiet,
-            debug=debug,
-            baseline=base,
-            segment=shard,
-            coordinator=coordinator,
-            repeat=repeat,
-        )
+        try:
+            code = _execute(
+                suite,
+                state,
+                pairs,
+                quiet=quiet,
+                debug=debug,
+                baseline=base,
+                segment=shard,
+                coordinator=coordinator,
+                repeat=repeat,
+            )
+        except WorkerFailed as exc:  # a worker that cannot reach its coordinator
+            _fail(exc, debug)
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
     comparison = state.result.get("comparison")
     if code == ExitCode.OK and comparison is not None and comparison["regressed"]:
         code = ExitCode.REGRESSION  # a failed gate (1) wins over a regression
-    if save_baseline is not None:
+    if keep_as is not None:
         try:
-            _print_saved(_save_run_as_baseline(state.folder, save_baseline))
+            _print_saved(_save_run_as_baseline(state.folder, keep_as))
         except ReadinessError as exc:
             _fail(exc, debug)
     raise typer.Exit(int(code))
@@ -801,7 +833,7 @@ def compare(
             help="Suite whose [gate] sets tolerances. Default: ./scenarios.toml, else defaults.",
         ),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="The bootstrap's seed.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="The bootstrap's seed.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Compare two runs; exit 4 when something regressed beyond its tolerance."""
