@@ -293,6 +293,8 @@ def _execute(
     def done(result: ScenarioResult) -> None:
         display.scenario_done(_scenario_line(result))
 
+    hard_stop = False
+
     async def main() -> None:
         gate = None
         if coordinator is not None:
@@ -301,7 +303,14 @@ def _execute(
             gate = await StartGate.connect(coordinator, shard.index)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_watch_interrupts, state)
+
+                async def stop_at_once() -> None:
+                    nonlocal hard_stop
+                    await _watch_interrupts(state)  # returns on a second interrupt
+                    hard_stop = True
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(stop_at_once)
                 await run_suite(
                     suite,
                     state,
@@ -317,11 +326,10 @@ def _execute(
             if gate is not None:
                 await gate.aclose()
 
-    hard_stop = False
     with display:
         try:
             anyio.run(main)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # before the signals were ours
             hard_stop = True
             state.interrupt.set()
     if hard_stop:
@@ -524,6 +532,8 @@ def _execute_workers(
 
 
 async def _watch_interrupts(state: RunState) -> None:
+    """Set the run's interrupt on the first signal; return on the second, for the caller to
+    cancel the run (not raise KeyboardInterrupt out of a task: asyncio would print it)."""
     import signal
 
     import anyio
@@ -538,7 +548,7 @@ async def _watch_interrupts(state: RunState) -> None:
                 # Stop at once: the servers get no grace period, what was kept is written.
                 kill_our_descendants()
                 typer.echo("interrupted again: stopping now", err=True)
-                raise KeyboardInterrupt
+                return
             state.interrupt.set()
             typer.echo(
                 "interrupted: stopping the load and ending the servers; results so far will be"
