@@ -491,7 +491,8 @@ def _execute_workers(
         async with anyio.create_task_group() as tg:
 
             async def forward_interrupts() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+                with anyio.open_signal_receiver(*stops) as signals:
                     async for _ in signals:
                         if pool.interrupted:
                             typer.echo("interrupted again: ending the workers now", err=True)
@@ -522,6 +523,9 @@ def _execute_workers(
         state.fatal = WorkerFailed("; ".join(pool.failures[i] for i in sorted(pool.failures)))
     if pool.interrupted:
         state.interrupt.set()
+        # A worker ended by a second interrupt never wrote its final status: the run was
+        # interrupted, as a single process's would be.
+        state.result["run"]["status"] = "interrupted"
     try:
         state.save()
     except OutputError as exc:
