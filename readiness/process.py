@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from readiness.errors import TargetStartFailed, TargetUnreachable
+from readiness.errors import OutputError, TargetStartFailed, TargetUnreachable
 
 if TYPE_CHECKING:
     import psutil
@@ -175,7 +175,7 @@ class ChildProcess:
         with anyio.CancelScope(shield=True):
             if self.transport is None:
                 self._log.close()
-                return
+                return  # never started: nothing was written
             try:
                 stdin = self.stdin
                 if stdin is not None and not stdin.is_closing():
@@ -195,6 +195,13 @@ class ChildProcess:
                     await self.pipes_closed.wait()
             finally:
                 self._log.close()
+        self._raise_log_failure()
+
+    def _raise_log_failure(self) -> None:
+        """A log the disk would not take ends the run like a results.json it would not take."""
+        failure, self._log.failure = self._log.failure, None
+        if failure is not None:
+            raise OutputError(self._log.path or "the server's stderr log", failure)
 
     # -- the tree ---------------------------------------------------------------------------
 
@@ -446,7 +453,10 @@ class StderrLog:
         redact: Mapping[bytes, bytes] | None = None,
     ) -> None:
         self._scrubber = _Scrubber(redact) if redact else None
+        self.path = path
         self._file: BinaryIO | None = None
+        # Why the file stopped taking writes (a full disk, say); the log goes on in memory.
+        self.failure: OSError | None = None
         if path:
             self._file = open(path, "ab") if append else open(path, "wb")  # noqa: SIM115
         self._head_room = head_bytes
@@ -468,8 +478,11 @@ class StderrLog:
             self._head_room -= len(head)
             self._head += head
             if self._file is not None:
-                self._file.write(head)
-                self._file.flush()
+                try:
+                    self._file.write(head)
+                    self._file.flush()
+                except OSError as exc:  # in a pipe callback: never raise there
+                    self._give_up(exc)
         if not data:
             return
         self._tail.append(data)
@@ -501,7 +514,8 @@ class StderrLog:
         return "\n".join(lines[-count:])
 
     def close(self) -> None:
-        """Write the tail behind a marker naming what was dropped in between, then close."""
+        """Write the tail behind a marker naming what was dropped in between, then close.
+        A write that fails is noted in `failure`, not raised."""
         if self._scrubber is not None:
             self._keep(self._scrubber.flush())
         if self._file is None:
@@ -514,8 +528,17 @@ class StderrLog:
                     file.write(f"\n[... {skipped} bytes of stderr skipped ...]\n".encode())
                 for chunk in self._tail:
                     file.write(chunk)
-        finally:
             file.close()
+        except OSError as exc:
+            self._give_up(exc, file)
+
+    def _give_up(self, exc: OSError, file: BinaryIO | None = None) -> None:
+        file, self._file = file or self._file, None
+        if self.failure is None:
+            self.failure = exc
+        if file is not None:
+            with contextlib.suppress(OSError):  # what it could not flush fails again
+                file.close()
 
 
 class _Scrubber:

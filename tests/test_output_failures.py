@@ -121,6 +121,26 @@ def test_a_disk_that_fills_while_the_reports_are_written_keeps_results_json(
     assert not (tmp_path / "out" / "report.html").exists()
 
 
+def test_a_disk_that_fills_with_a_server_log_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    from tests.protocol.conftest import ROGUE_SERVER
+    from tests.robustness.runs import gone
+
+    flood, limit = 2_000_000, 100_000  # the log's head alone (256 KiB) is over the limit
+    pid_file = tmp_path / "pid"
+    text = SUITE.replace(
+        'args = ["-m", "readiness.demo"]',
+        f'args = ["{ROGUE_SERVER}", "--flood-stderr", "{flood}", "--pid-file", "{pid_file}"]',
+    ).replace("${PYTHON}", sys.executable)
+    (tmp_path / "suite.toml").write_text(text)
+    proc = run_cli("run", "-c", "suite.toml", "--out", "out", "-q", cwd=tmp_path, fsize=limit)
+    line = one_line(proc)  # not an asyncio "Exception in callback" per pipe read
+    assert line.startswith("OutputError: cannot write out/logs/demo-one.stderr.log: File too large")
+    assert "the run stopped" in line
+    kept = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [s["name"] for s in kept["scenarios"]] == ["one"]  # two and three never started
+    assert gone(int(pid_file.read_text()))
+
+
 @pytest.mark.anyio
 async def test_a_results_json_that_cannot_be_saved_ends_the_run_after_that_scenario(
     tmp_path: Path,
