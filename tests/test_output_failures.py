@@ -194,7 +194,7 @@ def test_a_broken_results_file_given_to_report_exits_2_with_one_line(
     assert not (tmp_path / "report.md").exists()
 
 
-def test_report_on_a_truncated_results_file_or_into_an_unwritable_folder_exits_2(
+def test_a_truncated_results_file_or_an_unwritable_folder_exits_2_in_every_command(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "suite.toml").write_text(SUITE.split('[[scenarios]]\nname = "two"')[0])
@@ -207,6 +207,16 @@ def test_report_on_a_truncated_results_file_or_into_an_unwritable_folder_exits_2
     for out in ("/proc/nope", str(tmp_path / "suite.toml")):
         line = one_line(run_cli("report", "out", "--out", out, cwd=tmp_path))
         assert line.startswith(f"OutputError: cannot write {out}")
+    # Every other command that reads a results.json: compare (either side), a baseline, merge.
+    for args in (
+        ("compare", "out", "cut.json"),
+        ("compare", "cut.json", "out"),
+        ("run", "-c", "suite.toml", "--baseline", "cut.json", "--out", "never"),
+        ("merge", "cut.json", "--out", "merged"),
+    ):
+        line = one_line(run_cli(*args, cwd=tmp_path))
+        assert line.startswith("ConfigError: cut.json: not valid JSON"), args
+    assert not (tmp_path / "never").exists()
 
 
 def test_report_on_a_results_file_of_the_wrong_shape_exits_2_with_one_line(
