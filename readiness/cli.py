@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from readiness import __version__
-from readiness.errors import ConfigError, ExitCode, OutputError, ReadinessError
+from readiness.errors import ConfigError, ExitCode, OutputError, ReadinessError, WorkerFailed
 
 if TYPE_CHECKING:
     from readiness.compare.baseline import SavedBaseline
@@ -67,6 +67,29 @@ def _given(option: str, value: str) -> str:
     if not value.strip():
         raise ConfigError("an empty path; give a file or folder name", key=option)
     return value
+
+
+def _writable_file(option: str, value: str) -> Path:
+    """A file the run will write at its end, tried now: a path that cannot take it fails
+    before any load is sent, not after."""
+    import tempfile
+
+    path = Path(_given(option, value))
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a file name", key=option)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(prefix=f".{path.name}.", dir=path.parent):
+            pass
+    except OSError as exc:
+        raise OutputError(str(path), exc) from None
+    return path
+
+
+def _check_address(option: str, value: str) -> None:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"expected HOST:PORT, got {value!r}", key=option)
 
 
 def _run_folder(out: Path | None, name: str) -> Path:
@@ -144,7 +167,7 @@ def run(
         ),
     ] = None,
     save_baseline: Annotated[
-        Path | None,
+        str | None,  # not Path: an empty one must not mean "."
         typer.Option("--save-baseline", help="After the run, save its results.json here."),
     ] = None,
     repeat: Annotated[
@@ -219,6 +242,8 @@ def run(
         count, shard = _split_of(workers, segment, pairs)
         if dask is not None:
             _check_dask(dask, pairs, count, shard, repeat, parallel_targets, coordinator)
+        if coordinator is not None:
+            _check_address("--coordinator", coordinator)
         if repeat > 1 and (count > 1 or shard.count > 1):
             raise ConfigError(
                 "--repeat with --workers or --segment: give one (repetitions of a scenario split"
@@ -236,6 +261,10 @@ def run(
                 f"--metrics-port or --pushgateway with {split}: give one (each worker is a"
                 " process of its own; run each shard with --segment and scrape each)"
             )
+        # Last: it makes the folder the baseline goes to.
+        keep_as = None
+        if save_baseline is not None:
+            keep_as = _writable_file("--save-baseline", save_baseline)
     except ReadinessError as exc:
         _fail(exc, debug)
     folder = _run_folder(out_path, suite.run.name)
@@ -257,26 +286,29 @@ def run(
         forwarded += ["--debug"] if debug else []
         code = _execute_workers(suite, state, pairs, count, forwarded, debug=debug, baseline=base)
     else:
-        code = _execute(
-            suite,
-            state,
-            pairs,
-            quiet=quiet,
-            debug=debug,
-            baseline=base,
-            segment=shard,
-            coordinator=coordinator,
-            repeat=repeat,
-            exposure=exposure,
-        )
+        try:
+            code = _execute(
+                suite,
+                state,
+                pairs,
+                quiet=quiet,
+                debug=debug,
+                baseline=base,
+                segment=shard,
+                coordinator=coordinator,
+                repeat=repeat,
+                exposure=exposure,
+            )
+        except WorkerFailed as exc:  # a worker that cannot reach its coordinator
+            _fail(exc, debug)
     if code in (ExitCode.OK, ExitCode.CHECKS_FAILED) and (fail_under, fail_on) != (None, None):
         code = _score_gate(state.result, fail_under, fail_on)
     comparison = state.result.get("comparison")
     if code == ExitCode.OK and comparison is not None and comparison["regressed"]:
         code = ExitCode.REGRESSION  # a failed gate (1) wins over a regression
-    if save_baseline is not None:
+    if keep_as is not None:
         try:
-            _print_saved(_save_run_as_baseline(state.folder, save_baseline))
+            _print_saved(_save_run_as_baseline(state.folder, keep_as))
         except ReadinessError as exc:
             _fail(exc, debug)
     raise typer.Exit(int(code))
@@ -309,6 +341,8 @@ def _execute(
         display.scenario_done(_scenario_line(result))
         exposure.scenario_done()
 
+    hard_stop = False
+
     async def load() -> None:
         gate = None
         if coordinator is not None:
@@ -317,7 +351,14 @@ def _execute(
             gate = await StartGate.connect(coordinator, shard.index)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_watch_interrupts, state)
+
+                async def stop_at_once() -> None:
+                    nonlocal hard_stop
+                    await _watch_interrupts(state)  # returns on a second interrupt
+                    hard_stop = True
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(stop_at_once)
                 await run_suite(
                     suite,
                     state,
@@ -336,11 +377,10 @@ def _execute(
     async def main() -> None:
         await exposure.around(state, load)
 
-    hard_stop = False
     with display:
         try:
             anyio.run(main)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # before the signals were ours
             hard_stop = True
             state.interrupt.set()
         except ConfigError as exc:  # the metrics port could not be bound; nothing ran
@@ -562,7 +602,8 @@ def _execute_workers(
         async with anyio.create_task_group() as tg:
 
             async def forward_interrupts() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+                with anyio.open_signal_receiver(*stops) as signals:
                     async for _ in signals:
                         if pool.interrupted:
                             typer.echo("interrupted again: ending the workers now", err=True)
@@ -620,6 +661,9 @@ def _conclude_shards(
         state.fatal = WorkerFailed("; ".join(failures[i] for i in sorted(failures)))
     if interrupted:
         state.interrupt.set()
+        # A worker ended by a second interrupt never wrote its final status: the run was
+        # interrupted, as a single process's would be.
+        state.result["run"]["status"] = "interrupted"
     try:
         state.save()
     except OutputError as exc:
@@ -727,6 +771,8 @@ def _execute_dask(
 
 
 async def _watch_interrupts(state: RunState) -> None:
+    """Set the run's interrupt on the first signal; return on the second, for the caller to
+    cancel the run (not raise KeyboardInterrupt out of a task: asyncio would print it)."""
     import signal
 
     import anyio
@@ -741,7 +787,7 @@ async def _watch_interrupts(state: RunState) -> None:
                 # Stop at once: the servers get no grace period, what was kept is written.
                 kill_our_descendants()
                 typer.echo("interrupted again: stopping now", err=True)
-                raise KeyboardInterrupt
+                return
             state.interrupt.set()
             typer.echo(
                 "interrupted: stopping the load and ending the servers; results so far will be"
@@ -1061,7 +1107,7 @@ def compare(
             help="Suite whose [gate] sets tolerances. Default: ./scenarios.toml, else defaults.",
         ),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="The bootstrap's seed.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="The bootstrap's seed.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Compare two runs; exit 4 when something regressed beyond its tolerance."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from readiness.errors import TargetStartFailed, TargetUnreachable
+from readiness.errors import OutputError, TargetStartFailed, TargetUnreachable
 
 if TYPE_CHECKING:
     import psutil
@@ -55,6 +56,9 @@ class ProcessSpec:
     stderr: Literal["capture", "inherit"] = "capture"
     log_path: str | None = None
     append_log: bool = False  # a restart adds to the log of the earlier run
+    # Secret values (every form of them) and what the log shows instead, e.g. their ${NAME}:
+    # a server that prints its token or its argv must not put the value in the run's files.
+    redact: Mapping[bytes, bytes] = field(default_factory=dict)
     name: str | None = None  # names it in errors; default: the command
 
     @property
@@ -79,7 +83,8 @@ class ChildProcess:
         self.returncode: int | None = None
         self.exited = anyio.Event()
         self.pipes_closed = anyio.Event()
-        self._log = StderrLog(None, tail_bytes=64 * 1024)  # on disk once start() opens it
+        # On disk once start() opens it.
+        self._log = StderrLog(None, tail_bytes=64 * 1024, redact=spec.redact)
         self._tree: dict[int, psutil.Process] = {}  # descendants seen so far, by pid
 
     @property
@@ -111,7 +116,7 @@ class ChildProcess:
         spec = self.spec
         if spec.log_path is not None:
             try:
-                self._log = StderrLog(spec.log_path, append=spec.append_log)
+                self._log = StderrLog(spec.log_path, append=spec.append_log, redact=spec.redact)
             except OSError as exc:
                 cause = f"cannot write the server's stderr log {spec.log_path}: {exc.strerror}"
                 raise TargetStartFailed(spec.label, cause) from None
@@ -170,7 +175,7 @@ class ChildProcess:
         with anyio.CancelScope(shield=True):
             if self.transport is None:
                 self._log.close()
-                return
+                return  # never started: nothing was written
             try:
                 stdin = self.stdin
                 if stdin is not None and not stdin.is_closing():
@@ -190,6 +195,13 @@ class ChildProcess:
                     await self.pipes_closed.wait()
             finally:
                 self._log.close()
+        self._raise_log_failure()
+
+    def _raise_log_failure(self) -> None:
+        """A log the disk would not take ends the run like a results.json it would not take."""
+        failure, self._log.failure = self._log.failure, None
+        if failure is not None:
+            raise OutputError(self._log.path or "the server's stderr log", failure)
 
     # -- the tree ---------------------------------------------------------------------------
 
@@ -428,7 +440,8 @@ class ServerSupervisor:
 class StderrLog:
     """A bounded log of a server's stderr: the first `head_bytes` (written to `path` as they
     arrive) and the last `tail_bytes` (written on close), so the file never exceeds head +
-    tail plus a marker. Fed from the pipe callback, so it never blocks the server."""
+    tail plus a marker. Fed from the pipe callback, so it never blocks the server. With
+    `redact`, secret values are replaced before anything is kept (see _Scrubber)."""
 
     def __init__(
         self,
@@ -437,8 +450,13 @@ class StderrLog:
         head_bytes: int = HEAD_BYTES,
         tail_bytes: int = TAIL_BYTES,
         append: bool = False,
+        redact: Mapping[bytes, bytes] | None = None,
     ) -> None:
+        self._scrubber = _Scrubber(redact) if redact else None
+        self.path = path
         self._file: BinaryIO | None = None
+        # Why the file stopped taking writes (a full disk, say); the log goes on in memory.
+        self.failure: OSError | None = None
         if path:
             self._file = open(path, "ab") if append else open(path, "wb")  # noqa: SIM115
         self._head_room = head_bytes
@@ -449,14 +467,22 @@ class StderrLog:
         self.total_bytes = 0
 
     def feed(self, data: bytes) -> None:
+        if self._scrubber is not None:
+            data = self._scrubber.feed(data)
+        self._keep(data)
+
+    def _keep(self, data: bytes) -> None:
         self.total_bytes += len(data)
         if self._head_room > 0:
             head, data = data[: self._head_room], data[self._head_room :]
             self._head_room -= len(head)
             self._head += head
             if self._file is not None:
-                self._file.write(head)
-                self._file.flush()
+                try:
+                    self._file.write(head)
+                    self._file.flush()
+                except OSError as exc:  # in a pipe callback: never raise there
+                    self._give_up(exc)
         if not data:
             return
         self._tail.append(data)
@@ -482,11 +508,16 @@ class StderrLog:
         recent = (
             b"".join(self._tail)[-64 * 1024 :] if self._tail else bytes(self._head[-64 * 1024 :])
         )
+        if self._scrubber is not None:
+            recent += self._scrubber.peek()
         lines = recent.decode("utf-8", errors="replace").splitlines()
         return "\n".join(lines[-count:])
 
     def close(self) -> None:
-        """Write the tail behind a marker naming what was dropped in between, then close."""
+        """Write the tail behind a marker naming what was dropped in between, then close.
+        A write that fails is noted in `failure`, not raised."""
+        if self._scrubber is not None:
+            self._keep(self._scrubber.flush())
         if self._file is None:
             return
         file, self._file = self._file, None
@@ -497,5 +528,56 @@ class StderrLog:
                     file.write(f"\n[... {skipped} bytes of stderr skipped ...]\n".encode())
                 for chunk in self._tail:
                     file.write(chunk)
-        finally:
             file.close()
+        except OSError as exc:
+            self._give_up(exc, file)
+
+    def _give_up(self, exc: OSError, file: BinaryIO | None = None) -> None:
+        file, self._file = file or self._file, None
+        if self.failure is None:
+            self.failure = exc
+        if file is not None:
+            with contextlib.suppress(OSError):  # what it could not flush fails again
+                file.close()
+
+
+class _Scrubber:
+    """Replaces secret values in a byte stream that may split one across two reads.
+
+    The idea, once: a value up to L bytes long that starts before the last L - 1 bytes seen
+    lies wholly inside what was seen, so everything before those bytes can be replaced and let
+    go; the last L - 1 bytes wait for the next read (or `flush`)."""
+
+    def __init__(self, forms: Mapping[bytes, bytes]) -> None:
+        longest_first = sorted(forms, key=len, reverse=True)
+        self._forms = dict(forms)
+        self._pattern = re.compile(b"|".join(map(re.escape, longest_first)))
+        self._hold = len(longest_first[0]) - 1
+        self._pending = b""
+
+    def feed(self, data: bytes) -> bytes:
+        seen = self._pending + data
+        safe = len(seen) - self._hold
+        out = bytearray()
+        at = 0
+        for match in self._pattern.finditer(seen):
+            if match.start() >= safe:
+                break
+            out += seen[at : match.start()]
+            out += self._forms[match.group()]
+            at = match.end()
+        end = max(at, safe)
+        out += seen[at:end]
+        self._pending = seen[end:]
+        return bytes(out)
+
+    def peek(self) -> bytes:
+        """What is held back, replaced as it stands (for a message; nothing is let go)."""
+        return self._replace(self._pending)
+
+    def flush(self) -> bytes:
+        held, self._pending = self._pending, b""
+        return self._replace(held)
+
+    def _replace(self, data: bytes) -> bytes:
+        return self._pattern.sub(lambda match: self._forms[match.group()], data)

@@ -88,6 +88,14 @@ def client_simulation(cfg: ClientConfig) -> ClientSimulation:
     return ClientSimulation(sampling, elicitation, cfg.roots)
 
 
+def log_redaction(cfg: TargetConfig) -> dict[bytes, bytes]:
+    """What a server log of this target shows instead of each of its ${VAR} values: the
+    server is handed them (env, args, URL) and may print them."""
+    from readiness.config.placeholders import Redactor
+
+    return Redactor(cfg.placeholder_values().items()).byte_forms()
+
+
 @asynccontextmanager
 async def open_target(
     cfg: TargetConfig,
@@ -137,6 +145,7 @@ async def _open(
     await anyio.Path(log_dir).mkdir(parents=True, exist_ok=True)
     stem = log_path(log_dir, cfg.name, label, suffix="")
     server_log = f"{stem}.stderr.log"
+    redact = log_redaction(cfg)
     async with AsyncExitStack() as stack:
         supervisor: ServerSupervisor | None = None
         params: StdioParams | HttpParams
@@ -148,6 +157,7 @@ async def _open(
                 env=dict(cfg.env),
                 cwd=cfg.cwd,
                 stderr_path=server_log,
+                redact=redact,
             )
         else:
             assert cfg.url is not None
@@ -160,6 +170,7 @@ async def _open(
                     cwd=cfg.cwd,
                     log_path=server_log,
                     name=cfg.name,
+                    redact=redact,
                 )
                 supervisor = ServerSupervisor(spec, cfg.url, start_timeout=cfg.connect_timeout)
                 stack.push_async_callback(supervisor.aclose)

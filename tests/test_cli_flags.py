@@ -21,7 +21,13 @@ def refused(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    said = ("Error: ", "ConfigError: ", "readiness demo: error: ", "readiness proxy: error: ")
+    said = (
+        "Error: ",
+        "ConfigError: ",
+        "OutputError: ",
+        "readiness demo: error: ",
+        "readiness proxy: error: ",
+    )
     problem = [line for line in lines if line.startswith(said)]
     assert len(problem) == 1, result.stderr
     assert not result.stdout.strip()
@@ -47,6 +53,13 @@ def refused(args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         (["run", "--target", "nope"], "--target: no target named 'nope'"),
         (["run", "--out", ""], "--out: an empty path"),
         (["run", "--bogus"], "No such option: --bogus"),
+        (["run", "--save-baseline", ""], "--save-baseline: an empty path"),
+        (["run", "--save-baseline", "folder"], "--save-baseline: folder is a folder"),
+        (["run", "--save-baseline", "/proc/nope/b.json"], "OutputError: cannot write /proc/nope"),
+        (["run", "--coordinator", "abc"], "--coordinator: expected HOST:PORT, got 'abc'"),
+        (["run", "--coordinator", "host:99999"], "--coordinator: expected HOST:PORT"),
+        (["compare", "folder", "folder", "--seed", "-1"], "'--seed'"),
+        (["demo", "--max-concurrent", "0"], "--max-concurrent: 0 is below 1"),
         (["run", "--out"], "'--out' requires an argument"),
         (["run", "-c", "folder", "extra"], "unexpected extra argument"),
         (["report"], "Missing argument 'path'"),

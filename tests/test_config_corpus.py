@@ -128,6 +128,20 @@ def refusal(text: str) -> ConfigError:
             id="a trillion virtual users",
         ),
         pytest.param(
+            'load = { model = "closed", concurrency = 5, requests = 50 }',
+            'load = { model = "open", rate = 1e30, duration = "2s" }',
+            'scenarios[0] (name="throughput").load.rate',
+            "at most 100000",
+            id="a rate of 1e30 per second (the load never ended, deaf to Ctrl-C)",
+        ),
+        pytest.param(
+            'load = { model = "closed", concurrency = 5, requests = 50 }',
+            'load = { model = "open", rate = 10, stages = [{ duration = "5s", target = 1e9 }] }',
+            'scenarios[0] (name="throughput").load.stages[0].target',
+            "at most 100000 per second",
+            id="a stage ramping to a billion per second",
+        ),
+        pytest.param(
             "[[scenarios]]",
             "[targets.resilience]\npool = { size = 100000 }\n\n[[scenarios]]",
             'targets[0] (name="demo").resilience.pool.size',

@@ -121,6 +121,26 @@ def test_a_disk_that_fills_while_the_reports_are_written_keeps_results_json(
     assert not (tmp_path / "out" / "report.html").exists()
 
 
+def test_a_disk_that_fills_with_a_server_log_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    from tests.protocol.conftest import ROGUE_SERVER
+    from tests.robustness.runs import gone
+
+    flood, limit = 2_000_000, 100_000  # the log's head alone (256 KiB) is over the limit
+    pid_file = tmp_path / "pid"
+    text = SUITE.replace(
+        'args = ["-m", "readiness.demo"]',
+        f'args = ["{ROGUE_SERVER}", "--flood-stderr", "{flood}", "--pid-file", "{pid_file}"]',
+    ).replace("${PYTHON}", sys.executable)
+    (tmp_path / "suite.toml").write_text(text)
+    proc = run_cli("run", "-c", "suite.toml", "--out", "out", "-q", cwd=tmp_path, fsize=limit)
+    line = one_line(proc)  # not an asyncio "Exception in callback" per pipe read
+    assert line.startswith("OutputError: cannot write out/logs/demo-one.stderr.log: File too large")
+    assert "the run stopped" in line
+    kept = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [s["name"] for s in kept["scenarios"]] == ["one"]  # two and three never started
+    assert gone(int(pid_file.read_text()))
+
+
 @pytest.mark.anyio
 async def test_a_results_json_that_cannot_be_saved_ends_the_run_after_that_scenario(
     tmp_path: Path,
@@ -174,7 +194,7 @@ def test_a_broken_results_file_given_to_report_exits_2_with_one_line(
     assert not (tmp_path / "report.md").exists()
 
 
-def test_report_on_a_truncated_results_file_or_into_an_unwritable_folder_exits_2(
+def test_a_truncated_results_file_or_an_unwritable_folder_exits_2_in_every_command(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "suite.toml").write_text(SUITE.split('[[scenarios]]\nname = "two"')[0])
@@ -187,6 +207,16 @@ def test_report_on_a_truncated_results_file_or_into_an_unwritable_folder_exits_2
     for out in ("/proc/nope", str(tmp_path / "suite.toml")):
         line = one_line(run_cli("report", "out", "--out", out, cwd=tmp_path))
         assert line.startswith(f"OutputError: cannot write {out}")
+    # Every other command that reads a results.json: compare (either side), a baseline, merge.
+    for args in (
+        ("compare", "out", "cut.json"),
+        ("compare", "cut.json", "out"),
+        ("run", "-c", "suite.toml", "--baseline", "cut.json", "--out", "never"),
+        ("merge", "cut.json", "--out", "merged"),
+    ):
+        line = one_line(run_cli(*args, cwd=tmp_path))
+        assert line.startswith("ConfigError: cut.json: not valid JSON"), args
+    assert not (tmp_path / "never").exists()
 
 
 def test_report_on_a_results_file_of_the_wrong_shape_exits_2_with_one_line(

@@ -1,5 +1,6 @@
 """The process supervisor against real processes: SIGTERM, then SIGKILL, reach the whole tree
-(even a descendant that left the group); cwd and env are honoured; stderr lands in the log."""
+(even a descendant that left the group); cwd and env are honoured; stderr lands in the log,
+with the secret values it was handed shown by name."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import anyio
 import orjson
 import psutil
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from readiness.errors import TargetStartFailed
-from readiness.process import ChildProcess, ProcessSpec, ServerSupervisor
+from readiness.process import ChildProcess, ProcessSpec, ServerSupervisor, StderrLog
 
 # A child that ignores SIGTERM (saying so on stderr) and starts a grandchild that also ignores
 # it and leaves the process group; once both are set, the child prints what it knows.
@@ -183,3 +186,67 @@ async def test_a_missing_command_or_working_directory_fails_to_start(tmp_path: P
     nowhere = ProcessSpec(sys.executable, cwd=str(tmp_path / "absent"), name="t")
     with pytest.raises(TargetStartFailed, match="working directory does not exist"):
         await ServerSupervisor(nowhere, "http://127.0.0.1:9/").start()
+
+
+# -- secrets in the log -------------------------------------------------------------------------
+
+SECRETS = {b"s3cr3t-token": b"${TOKEN}", b"s3cr3t%2Dtoken": b"${TOKEN}", b"hunter2": b"${PASS}"}
+
+
+def _redacted(data: bytes) -> bytes:
+    for value, shown in sorted(SECRETS.items(), key=lambda item: -len(item[0])):
+        data = data.replace(value, shown)
+    return data
+
+
+@given(
+    parts=st.lists(
+        st.sampled_from([*SECRETS, b"s3cr3t", b"-tok", b"en", b"\n", b"x" * 7, b"hunter"]),
+        max_size=40,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12),
+    head=st.integers(min_value=0, max_value=64),
+)
+def test_a_secret_split_across_reads_never_reaches_the_log_file(
+    parts: list[bytes], cuts: list[int], head: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    stream = b"".join(parts)
+    path = tmp_path_factory.mktemp("log") / "server.stderr.log"
+    log = StderrLog(str(path), head_bytes=head, tail_bytes=10_000, redact=SECRETS)
+    at = 0
+    for cut in [*sorted({min(c, len(stream)) for c in cuts}), len(stream)]:
+        log.feed(stream[at:cut])
+        at = cut
+        assert not any(value in log.tail_lines().encode() for value in SECRETS)
+    log.close()
+    written = path.read_bytes()
+    assert not any(value in written for value in SECRETS)
+    if len(_redacted(stream)) <= head:  # the whole of it fit in the head: nothing skipped
+        assert written == _redacted(stream)
+
+
+@pytest.mark.anyio
+async def test_a_server_printing_its_secrets_gets_a_log_showing_their_names(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "server.stderr.log"
+    code = (
+        "import os, sys; sys.stderr.write('token=' + os.environ['API_TOKEN']); sys.stderr.flush();"
+        " sys.stderr.write(' argv ' + ' '.join(sys.argv[1:]) + '\\n')"
+    )
+    spec = ProcessSpec(
+        sys.executable,
+        ("-c", code, "--password", "hunter2"),
+        env={"API_TOKEN": "s3cr3t-token"},
+        log_path=str(log),
+        redact=SECRETS,
+    )
+    process = ChildProcess(spec)
+    with anyio.fail_after(30):
+        await process.start()
+        try:
+            await process.exited.wait()
+        finally:
+            await process.stop()
+    assert log.read_text() == "token=${TOKEN} argv --password ${PASS}\n"
+    assert process.stderr_tail() == "token=${TOKEN} argv --password ${PASS}"

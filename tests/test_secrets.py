@@ -1,6 +1,6 @@
 """Secrets stay secret: values that reach a target through ${VAR} in env, args, headers and the
-URL (its userinfo and query) appear in no file a run writes and on no screen it shows; the
-reports show the ${VAR} names instead."""
+URL (its userinfo and query) appear in no file a run writes (the servers' own logs included,
+though they print them) and on no screen it shows; the reports show the ${VAR} names instead."""
 
 from __future__ import annotations
 
@@ -16,13 +16,21 @@ import pytest
 from tests.clirun import READINESS
 from tests.servers import free_port
 
-# A demo over stdio that takes secret arguments (`python -c` leaves them to the script) and
-# notes what it was given in SAW, outside the run's folder: the control that they arrived.
+# A demo over stdio that takes secret arguments (`python -c` leaves them to the script), notes
+# what it was given in SAW, outside the run's folder (the control that they arrived), and
+# prints them to stderr, as a chatty server does: its log must show their names instead.
 STDIO_DEMO = (
     "import os, runpy, sys; "
-    "open(os.environ['SAW'], 'a').write(repr((sys.argv, os.environ['API_TOKEN'],"
-    " os.environ['PLAIN_SETTING']))); "
+    "seen = repr((sys.argv, os.environ['API_TOKEN'], os.environ['PLAIN_SETTING'])); "
+    "open(os.environ['SAW'], 'a').write(seen); print('started with', seen, file=sys.stderr); "
     "sys.argv = ['readiness-demo']; runpy.run_module('readiness.demo', run_name='__main__')"
+)
+# An HTTP demo that prints its token and URL settings on stdout, which goes to its log too.
+HTTP_DEMO = (
+    "import os, runpy, sys; "
+    "print('token', os.environ['API_TOKEN'], os.environ['SECRET_URL_TOKEN'], flush=True); "
+    "sys.argv = ['readiness-demo', *sys.argv[1:]]; "
+    "runpy.run_module('readiness.demo', run_name='__main__')"
 )
 
 
@@ -69,7 +77,7 @@ SAW = "{saw}"
 name = "http"
 transport = "http"
 command = "${{PYTHON}}"
-args = ["-m", "readiness.demo", "--http", "--port", "{port}"]
+args = ["-c", "{HTTP_DEMO}", "--http", "--port", "{port}"]
 env = {{ API_TOKEN = "${{SECRET_ENV_TOKEN}}" }}
 url = "http://127.0.0.1:{port}/mcp?token=${{SECRET_URL_TOKEN}}&region=${{SECRET_URL_PLAIN}}"
 request_timeout = "5s"
@@ -183,6 +191,17 @@ def test_no_secret_value_reaches_a_file_or_the_screen(tmp_path: Path) -> None:
     for name in ("SECRET_ENV_TOKEN", "SECRET_ENV_PLAIN", "SECRET_ARG_FLAG", "SECRET_ARG_BARE"):
         assert values[name] in saw  # they did reach the server
     assert_nothing_shows(values, outputs)
+    for run in ("live", "quiet"):  # what the servers printed is there, by name
+        logs = tmp_path / run / "logs"
+        assert "${SECRET_ARG_BARE}" in (logs / "stdio-short.stderr.log").read_text()
+        assert (
+            "token ${SECRET_ENV_TOKEN} ${SECRET_URL_TOKEN}"
+            in (logs / "http-short.stderr.log").read_text()
+        )
+    assert (
+        "${SECRET_ENV_PLAIN}"
+        in (tmp_path / "live" / "logs" / "stdio-faulty.stderr.log").read_text()
+    )
 
     shown = (tmp_path / "quiet" / "results.json").read_text() + (
         tmp_path / "quiet" / "report.md"

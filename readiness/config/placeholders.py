@@ -170,6 +170,10 @@ class Redactor:
     def __bool__(self) -> bool:
         return self._pattern is not None
 
+    def byte_forms(self) -> dict[bytes, bytes]:
+        """What to replace in raw bytes (a server's stderr log) and with what, UTF-8 encoded."""
+        return {form.encode(): shown.encode() for form, shown in self._shown.items()}
+
     def scrub(self, data: Any) -> Any:
         """`data` (JSON-like) with every string and key redacted; dicts and lists in place."""
         if self._pattern is None:

@@ -32,6 +32,9 @@ _THRESHOLD_KEYS = ("check", "critical", "weight")
 MAX_CONCURRENCY = 100_000
 # results.json holds counts as 64-bit integers; a request count past that cannot be written.
 MAX_REQUESTS = 2**63 - 1
+# Ten times what one generator process sends (about 10k/s): a typo such as 1e30 must be
+# refused here, not leave the load walking an endless schedule of arrivals.
+MAX_RATE = 100_000.0
 
 
 def _threshold(value: object) -> Threshold:
@@ -86,7 +89,7 @@ class LoadConfig(ConfigModel):
     requests: Annotated[Integer, Field(ge=1, le=MAX_REQUESTS)] | None = None
     duration: Annotated[Duration, Field(gt=0)] | None = None
     think_time: Annotated[Duration, Field(ge=0)] = 0.0
-    rate: Annotated[Rate, Field(gt=0)] | None = None
+    rate: Annotated[Rate, Field(gt=0, le=MAX_RATE)] | None = None
     arrivals: Literal["constant", "poisson"] = "constant"
     max_in_flight: Annotated[Integer, Field(ge=1)] = 1024
     on_max_in_flight: Literal["late", "drop"] = "late"
@@ -114,6 +117,15 @@ class LoadConfig(ConfigModel):
             raise invalid('the open model needs a rate such as "100/s" (or stages)', "rate")
         if self.duration is not None and self.stages:
             raise invalid("give duration or stages, not both (stages set the duration)", "duration")
+        if self.model == "open":
+            for i, stage in enumerate(self.stages):
+                if stage.target > MAX_RATE:
+                    raise invalid(
+                        f"must be at most {MAX_RATE:g} per second, got {stage.target:g}",
+                        "stages",
+                        i,
+                        "target",
+                    )
         if self.model == "closed":
             for i, stage in enumerate(self.stages):
                 if not stage.target.is_integer():

@@ -118,7 +118,7 @@ def resolve_knobs(flags: Mapping[str, str | None], environ: Mapping[str, str]) -
         crash_after=_knob(given.get("crash_after"), _count),
         max_blob_kb=_knob(given.get("max_blob_kb"), _count),
         seed=_knob(given.get("seed"), _integer),
-        max_concurrent=_knob(given.get("max_concurrent"), _count),
+        max_concurrent=_knob(given.get("max_concurrent"), _positive),
     )
 
 
@@ -153,4 +153,11 @@ def _count(text: str) -> int:
     value = _integer(text)
     if value < 0:
         raise ConfigError(f"{value} is negative")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise ConfigError(f"{value} is below 1")
     return value

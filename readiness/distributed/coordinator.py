@@ -169,7 +169,13 @@ class StartGate:
     @classmethod
     async def connect(cls, address: str, index: int) -> StartGate:
         host, _, port = address.rpartition(":")
-        stream = await anyio.connect_tcp(host, int(port))
+        try:
+            stream = await anyio.connect_tcp(host, int(port))
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise WorkerFailed(
+                f"worker {index}: cannot reach the coordinator at {address}: {why}"
+            ) from None
         await stream.send((json.dumps({"worker": index}) + "\n").encode())
         return cls(stream, index)
 

@@ -26,6 +26,7 @@ class StdioParams:
     env: dict[str, str] = field(default_factory=dict)  # added to the inherited environment
     cwd: str | None = None
     stderr_path: str | None = None  # where the server's stderr goes; bounded log
+    redact: dict[bytes, bytes] = field(default_factory=dict)  # secrets the log must not show
     # The secret with which an interposer in the channel marks the errors it answers for a
     # server that is gone (jsonrpc.TRANSPORT_MARKER_KEY); they count as transport errors.
     transport_marker: str | None = None

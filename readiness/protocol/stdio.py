@@ -216,6 +216,7 @@ class StdioConnection:
             cwd=params.cwd,
             log_path=params.stderr_path,
             name=target,
+            redact=params.redact,
         )
         process = ChildProcess(spec, _ServerProtocol(self))
         self._process = process

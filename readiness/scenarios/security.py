@@ -28,7 +28,7 @@ from readiness.security.findings import RULES, SEVERITIES, FindingLog
 from readiness.security.prober import CALL_CLASSES, Prober, ProbeSettings
 from readiness.security.raw import RawStdio
 from readiness.security.schema import CallProbe, ToolProbes, prompt_probes, resource_probes
-from readiness.target import log_path, open_target
+from readiness.target import log_path, log_redaction, open_target
 
 LISTS = (
     ("tools/list", "tools"),
@@ -278,6 +278,7 @@ async def _protocol_probes(
         cwd=target.cwd,
         log_path=str(log_path(logs, target.name, ctx.scenario.name, "-raw.stderr.log")),
         name=target.name,
+        redact=log_redaction(target),
     )
     raw = RawStdio(spec)
     try:

@@ -267,3 +267,37 @@ def test_an_interrupt_stops_every_worker_and_keeps_what_they_measured(
     assert [s["index"] for s in arrivals["workers"]["shards"]] == [0, 1]
     assert arrivals["totals"]["sent"] < int(RATE * 2)
     assert _scenario(data, "users")["totals"]["sent"] == 150  # ran before, in full
+
+
+def test_a_second_interrupt_ends_the_workers_and_the_run_is_still_interrupted(
+    tmp_path: Path, demo_http: RunningServer
+) -> None:
+    config = _suite(tmp_path, demo_http.url, seconds=60)
+    proc = subprocess.Popen(
+        [*READINESS, "run", "-c", str(config), "--quiet", "-s", "arrivals",
+         "--workers", "2", "--out", "run"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        for wanted, signum in (
+            ("workers: started arrivals → demo load", signal.SIGTERM),
+            ("interrupted: stopping the workers", signal.SIGTERM),
+        ):
+            line = proc.stderr.readline()
+            while wanted not in line:
+                line = proc.stderr.readline()
+                assert line, f"the run ended before {wanted!r}"
+            proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # Workers killed before writing their final status: the run is interrupted, not an error.
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    data = results(tmp_path / "run")
+    assert data["run"]["status"] == "interrupted"
+    # Killed workers may not have saved the scenario at all; what was saved is partial.
+    assert all(s["partial"] for s in data["scenarios"])

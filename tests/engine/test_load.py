@@ -257,3 +257,47 @@ async def test_a_duration_bounded_load_against_a_dead_server_still_ends() -> Non
     assert totals["ok"] <= 5
     assert totals["errors"]["transport"] > 0
     assert totals["sent"] == totals["ok"] + totals["errors"]["transport"] + totals["cancelled"]
+
+
+class InterruptAfter:
+    """Sets `interrupt` once `count` replies have come back, as a Ctrl-C would mid-load."""
+
+    def __init__(self, conn: Connection, count: int, interrupt: anyio.Event) -> None:
+        self._conn = conn
+        self._count = count
+        self._interrupt = interrupt
+
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Reply:
+        reply = await self._conn.request(method, params, timeout=timeout)
+        self._count -= 1
+        if self._count <= 0:
+            self._interrupt.set()
+        return reply
+
+
+@pytest.mark.anyio
+async def test_an_interrupted_open_load_counts_only_the_arrivals_already_due_as_dropped() -> None:
+    # An hour at a rate no generator keeps up with: walking the rest of that schedule to count
+    # it held the event loop (and every signal) for as long as it took.
+    rate, hour = 50_000, 3600.0
+    plan = LoadPlan(model="open", level=constant(rate, hour), duration=hour, requests=None)
+    interrupt = anyio.Event()
+    async with demo() as conn:
+        started = time.perf_counter()
+        with anyio.fail_after(60):
+            run = await run_load(
+                InterruptAfter(conn, 200, interrupt),
+                Workload((ECHO,)),
+                plan,
+                deadline_s=hour,
+                label=LABEL,
+                on_progress=ignore_progress,
+                interrupt=interrupt,
+            )
+        elapsed = time.perf_counter() - started
+    totals = recording_totals(run.recording)
+    assert run.partial
+    assert totals["ok"] >= 200
+    assert 0 < totals["dropped"] <= rate * elapsed  # due by the time the load ended, no more

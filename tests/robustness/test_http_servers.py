@@ -35,13 +35,22 @@ def scenario(tool: str, requests: int = REQUESTS, concurrency: int = 1) -> str:
         """
 
 
-async def run_against_fake(tmp_path: Path, *scenarios: str) -> tuple[Run, dict[str, Any]]:
+@pytest.fixture(params=["auto", "aiohttp"])
+def http_client(request: pytest.FixtureRequest) -> str:
+    """Both clients: auto takes the fast one for a plain http:// URL; https takes aiohttp."""
+    return str(request.param)
+
+
+async def run_against_fake(
+    tmp_path: Path, http_client: str, *scenarios: str
+) -> tuple[Run, dict[str, Any]]:
     async with serve_fake() as fake:
         text = f"""
         [[targets]]
         name = "fake"
         transport = "http"
         url = "{fake.url}"
+        http_client = "{http_client}"
         request_timeout = "{REQUEST_TIMEOUT}s"
         """ + "".join(scenarios)
         # Bound: each request ends within its timeout; the scenarios run one after another.
@@ -53,9 +62,14 @@ async def run_against_fake(tmp_path: Path, *scenarios: str) -> tuple[Run, dict[s
 
 async def test_wrong_content_type_html_500_and_a_reset_are_classified_transport_errors(
     tmp_path: Path,
+    http_client: str,
 ) -> None:
     run, found = await run_against_fake(
-        tmp_path, scenario("wrong_content_type"), scenario("html500"), scenario("reset")
+        tmp_path,
+        http_client,
+        scenario("wrong_content_type"),
+        scenario("html500"),
+        scenario("reset"),
     )
     for name in ("wrong_content_type", "html500", "reset"):
         totals = found[name]["totals"]
@@ -83,21 +97,25 @@ async def test_wrong_content_type_html_500_and_a_reset_are_classified_transport_
 
 async def test_sse_stream_of_comments_without_a_reply_times_out_per_request(
     tmp_path: Path,
+    http_client: str,
 ) -> None:
-    _, found = await run_against_fake(tmp_path, scenario("sse_comments", requests=2, concurrency=2))
+    _, found = await run_against_fake(
+        tmp_path, http_client, scenario("sse_comments", requests=2, concurrency=2)
+    )
     totals = found["sse_comments"]["totals"]
     assert totals["errors"]["timeout"] == 2
     assert totals["sent"] == 2
     assert found["sse_comments"]["status"] != "error"
 
 
-async def test_sse_event_split_into_many_chunks_is_parsed(tmp_path: Path) -> None:
-    run, found = await run_against_fake(tmp_path, scenario("sse_split"))
+async def test_sse_event_split_into_many_chunks_is_parsed(tmp_path: Path, http_client: str) -> None:
+    run, found = await run_against_fake(tmp_path, http_client, scenario("sse_split"))
     assert found["sse_split"]["totals"]["ok"] == REQUESTS
     assert "protocol" not in found["sse_split"]
     # A plain http:// target takes the fast client, and the results and report say so.
-    assert run.results["targets"][0]["http_client"] == "fast"
-    assert "http (fast client)" in run.markdown
+    used = "fast" if http_client == "auto" else http_client
+    assert run.results["targets"][0]["http_client"] == used
+    assert f"http ({used} client)" in run.markdown
 
 
 def test_sse_parser_reads_an_event_fed_one_byte_at_a_time() -> None:
@@ -113,9 +131,11 @@ def test_sse_parser_reads_an_event_fed_one_byte_at_a_time() -> None:
 
 async def test_redirects_307_308_are_followed_within_the_origin_and_others_refused(
     tmp_path: Path,
+    http_client: str,
 ) -> None:
     _, found = await run_against_fake(
         tmp_path,
+        http_client,
         scenario("redirect307"),
         scenario("redirect308"),
         scenario("redirect302"),

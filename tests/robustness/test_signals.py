@@ -191,6 +191,7 @@ def test_a_second_ctrl_c_stops_at_once_and_still_writes_results(tmp_path: Path) 
         cli.close()
     assert code == 130, cli.stderr
     assert any(line.startswith("interrupted again: stopping now") for line in cli.stderr)
+    assert not any("Traceback" in line or "unhandled" in line for line in cli.stderr), cli.stderr
     data = cli.results()
     assert data["run"]["status"] == "interrupted"
     assert [s["name"] for s in data["scenarios"]] == ["short"]  # what finished is kept
