@@ -708,6 +708,20 @@ class TwoWayTasks(TypedDict):
     completed_ms: LatencySummary  # from the tools/call to the task's result
 
 
+class TwoWayStream(TypedDict):
+    """The standalone GET streams (Streamable HTTP, 2025 rules) of the scenario's sessions:
+    where a server speaks outside any call (roots at start-up, resource updates)."""
+
+    sessions: int  # sessions that asked for one
+    opened: int  # opens that succeeded, reconnects included
+    resumed: int  # reconnects that sent Last-Event-ID
+    refused: dict[str, int]  # HTTP status → sessions whose server declined (405: no stream)
+    failures: int  # opens that failed or streams that broke
+    server_requests: int  # answered outside any call
+    notifications: int
+    client_s: float  # time the simulated client spent answering on it
+
+
 class TwoWayOperation(TypedDict):
     """One operation (`tools/call NAME`) of a target with a simulated client: its successful
     calls' end-to-end time, the client's share of it, and the server's (the difference)."""
@@ -740,6 +754,7 @@ class TwoWayResult(TypedDict):
     operations: list[TwoWayOperation]
     server_time_ms: LatencySummary  # over every operation's successful calls
     client_time_ms: LatencySummary
+    stream: NotRequired[TwoWayStream]  # HTTP sessions that opened the standalone GET stream
 
 
 class ScenarioResult(TypedDict):

@@ -144,7 +144,24 @@ async def _open_http(
         except TimeoutError:
             cause = f"no answer to the MCP handshake within {options.connect_timeout:g} s"
             raise TargetUnreachable(target, cause) from None
-        yield connection
+        if not connection.wants_stream():
+            yield connection
+            return
+        from readiness.protocol.listener import StandaloneStream
+
+        stream = connection.stream = StandaloneStream(
+            connection, connection.responder, options.max_reply_bytes
+        )
+        # The stream's task never raises; the group only wraps what the caller's body raised.
+        with unwrapped_groups():
+            async with anyio.create_task_group() as task_group:
+                with anyio.move_on_after(options.connect_timeout):
+                    await task_group.start(stream.run)
+                try:
+                    yield connection
+                finally:
+                    await connection.aclose()
+                    task_group.cancel_scope.cancel()
     finally:
         await connection.aclose()
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from readiness.metrics.histogram import LatencyHistogram
 from readiness.metrics.summary import latency_summary
+from readiness.protocol.listener import StandaloneStream
 from readiness.protocol.twoway import TwoWayCalls, TwoWayConnection
 from readiness.results import (
     ScenarioResult,
@@ -17,6 +18,7 @@ from readiness.results import (
     TwoWayOperation,
     TwoWayProgress,
     TwoWayResult,
+    TwoWayStream,
     TwoWayTasks,
 )
 
@@ -83,7 +85,7 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         )
         _add_progress(operation_result, parts)
         operations.append(operation_result)
-    return TwoWayResult(
+    result = TwoWayResult(
         server_requests=dict(requests),
         client_time_s={k: round(v, 6) for k, v in seconds.items()},
         answer_failures=dict(failures),
@@ -95,6 +97,32 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         operations=operations,
         server_time_ms=latency_summary(all_server),
         client_time_ms=latency_summary(all_client),
+    )
+    stream = stream_figures(connections)
+    if stream is not None:
+        result["stream"] = stream
+    return result
+
+
+def stream_figures(connections: Sequence[object]) -> TwoWayStream | None:
+    """The standalone GET streams of the connections that opened one; None when none did."""
+    found = (getattr(c, "stream", None) for c in connections)
+    streams = [s for s in found if isinstance(s, StandaloneStream)]
+    if not streams:
+        return None
+    refused: Counter[str] = Counter()
+    for s in streams:
+        if s.stats.refused is not None:
+            refused[str(s.stats.refused)] += 1
+    return TwoWayStream(
+        sessions=len(streams),
+        opened=sum(s.stats.opened for s in streams),
+        resumed=sum(s.stats.resumed for s in streams),
+        refused=dict(refused),
+        failures=sum(s.stats.failures for s in streams),
+        server_requests=sum(s.stats.server_requests for s in streams),
+        notifications=sum(s.stats.notifications for s in streams),
+        client_s=round(sum(s.ledger.client_seconds for s in streams), 6),
     )
 
 

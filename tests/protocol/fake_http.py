@@ -11,6 +11,10 @@ reply), `sse_split` (the reply's SSE event written a few bytes at a time), `html
 a large HTML page naming HTML_MARKER), `redirect307` / `redirect308` / `redirect302` (to the
 same endpoint), `redirect_away` (307 to another origin), `reset` (the connection reset halfway
 through the reply body). `tools/list` lists every tool name.
+
+The standalone GET stream: the first GET carries a ping (event id `e1`, `retry: 10`) and ends;
+the second (which should send Last-Event-ID `e1`) carries a notification and ends; any later
+GET gets 405, the spec's "no stream here".
 """
 
 from __future__ import annotations
@@ -58,8 +62,12 @@ class FakeServer:
     seen: list[dict[str, str]] = field(default_factory=list)  # headers of every POST
     answers: list[dict[str, Any]] = field(default_factory=list)  # client answers to our requests
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+    streams: list[str | None] = field(default_factory=list)  # Last-Event-ID of each GET
+    refused_stream: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            return await self._standalone(request)
         if request.method == "DELETE":
             self.deletes.append(request.headers.get(SESSION))
             return web.Response(status=405)
@@ -92,6 +100,26 @@ class FakeServer:
         if sent != self.session:
             return web.Response(status=404, text="session not found")
         return await self._call(request, message)
+
+    async def _standalone(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get(SESSION) != self.session or self.session is None:
+            return web.Response(status=400, text="missing session")
+        self.streams.append(request.headers.get("Last-Event-ID"))
+        if len(self.streams) > 2:
+            self.refused_stream.set()
+            return web.Response(status=405)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if len(self.streams) == 1:
+            ping = {"jsonrpc": "2.0", "id": "srv-1", "method": "ping"}
+            await response.write(b"retry: 10\r\nid: e1\r\n")
+            await _event(response, ping)
+        else:
+            note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {}}
+            await response.write(b"id: e2\r\n")
+            await _event(response, note)
+        await response.write_eof()
+        return response
 
     async def _call(self, request: web.Request, message: dict[str, Any]) -> web.StreamResponse:
         request_id = message["id"]

@@ -211,6 +211,45 @@ request_timeout = "5s"
     assert two_way["answer_failures"] == {}
 
 
+async def test_server_everything_over_http_answers_roots_on_the_standalone_stream(
+    tmp_path: Path,
+) -> None:
+    # It asks for the roots on the GET stream 350 ms after initialize; get-roots-list waits
+    # for that answer, so without the stream every call of it hangs.
+    entry = everything_server()
+    port = free_port()
+    text = (
+        f"""
+[[targets]]
+name = "everything"
+transport = "http"
+command = "{shutil.which("node")}"
+args = ["{entry}", "streamableHttp"]
+env = {{ PORT = "{port}" }}
+url = "http://127.0.0.1:{port}/mcp"
+protocol = "2025-11-25"
+request_timeout = "5s"
+{CLIENT}
+"""
+        + workload(
+            ("get-roots-list", "{}"),
+            ("trigger-sampling-request", '{ prompt = "capital of France?" }'),
+        )
+        + SCENARIO.format(concurrency=2, requests=40)
+    )
+    result = await run_one(tmp_path, text)
+    assert result["status"] == "passed", result["checks"]
+    assert result["totals"]["ok"] == 40
+    two_way = result["two_way"]
+    stream = two_way["stream"]
+    assert stream["refused"] == {}
+    assert stream["opened"] >= stream["sessions"] >= 1
+    # Every session's roots/list came on its stream, answered outside any call.
+    assert stream["server_requests"] == two_way["server_requests"]["roots/list"] >= 1
+    assert two_way["outside_calls"] == 0
+    assert "Standalone GET stream" in render_markdown(load_results(tmp_path / "results.json"))
+
+
 PROGRESS_AND_CANCEL = """
 [[workload.operations]]
 call = "tools/call"
