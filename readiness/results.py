@@ -708,6 +708,30 @@ class TwoWayTasks(TypedDict):
     completed_ms: LatencySummary  # from the tools/call to the task's result
 
 
+class SubscriptionResult(TypedDict):
+    """A subscriptions scenario: N sessions subscribed to one resource, each update (a trigger
+    call) should reach every subscriber; then they unsubscribed."""
+
+    uri: str
+    sessions: int
+    subscribed: int  # sessions whose resources/subscribe succeeded
+    trigger_on: str  # "one" (fan-out from one session's call) or "each"
+    updates: int  # trigger rounds
+    trigger_failures: int  # trigger calls that failed (their round still counts)
+    expected: int  # updates × subscribed sessions
+    delivered: int  # of those, told within settle
+    lost: int
+    delivery_ratio: float | None
+    duplicates: int  # further notifications of the same update to the same session
+    unexpected: int  # notifications outside any update's window (late, or the server's own)
+    latency_ms: LatencySummary  # from the trigger call's send to each session's notification
+    spread_ms: LatencySummary  # per update: last session told − first session told
+    settle_s: float
+    unsubscribed: int
+    after_unsubscribe: int  # notifications after a session's resources/unsubscribe succeeded
+    stream: NotRequired[TwoWayStream]  # HTTP: the GET streams the updates came on
+
+
 class TwoWayStream(TypedDict):
     """The standalone GET streams (Streamable HTTP, 2025 rules) of the scenario's sessions:
     where a server speaks outside any call (roots at start-up, resource updates)."""
@@ -787,6 +811,7 @@ class ScenarioResult(TypedDict):
     health: NotRequired[HealthResult]  # the target's own health probes, when configured
     protocol: NotRequired[ProtocolNotes]
     two_way: NotRequired[TwoWayResult]  # targets with [targets.client]
+    subscriptions: NotRequired[SubscriptionResult]  # kind = "subscriptions"
     security: NotRequired[SecurityResult]
     journeys: NotRequired[list[JourneyResult]]
     replay: NotRequired[ReplayResult]

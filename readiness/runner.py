@@ -70,6 +70,7 @@ _KINDS = {
     "overload": ("readiness.scenarios.overload", "run_overload"),
     "pool": ("readiness.scenarios.pool", "run_pool"),
     "security": ("readiness.scenarios.security", "run_security"),
+    "subscriptions": ("readiness.scenarios.subscriptions", "run_subscriptions"),
 }
 
 

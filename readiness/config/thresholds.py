@@ -103,6 +103,11 @@ METRICS: dict[str, Metric] = {
     "late_after_cancel": Metric(
         "count", "progress notifications and replies the server sent after a cancellation"
     ),
+    # subscriptions scenarios
+    "delivery_ratio": Metric("ratio", "share of (update, subscriber) pairs told within settle"),
+    "lost_updates": Metric("count", "(update, subscriber) pairs never told within settle"),
+    "fanout_p99": Metric("seconds", "99th percentile from an update to a subscriber's notice"),
+    "after_unsubscribe": Metric("count", "resource updates sent after unsubscribing"),
     # security scenarios
     "findings_critical": Metric("count", "critical security findings"),
     "findings_high": Metric("count", "high-severity security findings"),

@@ -149,9 +149,7 @@ async def _open_http(
             return
         from readiness.protocol.listener import StandaloneStream
 
-        stream = connection.stream = StandaloneStream(
-            connection, connection.responder, options.max_reply_bytes
-        )
+        stream = connection.stream = StandaloneStream(connection, options.max_reply_bytes)
         # The stream's task never raises; the group only wraps what the caller's body raised.
         with unwrapped_groups():
             async with anyio.create_task_group() as task_group:

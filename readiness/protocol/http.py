@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +110,7 @@ class HttpConnection:
         self.failures = FailureTally()  # transport failures by detail
         self.responder = Responder(options.client) if options.client is not None else None
         self.stream: StandaloneStream | None = None  # the standalone GET stream, when open
+        self._taps: list[Callable[[dict[str, Any]], None]] = []
 
     # -- Connection -------------------------------------------------------------------------
 
@@ -257,6 +258,16 @@ class HttpConnection:
 
     async def answer_standalone(self, message: dict[str, Any]) -> None:
         await self._answer(message)
+
+    def tap_notifications(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Have `callback` see every notification the server sends (any stream)."""
+        self._taps.append(callback)
+
+    def notified(self, message: dict[str, Any]) -> None:
+        if self.responder is not None:
+            self.responder.on_notification(message)
+        for tap in self._taps:
+            tap(message)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -424,8 +435,7 @@ class HttpConnection:
         if "method" in message:
             if message.get("id") is None:
                 self.notifications += 1
-                if self.responder is not None:
-                    self.responder.on_notification(message)
+                self.notified(message)
             else:
                 self.server_requests += 1
                 await self._answer(message)

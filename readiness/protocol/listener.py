@@ -20,7 +20,7 @@ import anyio
 import orjson
 from anyio.abc import TaskGroup, TaskStatus
 
-from readiness.protocol.responder import CURRENT_CALL, CallLedger, Responder
+from readiness.protocol.responder import CURRENT_CALL, CallLedger
 from readiness.protocol.sse import SseParser
 
 LAST_EVENT_ID = "Last-Event-ID"
@@ -58,6 +58,8 @@ class StreamOpener(Protocol):
 
     async def answer_standalone(self, message: dict[str, Any]) -> None: ...
 
+    def notified(self, message: dict[str, Any]) -> None: ...
+
     @property
     def closed(self) -> bool: ...
 
@@ -65,9 +67,8 @@ class StreamOpener(Protocol):
 class StandaloneStream:
     """Keeps one session's GET stream open until the connection closes."""
 
-    def __init__(self, opener: StreamOpener, responder: Responder | None, limit: int) -> None:
+    def __init__(self, opener: StreamOpener, limit: int) -> None:
         self._opener = opener
-        self._responder = responder
         self._limit = limit
         self._last_id: str | None = None
         self._retry_s: float | None = None
@@ -161,8 +162,7 @@ class StandaloneStream:
             return
         if message.get("id") is None:
             self.stats.notifications += 1
-            if self._responder is not None:
-                self._responder.on_notification(message)
+            self._opener.notified(message)
             return
         self.stats.server_requests += 1
         answers.start_soon(self._opener.answer_standalone, message)

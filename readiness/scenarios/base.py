@@ -479,6 +479,8 @@ def default_thresholds(scenario: ScenarioConfig) -> tuple[str, ...]:
     if scenario.kind == "security":
         # Hostile input fails on purpose; what counts is what the failures revealed.
         return ("findings_critical == 0", "findings_high == 0", "crashed == false")
+    if scenario.kind == "subscriptions":
+        return ("delivery_ratio >= 99%", "after_unsubscribe == 0")
     if scenario.kind == "overload":
         # Failures while overloaded are the point; surviving and coming back are the test.
         return ("alive == true", "recovered == true")
