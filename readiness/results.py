@@ -706,6 +706,7 @@ class TwoWayTasks(TypedDict):
     polls_per_task: float
     accepted_ms: LatencySummary  # from the tools/call to the created task
     completed_ms: LatencySummary  # from the tools/call to the task's result
+    input_rounds: NotRequired[int]  # times tasks stopped for input (answered via tasks/result)
 
 
 class SubscriptionResult(TypedDict):
@@ -762,6 +763,10 @@ class TwoWayOperation(TypedDict):
     progress: NotRequired[TwoWayProgress]
     cancellation: NotRequired[TwoWayCancellation]
     tasks: NotRequired[TwoWayTasks]
+    methods: NotRequired[dict[str, int]]  # server requests charged to these calls, by method
+    asked_again: NotRequired[int]  # 2026 rounds asking again for an input just given
+    # encoded LatencyHistograms (µs) of end_to_end, client and server: mergeable, exact
+    histograms: NotRequired[dict[str, str]]
 
 
 class TwoWayResult(TypedDict):
@@ -779,6 +784,10 @@ class TwoWayResult(TypedDict):
     server_time_ms: LatencySummary  # over every operation's successful calls
     client_time_ms: LatencySummary
     stream: NotRequired[TwoWayStream]  # HTTP sessions that opened the standalone GET stream
+    duplicate_requests: NotRequired[int]  # server requests sent twice (an id already answered)
+    # cancelled calls that went on reporting progress: from the cancel to their last progress
+    after_cancel_ms: NotRequired[LatencySummary]
+    histograms: NotRequired[dict[str, str]]  # encoded server and client time histograms
 
 
 class ScenarioResult(TypedDict):

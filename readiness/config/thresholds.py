@@ -100,6 +100,7 @@ METRICS: dict[str, Metric] = {
     "answer_failures": Metric("count", "server requests the simulated client could not answer"),
     "lost_progress": Metric("count", "calls that asked for progress and finished without any"),
     "stuck_tasks": Metric("count", "tasks that never finished, or that the server lost"),
+    "duplicate_requests": Metric("count", "server requests sent twice (an id already answered)"),
     "late_after_cancel": Metric(
         "count", "progress notifications and replies the server sent after a cancellation"
     ),

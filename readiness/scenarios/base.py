@@ -57,7 +57,7 @@ from readiness.results import (
     ServerResources,
 )
 from readiness.scenarios.resilience_results import resilience_result
-from readiness.scenarios.twoway_figures import TWO_WAY_METRICS, two_way_metric
+from readiness.scenarios.twoway_figures import TWO_WAY_METRICS, measure_from_now, two_way_metric
 
 if TYPE_CHECKING:
     from readiness.chaos.capture import Capture
@@ -102,6 +102,8 @@ class ScenarioContext:
     )
     # Every connection the scenario opened (through `connected`), for its two-way figures.
     _connections: list[object] = field(default_factory=list, init=False, repr=False, compare=False)
+    # Set by the first measured load: the two-way figures count from there on.
+    _measuring: list[bool] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         report = self.on_connected
@@ -344,6 +346,9 @@ async def drive(
         plan = replace(plan, segment=ctx.segment)
     if ctx.start_gate is not None and "warm-up" not in label.phase:
         await _wait_for_start(ctx, ctx.start_gate, label)
+    if "warm-up" not in label.phase and not ctx._measuring:
+        ctx._measuring.append(True)
+        measure_from_now(ctx._connections)
     run = await run_load(
         ctx.resilient(conn),
         workload,

@@ -205,8 +205,9 @@ request_timeout = "5s"
         calls = ops[f"tools/call {tool}"]
         assert calls["server_requests_per_call"] == 1.0
         assert two_way["server_requests"][method] == calls["calls"] > 0
-    # It asks for the roots once a session and keeps them: not once a call.
-    assert two_way["server_requests"]["roots/list"] >= 1
+    # It asks for the roots once a session, 350 ms after initialize, and keeps them: never
+    # once a call (whether that one request falls in the measured load depends on timing).
+    assert two_way["server_requests"].get("roots/list", 0) <= 1
     assert ops["tools/call get-roots-list"]["calls"] > 0
     assert two_way["answer_failures"] == {}
 
@@ -244,9 +245,12 @@ request_timeout = "5s"
     stream = two_way["stream"]
     assert stream["refused"] == {}
     assert stream["opened"] >= stream["sessions"] >= 1
-    # Every session's roots/list came on its stream, answered outside any call.
-    assert stream["server_requests"] == two_way["server_requests"]["roots/list"] >= 1
+    # Every session's roots/list came on its stream, answered outside any call (and, being
+    # asked at start-up, outside the measured load whose figures the rest are).
+    assert stream["server_requests"] >= 1
+    assert two_way["server_requests"].get("roots/list", 0) <= stream["server_requests"]
     assert two_way["outside_calls"] == 0
+    assert two_way["duplicate_requests"] == 0
     assert "Standalone GET stream" in render_markdown(load_results(tmp_path / "results.json"))
 
 
@@ -301,7 +305,9 @@ async def test_progress_and_cancellation_figures_for_the_demo_long_tool(
     markdown = render_markdown(run)
     assert "Progress (operations with `progress = true`" in markdown
     assert "Cancellation (operations with `cancel_after`" in markdown
-    assert "<h3>Two-way MCP</h3>" in render_html(run)
+    html = render_html(run)
+    assert "<h3>Two-way MCP</h3>" in html
+    assert "<title>Two-way call graph per operation</title>" in html
 
 
 async def test_server_everything_research_tasks_are_polled_to_their_result(
@@ -337,6 +343,7 @@ thresholds = ["success_rate >= 99%", "stuck_tasks == 0"]
     [research] = [o for o in result["two_way"]["operations"] if "tasks" in o]
     tasks = research["tasks"]
     assert tasks["outcomes"] == {"completed": 2}
+    assert tasks.get("input_rounds") == 2  # each ambiguous task stopped once for the user
     assert tasks["polls_per_task"] >= 1
     accepted, completed = tasks["accepted_ms"]["p50"], tasks["completed_ms"]["p50"]
     assert accepted is not None
