@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from readiness.metrics.histogram import LatencyHistogram
 from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
 from readiness.results import ScenarioResult, load_results
@@ -354,3 +355,33 @@ thresholds = ["success_rate >= 99%", "stuck_tasks == 0"]
     assert "Tasks (operations with `task = true`)" in render_markdown(
         load_results(tmp_path / "results.json")
     )
+
+
+async def test_two_way_figures_leave_out_the_warm_up_and_keep_mergeable_histograms(
+    tmp_path: Path,
+) -> None:
+    text = (
+        demo_target("stdio", "2026-07-28")
+        + workload(("ask_llm", '{ question = "capital of France?" }'))
+        + """
+[[scenarios]]
+name = "warmed"
+kind = "throughput"
+warmup = "300ms"
+load = { model = "closed", concurrency = 2, requests = 10, duration = "5s" }
+"""
+    )
+    result = await run_one(tmp_path, text)
+    assert result["status"] == "passed", result["checks"]
+    two_way = result["two_way"]
+    [sampled] = two_way["operations"]
+    # Only the measured load's ten calls: the warm-up's (and pre-flight's) are not counted.
+    assert sampled["calls"] == result["totals"]["ok"] == 10
+    assert two_way["server_requests"] == {"sampling/createMessage": 10}
+    assert sampled.get("methods") == {"sampling/createMessage": 10}
+    histograms = sampled.get("histograms")
+    assert histograms is not None
+    server = LatencyHistogram.decode(histograms["server"])
+    client = LatencyHistogram.decode(histograms["client"])
+    assert server.count == client.count == 10
+    assert client.percentile_us(50) >= THINK_MS * 1000 * 0.99  # the histogram's resolution
