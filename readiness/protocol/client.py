@@ -133,7 +133,7 @@ async def _open_http(
 
     connection = (
         FastHttpConnection(params, options, target)
-        if choose_client(params.client, params.url, two_way=options.client is not None) == "fast"
+        if choose_client(params.client, params.url) == "fast"
         else HttpConnection(params, options, target)
     )
     connection.open()

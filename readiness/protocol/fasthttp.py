@@ -37,16 +37,10 @@ _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
 
-def choose_client(choice: str, url: str, *, two_way: bool = False) -> HttpClient:
-    """`auto` takes the fast client for plain http:// and aiohttp for anything else.
-
-    With a simulated client (`two_way`), `auto` takes aiohttp too: against the SDK's server
-    under 2025-11-25, the fast client's tool-call streams were sometimes ended right after the
-    server's sampling request, without the call's result (2–7 calls in 30, 3 users); aiohttp's
-    never were. Until that is understood, `http_client = "fast"` must be asked for there."""
+def choose_client(choice: str, url: str) -> HttpClient:
+    """`auto` takes the fast client for plain http:// and aiohttp for anything else."""
     if choice == "auto":
-        plain = url.lower().startswith("http://")
-        return "fast" if plain and not two_way else "aiohttp"
+        return "fast" if url.lower().startswith("http://") else "aiohttp"
     return "fast" if choice == "fast" else "aiohttp"
 
 

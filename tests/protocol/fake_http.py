@@ -10,7 +10,9 @@ text/html), `sse_comments` (an SSE stream that sends a comment every second and 
 reply), `sse_split` (the reply's SSE event written a few bytes at a time), `html500` (500 with
 a large HTML page naming HTML_MARKER), `redirect307` / `redirect308` / `redirect302` (to the
 same endpoint), `redirect_away` (307 to another origin), `reset` (the connection reset halfway
-through the reply body). `tools/list` lists every tool name.
+through the reply body), `reply_while_answering` (a ping on the call's stream, and the call's
+reply and the stream's end written before the client's answer to the ping gets its 202).
+`tools/list` lists every tool name.
 
 The standalone GET stream: the first GET carries a ping (event id `e1`, `retry: 10`) and ends;
 the second (which should send Last-Event-ID `e1`) carries a notification and ends; any later
@@ -49,6 +51,7 @@ TOOLS = (
     "redirect302",
     "redirect_away",
     "reset",
+    "reply_while_answering",
 )
 
 
@@ -64,6 +67,7 @@ class FakeServer:
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     streams: list[str | None] = field(default_factory=list)  # Last-Event-ID of each GET
     refused_stream: asyncio.Event = field(default_factory=asyncio.Event)
+    reply_sent: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET":
@@ -80,6 +84,9 @@ class FakeServer:
         if method is None:  # the client's answer to our request
             self.answers.append(message)
             self.answered.set()
+            if message.get("id") == "srv-hold":
+                # The 202 waits until the call's reply and the end of its stream are out.
+                await asyncio.wait_for(self.reply_sent.wait(), 10)
             return web.Response(status=202)
         if "id" not in message:
             return web.Response(status=202)
@@ -100,6 +107,19 @@ class FakeServer:
         if sent != self.session:
             return web.Response(status=404, text="session not found")
         return await self._call(request, message)
+
+    async def _reply_while_answering(
+        self, request: web.Request, request_id: Any
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        self.answered.clear()
+        await _event(response, {"jsonrpc": "2.0", "id": "srv-hold", "method": "ping"})
+        await asyncio.wait_for(self.answered.wait(), 10)
+        await _event(response, {"jsonrpc": "2.0", "id": request_id, "result": _text("done")})
+        await response.write_eof()
+        self.reply_sent.set()
+        return response
 
     async def _standalone(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get(SESSION) != self.session or self.session is None:
@@ -140,6 +160,8 @@ class FakeServer:
             return web.json_response(body, status=400)
         if name == "sse_chatty":
             return await self._chatty(request, request_id)
+        if name == "reply_while_answering":
+            return await self._reply_while_answering(request, request_id)
         if name == "forget_session":
             self.session = None
         text = json.dumps(message.get("params", {}).get("arguments", {}))
