@@ -147,14 +147,15 @@ async def _open_http(
         if not connection.wants_stream():
             yield connection
             return
-        from readiness.protocol.listener import StandaloneStream
+        from readiness.protocol.listener import READY_WAIT_S, StandaloneStream
 
         stream = connection.stream = StandaloneStream(connection, options.max_reply_bytes)
         # The stream's task never raises; the group only wraps what the caller's body raised.
         with unwrapped_groups():
             async with anyio.create_task_group() as task_group:
-                with anyio.move_on_after(options.connect_timeout):
-                    await task_group.start(stream.run)
+                task_group.start_soon(stream.run)
+                with anyio.move_on_after(min(options.connect_timeout, READY_WAIT_S)):
+                    await stream.ready.wait()
                 try:
                     yield connection
                 finally:

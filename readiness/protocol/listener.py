@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import anyio
 import orjson
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 
 from readiness.protocol.responder import CURRENT_CALL, CallLedger
 from readiness.protocol.sse import SseParser
@@ -28,6 +28,9 @@ MAX_FAILURES = 5  # opens in a row that fail (not 405) before we stop trying
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 2.0
 MAX_RETRY_S = 5.0  # a server's `retry:` is honoured up to this
+# How long the caller waits for the first open to be answered before its load starts (a
+# server that holds the stream's headers until its first event is not waited for longer).
+READY_WAIT_S = 5.0
 
 
 @dataclass
@@ -75,6 +78,7 @@ class StandaloneStream:
         # Answers given on this stream belong to no call: they are charged here.
         self.ledger = CallLedger()
         self.stats = StreamStatistics()
+        self.ready = anyio.Event()  # the first open was answered (or failed)
 
     def __repr__(self) -> str:
         s = self.stats
@@ -83,28 +87,26 @@ class StandaloneStream:
             f" notifications={s.notifications} refused={s.refused}>"
         )
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Listen until the connection closes; `started` once the first open was answered
-        (or failed), so the caller's load never races the server's first message."""
+    async def run(self) -> None:
+        """Listen until the connection closes; `ready` is set once the first open was
+        answered (or failed), so the caller's load need not race the server's first message."""
         CURRENT_CALL.set(self.ledger)
-        started = False
         failures = 0
         backoff = FIRST_BACKOFF_S
         async with anyio.create_task_group() as answers:
             while not self._opener.closed and failures < MAX_FAILURES:
-                opened = await self._listen(answers, task_status if not started else None)
-                started = True
+                opened = await self._listen(answers)
+                self.ready.set()
                 if self.stats.refused is not None:
                     break
                 failures = 0 if opened else failures + 1
                 wait = self._retry_s if self._retry_s is not None else backoff
                 backoff = FIRST_BACKOFF_S if opened else min(backoff * 2, MAX_BACKOFF_S)
                 await anyio.sleep(wait)
-            if not started:
-                task_status.started()
+            self.ready.set()
             answers.cancel_scope.cancel()
 
-    async def _listen(self, answers: TaskGroup, task_status: TaskStatus[None] | None) -> bool:
+    async def _listen(self, answers: TaskGroup) -> bool:
         """One open of the stream, read to its end; True when it was open at all."""
         headers = self._opener.listen_headers()
         if self._last_id is not None:
@@ -113,9 +115,7 @@ class StandaloneStream:
         opened = False
         try:
             async with self._opener.get_stream(headers) as (status, content_type, chunks):
-                if task_status is not None:
-                    task_status.started()
-                    task_status = None
+                self.ready.set()
                 if status == 405 or (status >= 300 and self.stats.opened == 0 and status < 500):
                     # 405 is the spec's "no stream here"; a first open refused outright
                     # (400, 404) means the server does not offer one either.
@@ -128,8 +128,6 @@ class StandaloneStream:
                 self.stats.opened += 1
                 await self._read(chunks, answers)
         except self._opener.stream_errors:
-            if task_status is not None:
-                task_status.started()
             if not self._opener.closed:
                 self.stats.failures += 1
         return opened
