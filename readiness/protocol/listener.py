@@ -24,6 +24,7 @@ from readiness.protocol.responder import CURRENT_CALL, CallLedger
 from readiness.protocol.sse import SseParser
 
 LAST_EVENT_ID = "Last-Event-ID"
+SESSION_ID = "Mcp-Session-Id"
 MAX_FAILURES = 5  # opens in a row that fail (not 405) before we stop trying
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 2.0
@@ -74,6 +75,7 @@ class StandaloneStream:
         self._opener = opener
         self._limit = limit
         self._last_id: str | None = None
+        self._session: str | None = None  # the session the last id belongs to
         self._retry_s: float | None = None
         # Answers given on this stream belong to no call: they are charged here.
         self.ledger = CallLedger()
@@ -109,6 +111,9 @@ class StandaloneStream:
     async def _listen(self, answers: TaskGroup) -> bool:
         """One open of the stream, read to its end; True when it was open at all."""
         headers = self._opener.listen_headers()
+        session = headers.get(SESSION_ID)
+        if session != self._session:  # re-initialised: the old session's ids mean nothing
+            self._session, self._last_id = session, None
         if self._last_id is not None:
             headers[LAST_EVENT_ID] = self._last_id
             self.stats.resumed += 1

@@ -141,7 +141,9 @@ async def test_demo_two_way_figures_split_client_time_from_server_time(
     assert server <= end_to_end
     checks = {c["metric"]: c for c in result["checks"]}
     assert checks["server_time_p99"]["observed"] is not None
-    assert "### Two-way MCP" in render_markdown(load_results(tmp_path / "results.json"))
+    markdown = render_markdown(load_results(tmp_path / "results.json"))
+    assert "### Two-way MCP" in markdown
+    assert "server → client `sampling/createMessage` 1 per call" in markdown
 
 
 def everything_server() -> Path:
