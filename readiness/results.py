@@ -711,6 +711,45 @@ class TwoWayTasks(TypedDict):
     polls_per_task: float
     accepted_ms: LatencySummary  # from the tools/call to the created task
     completed_ms: LatencySummary  # from the tools/call to the task's result
+    input_rounds: NotRequired[int]  # times tasks stopped for input (answered via tasks/result)
+
+
+class SubscriptionResult(TypedDict):
+    """A subscriptions scenario: N sessions subscribed to one resource, each update (a trigger
+    call) should reach every subscriber; then they unsubscribed."""
+
+    uri: str
+    sessions: int
+    subscribed: int  # sessions whose resources/subscribe succeeded
+    trigger_on: str  # "one" (fan-out from one session's call) or "each"
+    updates: int  # trigger rounds
+    trigger_failures: int  # trigger calls that failed (their round still counts)
+    expected: int  # updates × subscribed sessions
+    delivered: int  # of those, told within settle
+    lost: int
+    delivery_ratio: float | None
+    duplicates: int  # further notifications of the same update to the same session
+    unexpected: int  # notifications outside any update's window (late, or the server's own)
+    latency_ms: LatencySummary  # from the trigger call's send to each session's notification
+    spread_ms: LatencySummary  # per update: last session told − first session told
+    settle_s: float
+    unsubscribed: int
+    after_unsubscribe: int  # notifications after a session's resources/unsubscribe succeeded
+    stream: NotRequired[TwoWayStream]  # HTTP: the GET streams the updates came on
+
+
+class TwoWayStream(TypedDict):
+    """The standalone GET streams (Streamable HTTP, 2025 rules) of the scenario's sessions:
+    where a server speaks outside any call (roots at start-up, resource updates)."""
+
+    sessions: int  # sessions that asked for one
+    opened: int  # opens that succeeded, reconnects included
+    resumed: int  # reconnects that sent Last-Event-ID
+    refused: dict[str, int]  # HTTP status → sessions whose server declined (405: no stream)
+    failures: int  # opens that failed or streams that broke
+    server_requests: int  # answered outside any call
+    notifications: int
+    client_s: float  # time the simulated client spent answering on it
 
 
 class TwoWayOperation(TypedDict):
@@ -729,6 +768,10 @@ class TwoWayOperation(TypedDict):
     progress: NotRequired[TwoWayProgress]
     cancellation: NotRequired[TwoWayCancellation]
     tasks: NotRequired[TwoWayTasks]
+    methods: NotRequired[dict[str, int]]  # server requests charged to these calls, by method
+    asked_again: NotRequired[int]  # 2026 rounds asking again for an input just given
+    # encoded LatencyHistograms (µs) of end_to_end, client and server: mergeable, exact
+    histograms: NotRequired[dict[str, str]]
 
 
 class TwoWayResult(TypedDict):
@@ -745,6 +788,11 @@ class TwoWayResult(TypedDict):
     operations: list[TwoWayOperation]
     server_time_ms: LatencySummary  # over every operation's successful calls
     client_time_ms: LatencySummary
+    stream: NotRequired[TwoWayStream]  # HTTP sessions that opened the standalone GET stream
+    duplicate_requests: NotRequired[int]  # server requests sent twice (an id already answered)
+    # cancelled calls that went on reporting progress: from the cancel to their last progress
+    after_cancel_ms: NotRequired[LatencySummary]
+    histograms: NotRequired[dict[str, str]]  # encoded server and client time histograms
 
 
 class ScenarioResult(TypedDict):
@@ -777,6 +825,7 @@ class ScenarioResult(TypedDict):
     health: NotRequired[HealthResult]  # the target's own health probes, when configured
     protocol: NotRequired[ProtocolNotes]
     two_way: NotRequired[TwoWayResult]  # targets with [targets.client]
+    subscriptions: NotRequired[SubscriptionResult]  # kind = "subscriptions"
     security: NotRequired[SecurityResult]
     journeys: NotRequired[list[JourneyResult]]
     replay: NotRequired[ReplayResult]

@@ -71,6 +71,7 @@ _KINDS = {
     "overload": ("readiness.scenarios.overload", "run_overload"),
     "pool": ("readiness.scenarios.pool", "run_pool"),
     "security": ("readiness.scenarios.security", "run_security"),
+    "subscriptions": ("readiness.scenarios.subscriptions", "run_subscriptions"),
 }
 
 
@@ -491,8 +492,7 @@ def _note_connection(
             if target.transport == "http" and target.url is not None:
                 from readiness.protocol.fasthttp import choose_client
 
-                two_way = target.client is not None
-                info["http_client"] = choose_client(target.http_client, target.url, two_way=two_way)
+                info["http_client"] = choose_client(target.http_client, target.url)
 
 
 def _empty_latency() -> LatencySummary:

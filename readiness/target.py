@@ -55,7 +55,7 @@ class TargetSession:
     pool: TargetPool | None = None  # with a pool: the pool, for its statistics
 
 
-def connect_options(cfg: TargetConfig) -> ConnectOptions:
+def connect_options(cfg: TargetConfig, *, listen: bool = False) -> ConnectOptions:
     from readiness import __version__
 
     batch = cfg.resilience.batch if cfg.resilience is not None else None
@@ -68,6 +68,7 @@ def connect_options(cfg: TargetConfig) -> ConnectOptions:
         target_name=cfg.name,
         batch=BatchOptions(batch.max_size, batch.max_delay) if batch is not None else None,
         client=client_simulation(cfg.client) if cfg.client is not None else None,
+        listen=listen,
     )
 
 
@@ -105,6 +106,7 @@ async def open_target(
     faults: Sequence[AnyFault] = (),
     seed: int | None = None,
     pool: PoolConfig | None = None,
+    listen: bool = False,
 ) -> AsyncIterator[TargetSession]:
     """Start (when configured) and connect to a target, whatever its transport.
 
@@ -112,7 +114,8 @@ async def open_target(
     session's `interposer` controls it). With a pool (`pool`, else the target's
     `[targets.resilience.pool]`), requests share that many sessions. Logs are written to
     `log_dir` under `label`. Start-up failures are raised as TargetError named after the
-    configured target.
+    configured target. `listen`: over HTTP, keep the standalone GET stream open (resource
+    updates arrive there) even without a simulated client.
     """
     if pool is None and cfg.resilience is not None:
         pool = cfg.resilience.pool
@@ -123,7 +126,7 @@ async def open_target(
             key=f"targets ({cfg.name}).resilience.pool",
         )
     try:
-        async with _open(cfg, log_dir, label, faults, seed, pool) as session:
+        async with _open(cfg, log_dir, label, faults, seed, pool, listen) as session:
             yield session
     except TargetError as exc:
         if exc.target == cfg.name:
@@ -139,6 +142,7 @@ async def _open(
     faults: Sequence[AnyFault],
     seed: int | None,
     pool: PoolConfig | None,
+    listen: bool = False,
 ) -> AsyncIterator[TargetSession]:
     from readiness.protocol.client import open_connection
 
@@ -161,7 +165,7 @@ async def _open(
             )
         else:
             assert cfg.url is not None
-            params = HttpParams(url=cfg.url, headers=dict(cfg.headers), client=cfg.http_client)
+            params = http_params(cfg)
             if cfg.command is not None:
                 spec = ProcessSpec(
                     cfg.command,
@@ -183,7 +187,8 @@ async def _open(
             params, interposer = await stack.enter_async_context(
                 interpose(params, faults, stem=stem, seed=seed, supervisor=supervisor)
             )
-        conn = await stack.enter_async_context(open_connection(params, connect_options(cfg)))
+        options = connect_options(cfg, listen=listen)
+        conn = await stack.enter_async_context(open_connection(params, options))
         if interposer is not None:
             interposer.connected(conn)
         if cfg.transport == "stdio" and not faults:
@@ -194,6 +199,27 @@ async def _open(
                 _pooled(session, cfg, log_dir, label, pool, params)
             )
         yield session
+
+
+def http_params(cfg: TargetConfig) -> HttpParams:
+    assert cfg.url is not None
+    return HttpParams(url=cfg.url, headers=dict(cfg.headers), client=cfg.http_client)
+
+
+@asynccontextmanager
+async def open_another(
+    cfg: TargetConfig, log_dir: Path, label: str, *, listen: bool = False
+) -> AsyncIterator[TargetSession]:
+    """One more session to a target already opened with `open_target`: over stdio a server
+    process of its own; over HTTP a new MCP session on the same URL (and server)."""
+    if cfg.transport == "stdio":
+        async with open_target(cfg, log_dir, label, listen=listen) as session:
+            yield session
+        return
+    from readiness.protocol.client import open_connection
+
+    async with open_connection(http_params(cfg), connect_options(cfg, listen=listen)) as conn:
+        yield TargetSession(cfg.name, _two_way(conn), None)
 
 
 def _two_way(conn: StdioConnection | HttpConnection) -> Connection:

@@ -240,6 +240,7 @@ async def test_every_tool_resource_and_prompt_answers_over_stdio() -> None:
             prompt = await session.get_prompt("summarize", {"topic": "latency"})
 
     two_way = {"ask_llm", "ask_user", "list_roots", "slow"}  # tests/protocol/test_twoway.py
+    two_way.add("bump_counter")  # tests/scenarios/test_subscriptions.py
     assert {tool.name for tool in listed.tools} == {name for name, _ in EVERY_TOOL_CALL} | two_way
     assert not any(result.is_error for result in results.values())
     assert text_of(results["echo"]) == "hello"

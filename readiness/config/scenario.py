@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from readiness.chaos.faults import Fault, Window, WindowField
+from readiness.config.subscribe import SubscribeConfig
 from readiness.config.thresholds import Threshold, parse_threshold
 from readiness.config.types import (
     ConfigModel,
@@ -162,6 +163,7 @@ ScenarioKind = Literal[
     "overload",
     "pool",
     "security",
+    "subscriptions",
 ]
 ProbeClass = Literal["schema", "injection", "protocol", "http"]
 PROBE_CLASSES: tuple[ProbeClass, ...] = ("schema", "injection", "protocol", "http")
@@ -252,6 +254,9 @@ class ScenarioConfig(ConfigModel):
     allow_destructive: bool = False
     probe_classes: tuple[ProbeClass, ...] = PROBE_CLASSES
     huge_strings: tuple[Annotated[Size, Field(gt=0)], ...] = (1024 * 1024, 16 * 1024 * 1024)
+    # subscriptions: sessions subscribe to a resource, a tool call changes it, every update
+    # should reach every subscriber
+    subscribe: SubscribeConfig | None = None
 
     # field → the kinds it applies to
     _ONLY: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -288,6 +293,7 @@ class ScenarioConfig(ConfigModel):
         "allow_destructive": ("security",),
         "probe_classes": ("security",),
         "huge_strings": ("security",),
+        "subscribe": ("subscriptions",),
     }
 
     @model_validator(mode="before")
@@ -340,6 +346,19 @@ class ScenarioConfig(ConfigModel):
                 raise invalid("give capacity or steps to probe for it, not both", "steps")
             self._check_steps()
             self._check_max_rate()
+        elif self.kind == "subscriptions":
+            if self.subscribe is None:
+                raise invalid(
+                    'a subscriptions scenario needs [scenarios.subscribe]: uri = "…" and'
+                    ' trigger = { tool = "…" }',
+                    "subscribe",
+                )
+            if self.load is not None:
+                raise invalid(
+                    "a subscriptions scenario sets its load with [scenarios.subscribe]"
+                    " (sessions, updates, interval)",
+                    "load",
+                )
         elif self.kind == "security" and self.load is not None:
             raise invalid(
                 "a security scenario sets its pace with probe_rate and max_probes", "load"

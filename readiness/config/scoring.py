@@ -42,6 +42,7 @@ KIND_CATEGORIES: dict[str, Category] = {
     "failure": "fault_tolerance",
     "recovery": "recovery",
     "security": "security",
+    "subscriptions": "performance",
 }
 
 Weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]

@@ -100,9 +100,15 @@ METRICS: dict[str, Metric] = {
     "answer_failures": Metric("count", "server requests the simulated client could not answer"),
     "lost_progress": Metric("count", "calls that asked for progress and finished without any"),
     "stuck_tasks": Metric("count", "tasks that never finished, or that the server lost"),
+    "duplicate_requests": Metric("count", "server requests sent twice (an id already answered)"),
     "late_after_cancel": Metric(
         "count", "progress notifications and replies the server sent after a cancellation"
     ),
+    # subscriptions scenarios
+    "delivery_ratio": Metric("ratio", "share of (update, subscriber) pairs told within settle"),
+    "lost_updates": Metric("count", "(update, subscriber) pairs never told within settle"),
+    "fanout_p99": Metric("seconds", "99th percentile from an update to a subscriber's notice"),
+    "after_unsubscribe": Metric("count", "resource updates sent after unsubscribing"),
     # security scenarios
     "findings_critical": Metric("count", "critical security findings"),
     "findings_high": Metric("count", "high-severity security findings"),

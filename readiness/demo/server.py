@@ -16,6 +16,7 @@ import readiness
 from readiness.demo.corpus import NOTES, SearchResults, search
 from readiness.demo.gate import CallGate
 from readiness.demo.knobs import Knobs
+from readiness.demo.subscriptions import add_subscriptions
 from readiness.demo.twoway import add_two_way_tools
 
 STATUS_URI = "demo://status"
@@ -160,6 +161,7 @@ def build_server(knobs: Knobs | None = None, *, gate: CallGate | None = None) ->
     ):
         server.add_tool(tool, structured_output=structured)
     add_two_way_tools(server)
+    add_subscriptions(server)
     server.resource(STATUS_URI, name="status", mime_type="application/json")(tools.status)
     server.prompt()(tools.summarize)
     return server

@@ -16,6 +16,7 @@ _ONE_WORKER = {
     "overload": "the overload probe steps one load past capacity and watches one server",
     "pool": "the session pool is one client's",
     "security": "probes are sent once each; they are not a load",
+    "subscriptions": "every update is timed against one client's subscribed sessions",
 }
 
 
@@ -33,6 +34,8 @@ def single_worker_reason(
     resilience = target.resilience
     if resilience is not None and (resilience.configured or resilience.pool is not None):
         return "breaker, limiter, cache and pool state belong to one client"
+    if target.client is not None:
+        return "the simulated client's two-way figures are one process's and are not merged"
     if scenario.load is None:
         return "it has no load to split"
     return None

@@ -133,7 +133,7 @@ async def _open_http(
 
     connection = (
         FastHttpConnection(params, options, target)
-        if choose_client(params.client, params.url, two_way=options.client is not None) == "fast"
+        if choose_client(params.client, params.url) == "fast"
         else HttpConnection(params, options, target)
     )
     connection.open()
@@ -144,7 +144,23 @@ async def _open_http(
         except TimeoutError:
             cause = f"no answer to the MCP handshake within {options.connect_timeout:g} s"
             raise TargetUnreachable(target, cause) from None
-        yield connection
+        if not connection.wants_stream():
+            yield connection
+            return
+        from readiness.protocol.listener import READY_WAIT_S, StandaloneStream
+
+        stream = connection.stream = StandaloneStream(connection, options.max_reply_bytes)
+        # The stream's task never raises; the group only wraps what the caller's body raised.
+        with unwrapped_groups():
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(stream.run)
+                with anyio.move_on_after(min(options.connect_timeout, READY_WAIT_S)):
+                    await stream.ready.wait()
+                try:
+                    yield connection
+                finally:
+                    await connection.aclose()
+                    task_group.cancel_scope.cancel()
     finally:
         await connection.aclose()
 

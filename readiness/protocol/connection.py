@@ -64,6 +64,9 @@ class ConnectOptions:
     max_connections: int = 1024  # HTTP connection pool size; keep it >= the requests in flight
     batch: BatchOptions | None = None  # stdio: batch request writes; None writes each at once
     client: ClientSimulation | None = None  # capabilities to declare and answer; None: none
+    # HTTP (2025 rules): open the standalone GET stream even without a simulated client (a
+    # workload that subscribes to resources listens there for their updates)
+    listen: bool = False
 
 
 Generation = Literal["handshake", "modern"]

@@ -7,7 +7,8 @@ For plain http:// only; TLS, proxies and HTTP/2-only servers stay on aiohttp (se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import anyio
@@ -31,20 +32,15 @@ HttpClient = Literal["fast", "aiohttp"]
 _SESSION = SESSION_HEADER.lower().encode()
 _TRANSPORT = Outcome.TRANSPORT
 _HEAD_CACHE_LIMIT = 4096
+_STREAM_CAP = 1 << 62  # the GET stream's whole body; each event is capped by the SSE parser
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
 
-def choose_client(choice: str, url: str, *, two_way: bool = False) -> HttpClient:
-    """`auto` takes the fast client for plain http:// and aiohttp for anything else.
-
-    With a simulated client (`two_way`), `auto` takes aiohttp too: against the SDK's server
-    under 2025-11-25, the fast client's tool-call streams were sometimes ended right after the
-    server's sampling request, without the call's result (2–7 calls in 30, 3 users); aiohttp's
-    never were. Until that is understood, `http_client = "fast"` must be asked for there."""
+def choose_client(choice: str, url: str) -> HttpClient:
+    """`auto` takes the fast client for plain http:// and aiohttp for anything else."""
     if choice == "auto":
-        plain = url.lower().startswith("http://")
-        return "fast" if plain and not two_way else "aiohttp"
+        return "fast" if url.lower().startswith("http://") else "aiohttp"
     return "fast" if choice == "fast" else "aiohttp"
 
 
@@ -94,6 +90,27 @@ class FastHttpConnection(HttpConnection):
 
     def __repr__(self) -> str:
         return "<Fast" + super().__repr__()[1:]
+
+    # -- the standalone GET stream ----------------------------------------------------------
+
+    stream_errors: tuple[type[BaseException], ...] = (HttpFailure, HttpTimeout, OSError)
+
+    @asynccontextmanager
+    async def get_stream(
+        self, headers: dict[str, str]
+    ) -> AsyncIterator[tuple[int, str, AsyncIterator[bytes]]]:
+        """The GET stream on a pooled connection of its own, held for the session's life."""
+        pool = self._pool
+        if pool is None:
+            raise HttpFailure("connection closed")
+        request = self._request_bytes(b"GET", self._origin.path, headers, b"")
+        wire = await pool.exchange(request, float("inf"), _STREAM_CAP)
+        try:
+            content_type = wire.headers.get(b"content-type", b"").decode("latin-1")
+            yield wire.status, content_type, pool.chunks(wire)
+        finally:
+            wire.close()
+            pool.release(wire)
 
     # -- one exchange -----------------------------------------------------------------------
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
@@ -24,6 +25,9 @@ from readiness.protocol.outcome import FailureTally, Outcome, OversizedReply, Re
 from readiness.protocol.responder import INTERNAL_ERROR, Responder
 from readiness.protocol.session import Negotiated, handshake
 from readiness.protocol.sse import SseParser
+
+if TYPE_CHECKING:
+    from readiness.protocol.listener import StandaloneStream
 
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
@@ -105,6 +109,8 @@ class HttpConnection:
         self.timeouts = 0
         self.failures = FailureTally()  # transport failures by detail
         self.responder = Responder(options.client) if options.client is not None else None
+        self.stream: StandaloneStream | None = None  # the standalone GET stream, when open
+        self._taps: list[Callable[[dict[str, Any]], None]] = []
 
     # -- Connection -------------------------------------------------------------------------
 
@@ -217,6 +223,51 @@ class HttpConnection:
     def __repr__(self) -> str:
         session = f" session={self._session_id}" if self._session_id else ""
         return f"<HttpConnection {self._url} {self.protocol_version or 'unnegotiated'}{session}>"
+
+    # -- the standalone GET stream ----------------------------------------------------------
+
+    stream_errors: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    def wants_stream(self) -> bool:
+        """A session (2025 rules) whose server may speak outside our calls to a client that
+        answers (a simulated client) or listens (resource subscriptions)."""
+        return not self._modern and (self.responder is not None or self._options.listen)
+
+    def listen_headers(self) -> dict[str, str]:
+        headers = {k: v for k, v in self._headers.items() if k != "Content-Type"}
+        headers["Accept"] = "text/event-stream"
+        return headers
+
+    @asynccontextmanager
+    async def get_stream(
+        self, headers: dict[str, str]
+    ) -> AsyncIterator[tuple[int, str, AsyncIterator[bytes]]]:
+        http = self._http
+        if http is None:
+            raise aiohttp.ClientConnectionError("connection closed")
+        # No total timeout: the stream stays open for the session's life.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._options.connect_timeout)
+        async with http.get(
+            self._url, headers=headers, timeout=timeout, allow_redirects=False
+        ) as resp:
+            yield resp.status, resp.headers.get("Content-Type", ""), resp.content.iter_any()
+
+    async def answer_standalone(self, message: dict[str, Any]) -> None:
+        await self._answer(message)
+
+    def tap_notifications(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Have `callback` see every notification the server sends (any stream)."""
+        self._taps.append(callback)
+
+    def notified(self, message: dict[str, Any]) -> None:
+        if self.responder is not None:
+            self.responder.on_notification(message)
+        for tap in self._taps:
+            tap(message)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -384,8 +435,7 @@ class HttpConnection:
         if "method" in message:
             if message.get("id") is None:
                 self.notifications += 1
-                if self.responder is not None:
-                    self.responder.on_notification(message)
+                self.notified(message)
             else:
                 self.server_requests += 1
                 await self._answer(message)

@@ -266,10 +266,17 @@ class WirePool:
         return b"".join(wire.take())
 
     async def chunks(self, wire: Wire) -> AsyncIterator[bytes]:
-        """The body as it arrives; stops early (leaving `wire.oversized`) past the cap."""
+        """The body as it arrives; stops early (leaving `wire.oversized`) past the cap.
+
+        Completion is checked only once nothing is left to take: while the caller worked on a
+        chunk (a simulated client answering a server request), the rest of the body may have
+        arrived and completed the reply; it must still be handed over."""
         while True:
-            for chunk in wire.take():
-                yield chunk
+            chunks = wire.take()
+            if chunks:
+                for chunk in chunks:
+                    yield chunk
+                continue
             if wire.complete or wire.oversized:
                 return
             if wire.failure is not None:

@@ -23,6 +23,7 @@ SIMULATED_METHODS = ("sampling/createMessage", "elicitation/create", "roots/list
 # Progress that arrives this soon after we cancelled may have crossed the cancellation on the
 # wire: only later progress counts as the server working on after it was told to stop.
 LATE_GRACE_S = 0.1
+SEEN_LIMIT = 4096  # server request ids remembered to tell a request sent twice
 
 
 class Delay(Protocol):
@@ -87,6 +88,7 @@ class CallLedger:
 
     client_seconds: float = 0.0
     server_requests: int = 0
+    methods: Counter[str] = field(default_factory=Counter)  # the server requests, by method
 
 
 # The ledger of the request the current task is making (HTTP answers run in the caller's
@@ -111,6 +113,10 @@ class ResponderStatistics:
     outside_calls: int = 0  # arrived while no call was in flight (e.g. right after initialize)
     late_progress: int = 0  # progress for a call already cancelled
     stray_progress: int = 0  # progress for a call already finished, or a token never sent
+    duplicates: int = 0  # server requests whose id we had answered already (sent twice)
+    # per cancelled call that went on reporting progress: seconds from the cancel to the last
+    # progress it sent (how long the server kept working, as far as it shows)
+    after_cancel_s: tuple[float, ...] = ()
 
 
 @dataclass
@@ -129,6 +135,9 @@ class Responder:
     _ended: dict[str, float | None] = field(default_factory=dict)  # token → cancelled at
     _late_progress: int = 0
     _stray_progress: int = 0
+    _seen: dict[object, None] = field(default_factory=dict)  # recent server request ids
+    _duplicates: int = 0
+    _after_cancel: dict[str, float] = field(default_factory=dict)  # token → seconds
 
     def __post_init__(self) -> None:
         if self.simulation.seed is not None:
@@ -149,7 +158,18 @@ class Responder:
             self._outside,
             self._late_progress,
             self._stray_progress,
+            self._duplicates,
+            tuple(self._after_cancel.values()),
         )
+
+    def reset(self) -> None:
+        """Count from now on (the measured load starts; warm-up and pre-flight are done)."""
+        self._requests.clear()
+        self._seconds.clear()
+        self._failures.clear()
+        self._unattributed = self._outside = 0
+        self._late_progress = self._stray_progress = self._duplicates = 0
+        self._after_cancel.clear()
 
     def watch(self, token: str) -> ProgressWatch:
         """Collect the progress notifications that carry `token` until `unwatch`."""
@@ -175,11 +195,16 @@ class Responder:
         cancelled_at = self._ended.get(token) if isinstance(token, str) else None
         if cancelled_at is None:
             self._stray_progress += 1
-        elif now - cancelled_at > LATE_GRACE_S:
+            return
+        assert isinstance(token, str)
+        after = now - cancelled_at
+        self._after_cancel[token] = max(after, self._after_cancel.get(token, 0.0))
+        if after > LATE_GRACE_S:
             self._late_progress += 1
 
     async def respond(self, message: dict[str, Any]) -> dict[str, Any]:
         """The JSON-RPC response to one server request (after the simulated think time)."""
+        self._note_id(message.get("id"))
         result = await self.result_for(str(message.get("method")), message.get("params"))
         if "error" in result:
             return {"jsonrpc": "2.0", "id": message.get("id"), "error": result["error"]}
@@ -199,9 +224,20 @@ class Responder:
             if ledger is not None:
                 ledger.client_seconds += spent
                 ledger.server_requests += 1
+                ledger.methods[method] += 1
         if "error" in result:
             self._failures[str(result["error"].get("message", "error"))] += 1
         return result
+
+    def _note_id(self, request_id: object) -> None:
+        if not isinstance(request_id, str | int):
+            return
+        if request_id in self._seen:
+            self._duplicates += 1
+            return
+        self._seen[request_id] = None
+        if len(self._seen) > SEEN_LIMIT:
+            del self._seen[next(iter(self._seen))]
 
     def _ledger(self) -> CallLedger | None:
         ledger = CURRENT_CALL.get()

@@ -12,6 +12,8 @@ class SseParser:
         self._partial_size = 0
         self._data: list[bytes] = []
         self._data_size = 0
+        self.last_id: str | None = None  # the last `id:` seen (Last-Event-ID on a reconnect)
+        self.retry_ms: int | None = None  # the last `retry:` the server asked for
 
     def feed(self, chunk: bytes) -> list[bytes] | None:
         """The events completed by `chunk`, or None once an event exceeds the limit."""
@@ -42,6 +44,12 @@ class SseParser:
                 value = line[6:] if line.startswith(b"data: ") else line[5:]
                 self._data.append(value)
                 self._data_size += len(value)
+            elif line.startswith(b"id:"):
+                self.last_id = _field(line[3:]).decode("utf-8", "replace") or None
+            elif line.startswith(b"retry:"):
+                retry = _field(line[6:])
+                if retry.isdigit():
+                    self.retry_ms = int(retry)
         if self._partial_size + self._data_size > self._limit:
             return None
         return events
@@ -51,3 +59,7 @@ class SseParser:
         if self._partial:
             self.feed(b"\n")
         return [b"\n".join(self._data)] if self._data else []
+
+
+def _field(value: bytes) -> bytes:
+    return value[1:] if value.startswith(b" ") else value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -82,6 +83,7 @@ class StdioConnection:
         self.failures = FailureTally()  # transport failures by detail
         self._task_group: anyio.abc.TaskGroup | None = None
         self.responder: Responder | None = None
+        self._taps: list[Callable[[dict[str, Any]], None]] = []
         if options.client is not None:
             self.responder = Responder(options.client)
             self._table.on_server_request = self._on_server_request
@@ -196,6 +198,17 @@ class StdioConnection:
             finally:
                 if self._settle is not None:
                     self._settle.cancel()
+
+    def tap_notifications(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Have `callback` see every notification the server sends."""
+        self._taps.append(callback)
+        self._table.on_notification = self._notified
+
+    def _notified(self, message: dict[str, Any]) -> None:
+        if self.responder is not None:
+            self.responder.on_notification(message)
+        for tap in self._taps:
+            tap(message)
 
     def __repr__(self) -> str:
         state = "running" if self._returncode is None else f"exited {self._returncode}"

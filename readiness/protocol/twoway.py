@@ -64,6 +64,8 @@ class TwoWayCalls:
     server_requests: array[int] = field(default_factory=lambda: array("q"))
     input_rounds: int = 0
     unfinished_rounds: int = 0  # calls still input-required after MAX_INPUT_ROUNDS
+    asked_again: int = 0  # 2026 rounds that asked again for an input we had just given
+    methods: Counter[str] = field(default_factory=Counter)  # server requests, by method
     failures: Counter[str] = field(default_factory=Counter)  # outcome name → count
     # progress = true: per call that finished, time to first progress and the longest gap
     progress_calls: int = 0
@@ -78,6 +80,7 @@ class TwoWayCalls:
     # task = true: what became of each task, and how long to accepted and to its result
     tasks: Counter[str] = field(default_factory=Counter)  # completed, failed, stuck, lost, …
     task_polls: int = 0
+    task_input_rounds: int = 0  # times a task stopped for input (status input_required)
     task_accepted_us: array[int] = field(default_factory=lambda: array("q"))
     task_completed_us: array[int] = field(default_factory=lambda: array("q"))
 
@@ -115,6 +118,11 @@ class TwoWayConnection:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+    def measure_from_now(self) -> None:
+        """Forget the figures so far: the measured load starts (pre-flight and warm-up done)."""
+        self.calls = {}
+        self.responder.reset()
 
     async def _run_task(
         self, reply: Reply, poll: float, started: float, timeout: float | None
@@ -157,6 +165,8 @@ class TwoWayConnection:
         responder.begin(ledger)
         started = _perf()
         rounds = 0
+        answered: set[str] = set()
+        asked_again = 0
         try:
             reply = await self.inner.request(method, params, timeout=timeout)
             if task_poll is not None:
@@ -168,6 +178,7 @@ class TwoWayConnection:
                     break
                 rounds += 1
                 requests, state = asked
+                asked_again += bool(answered & requests.keys())
                 answers = {}
                 for key, asked_request in requests.items():
                     answer = await responder.result_for(
@@ -175,6 +186,7 @@ class TwoWayConnection:
                     )
                     if "error" not in answer:
                         answers[key] = answer
+                answered = set(answers)
                 retry = {k: v for k, v in (params or {}).items() if k != "inputResponses"}
                 retry["inputResponses"] = answers
                 if state is not None:
@@ -203,6 +215,8 @@ class TwoWayConnection:
         else:
             calls.failures[reply.outcome.name.lower()] += 1
         calls.input_rounds += rounds
+        calls.asked_again += asked_again
+        calls.methods.update(ledger.methods)
         if rounds == MAX_INPUT_ROUNDS and reply.result is None:
             calls.unfinished_rounds += 1
         if cancel_after is not None:
@@ -212,9 +226,10 @@ class TwoWayConnection:
             else:
                 calls.finished_before_cancel += 1
         if task_poll is not None:
-            outcome, polls, accepted, completed = task_figures
+            outcome, polls, accepted, completed, stops = task_figures
             calls.tasks[outcome] += 1
             calls.task_polls += polls
+            calls.task_input_rounds += stops
             if accepted is not None:
                 calls.task_accepted_us.append(int(accepted * 1e6))
             if completed is not None:
@@ -224,18 +239,23 @@ class TwoWayConnection:
         return reply
 
 
-_TaskFigures = tuple[str, int, float | None, float | None]
+_TaskFigures = tuple[str, int, float | None, float | None, int]
 
 
 async def _poll_task(
     conn: Connection, reply: Reply, poll: float, started: float, timeout: float | None
 ) -> tuple[Reply, _TaskFigures]:
     """Follow a created task to its result: (the result's reply, (what became of it, polls,
-    seconds to accepted, seconds to completion))."""
+    seconds to accepted, seconds to completion, times it stopped for input)).
+
+    A task that stops for input (`input_required`) gets it through tasks/result, whose stream
+    carries the server's requests (answered by the simulated client, counted on the call's
+    ledger); every such request is one input round of the task."""
     result = reply.result
     task = result.get("task") if result is not None else None
     if reply.outcome is not Outcome.OK or not isinstance(task, dict):
-        return reply, ("not_created" if reply.outcome is Outcome.OK else "failed", 0, None, None)
+        outcome = "not_created" if reply.outcome is Outcome.OK else "failed"
+        return reply, (outcome, 0, None, None, 0)
     accepted = _perf() - started
     task_id = task.get("taskId")
     server_poll = task.get("pollInterval")
@@ -247,24 +267,25 @@ async def _poll_task(
     while status not in _TERMINAL and status != "input_required":
         if _perf() - started > TASK_DEADLINE_S:
             stuck = Reply(Outcome.TIMEOUT, None, None, f"task still {status!r} at the deadline")
-            return stuck, ("stuck", polls, accepted, None)
+            return stuck, ("stuck", polls, accepted, None, 0)
         await anyio.sleep(poll)
         polls += 1
         got = await conn.request("tasks/get", {"taskId": task_id}, timeout=timeout)
         if got.outcome is not Outcome.OK or got.result is None:
-            return got, ("lost", polls, accepted, None)
+            return got, ("lost", polls, accepted, None, 0)
         status = got.result.get("status")
     # tasks/result waits for the end (answering any input the task asks for on the way).
+    ledger = CURRENT_CALL.get()
+    asked_before = ledger.server_requests if ledger is not None else 0
     final = await conn.request("tasks/result", {"taskId": task_id}, timeout=timeout)
     completed = _perf() - started
+    stops = (ledger.server_requests - asked_before) if ledger is not None else 0
+    if status == "input_required":
+        stops = max(stops, 1)
     if status in ("failed", "cancelled"):
-        return final, (str(status), polls, accepted, completed)
-    return final, (
-        "completed" if final.outcome is Outcome.OK else "failed",
-        polls,
-        accepted,
-        completed,
-    )
+        return final, (str(status), polls, accepted, completed, stops)
+    outcome = "completed" if final.outcome is Outcome.OK else "failed"
+    return final, (outcome, polls, accepted, completed, stops)
 
 
 def _progress_figures(calls: TwoWayCalls, started: float, events: list[float]) -> None:

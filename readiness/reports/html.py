@@ -13,6 +13,7 @@ from typing import Any
 from markupsafe import Markup
 
 from readiness.reports import scenario_charts
+from readiness.reports.call_graph import call_graph
 from readiness.reports.health_chart import health_strip
 from readiness.reports.markdown import deduction_line, method_groups, points, score_value
 from readiness.reports.templating import template_environment
@@ -30,6 +31,7 @@ def render_html(result: RunResult, score: Mapping[str, Any] | None = None) -> st
     env = template_environment()
     env.globals.update(_charts())
     env.globals["chart_health_strip"] = lambda s: Markup(health_strip(s))  # escapes its text
+    env.globals["chart_call_graph"] = lambda s: Markup(call_graph(s))  # escapes its text
     env.globals["score_words"] = STATUS_WORDS
     env.globals["target_sections"] = target_sections
     env.globals["method_groups"] = method_groups

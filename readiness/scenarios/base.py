@@ -57,7 +57,7 @@ from readiness.results import (
     ServerResources,
 )
 from readiness.scenarios.resilience_results import resilience_result
-from readiness.scenarios.twoway_figures import TWO_WAY_METRICS, two_way_metric
+from readiness.scenarios.twoway_figures import TWO_WAY_METRICS, measure_from_now, two_way_metric
 
 if TYPE_CHECKING:
     from readiness.chaos.capture import Capture
@@ -107,6 +107,8 @@ class ScenarioContext:
     _connections: list[object] = field(default_factory=list, init=False, repr=False, compare=False)
     # The pool behind each of them, when the target has one, for the pool's figures.
     _pools: list[TargetPool] = field(default_factory=list, init=False, repr=False, compare=False)
+    # Set by the first measured load: the two-way figures count from there on.
+    _measuring: list[bool] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         report = self.on_connected
@@ -374,6 +376,9 @@ async def drive(
         plan = replace(plan, segment=ctx.segment)
     if ctx.start_gate is not None and "warm-up" not in label.phase:
         await _wait_for_start(ctx, ctx.start_gate, label)
+    if "warm-up" not in label.phase and not ctx._measuring:
+        ctx._measuring.append(True)
+        measure_from_now(ctx._connections)
     requester = ctx.resilient(conn)
     exposed = (
         nullcontext()
@@ -537,6 +542,8 @@ def default_thresholds(scenario: ScenarioConfig) -> tuple[str, ...]:
     if scenario.kind == "security":
         # Hostile input fails on purpose; what counts is what the failures revealed.
         return ("findings_critical == 0", "findings_high == 0", "crashed == false")
+    if scenario.kind == "subscriptions":
+        return ("delivery_ratio >= 99%", "after_unsubscribe == 0")
     if scenario.kind == "overload":
         # Failures while overloaded are the point; surviving and coming back are the test.
         return ("alive == true", "recovered == true")

@@ -1,5 +1,9 @@
 """The two-way figures of a scenario: what the server asked of the simulated client, and each
-operation's end-to-end time split into the client's share and the server's own."""
+operation's end-to-end time split into the client's share and the server's own.
+
+They cover the measured load only: `measure_from_now` is called as it starts, so pre-flight and
+warm-up calls are not in them (the standalone stream's counters cover the session's life).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 
 from readiness.metrics.histogram import LatencyHistogram
 from readiness.metrics.summary import latency_summary
+from readiness.protocol.listener import StandaloneStream
 from readiness.protocol.twoway import TwoWayCalls, TwoWayConnection
 from readiness.results import (
     ScenarioResult,
@@ -17,6 +22,7 @@ from readiness.results import (
     TwoWayOperation,
     TwoWayProgress,
     TwoWayResult,
+    TwoWayStream,
     TwoWayTasks,
 )
 
@@ -29,6 +35,7 @@ TWO_WAY_METRICS = (
     "lost_progress",
     "late_after_cancel",
     "stuck_tasks",
+    "duplicate_requests",
 )
 
 
@@ -40,7 +47,8 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
     requests: Counter[str] = Counter()
     seconds: Counter[str] = Counter()
     failures: Counter[str] = Counter()
-    unattributed = outside = late_progress = stray_progress = late_replies = 0
+    unattributed = outside = late_progress = stray_progress = late_replies = duplicates = 0
+    after_cancel: list[float] = []
     merged: dict[str, list[TwoWayCalls]] = {}
     for way in ways:
         stats = way.responder.statistics()
@@ -51,6 +59,8 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         outside += stats.outside_calls
         late_progress += stats.late_progress
         stray_progress += stats.stray_progress
+        duplicates += stats.duplicates
+        after_cancel.extend(stats.after_cancel_s)
         late_replies += getattr(way.statistics(), "late_replies", 0)
         for operation, calls in way.calls.items():
             merged.setdefault(operation, []).append(calls)
@@ -68,8 +78,10 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         all_server.record_many(server)
         all_client.record_many(client)
         failed: Counter[str] = Counter()
+        methods: Counter[str] = Counter()
         for p in parts:
             failed.update(p.failures)
+            methods.update(p.methods)
         operation_result = TwoWayOperation(
             operation=operation,
             calls=len(e2e),
@@ -81,9 +93,15 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
             client_ms=latency_summary(hists[1]),
             server_ms=latency_summary(hists[2]),
         )
+        operation_result["methods"] = dict(methods)
+        operation_result["asked_again"] = sum(p.asked_again for p in parts)
+        operation_result["histograms"] = {
+            name: hist.encode()
+            for name, hist in zip(("end_to_end", "client", "server"), hists, strict=True)
+        }
         _add_progress(operation_result, parts)
         operations.append(operation_result)
-    return TwoWayResult(
+    result = TwoWayResult(
         server_requests=dict(requests),
         client_time_s={k: round(v, 6) for k, v in seconds.items()},
         answer_failures=dict(failures),
@@ -95,6 +113,45 @@ def two_way_result(connections: Sequence[object]) -> TwoWayResult | None:
         operations=operations,
         server_time_ms=latency_summary(all_server),
         client_time_ms=latency_summary(all_client),
+    )
+    stream = stream_figures(connections)
+    if stream is not None:
+        result["stream"] = stream
+    result["duplicate_requests"] = duplicates
+    if after_cancel:
+        kept = LatencyHistogram()
+        kept.record_many(np.asarray([int(s * 1e6) for s in after_cancel], dtype=np.int64))
+        result["after_cancel_ms"] = latency_summary(kept)
+    result["histograms"] = {"server": all_server.encode(), "client": all_client.encode()}
+    return result
+
+
+def measure_from_now(connections: Sequence[object]) -> None:
+    """The measured load starts: the two-way figures forget pre-flight and warm-up."""
+    for conn in connections:
+        if isinstance(conn, TwoWayConnection):
+            conn.measure_from_now()
+
+
+def stream_figures(connections: Sequence[object]) -> TwoWayStream | None:
+    """The standalone GET streams of the connections that opened one; None when none did."""
+    found = (getattr(c, "stream", None) for c in connections)
+    streams = [s for s in found if isinstance(s, StandaloneStream)]
+    if not streams:
+        return None
+    refused: Counter[str] = Counter()
+    for s in streams:
+        if s.stats.refused is not None:
+            refused[str(s.stats.refused)] += 1
+    return TwoWayStream(
+        sessions=len(streams),
+        opened=sum(s.stats.opened for s in streams),
+        resumed=sum(s.stats.resumed for s in streams),
+        refused=dict(refused),
+        failures=sum(s.stats.failures for s in streams),
+        server_requests=sum(s.stats.server_requests for s in streams),
+        notifications=sum(s.stats.notifications for s in streams),
+        client_s=round(sum(s.ledger.client_seconds for s in streams), 6),
     )
 
 
@@ -127,6 +184,7 @@ def _add_progress(result: TwoWayOperation, parts: list[TwoWayCalls]) -> None:
             polls_per_task=round(sum(p.task_polls for p in parts) / sum(outcomes.values()), 3),
             accepted_ms=latency_summary(accepted),
             completed_ms=latency_summary(completed),
+            input_rounds=sum(p.task_input_rounds for p in parts),
         )
     cancelled = sum(p.cancelled for p in parts)
     beat = sum(p.finished_before_cancel for p in parts)
@@ -146,6 +204,8 @@ def two_way_metric(result: ScenarioResult, metric: str) -> float | None:
         return None
     if metric == "server_requests":
         return float(sum(figures["server_requests"].values()))
+    if metric == "duplicate_requests":
+        return float(figures.get("duplicate_requests", 0))
     if metric == "answer_failures":
         return float(sum(figures["answer_failures"].values()))
     if metric == "lost_progress":

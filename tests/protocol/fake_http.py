@@ -10,7 +10,13 @@ text/html), `sse_comments` (an SSE stream that sends a comment every second and 
 reply), `sse_split` (the reply's SSE event written a few bytes at a time), `html500` (500 with
 a large HTML page naming HTML_MARKER), `redirect307` / `redirect308` / `redirect302` (to the
 same endpoint), `redirect_away` (307 to another origin), `reset` (the connection reset halfway
-through the reply body). `tools/list` lists every tool name.
+through the reply body), `reply_while_answering` (a ping on the call's stream, and the call's
+reply and the stream's end written before the client's answer to the ping gets its 202).
+`tools/list` lists every tool name.
+
+The standalone GET stream: the first GET carries a ping (event id `e1`, `retry: 10`) and ends;
+the second (which should send Last-Event-ID `e1`) carries a notification and ends; any later
+GET gets 405, the spec's "no stream here".
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ TOOLS = (
     "redirect302",
     "redirect_away",
     "reset",
+    "reply_while_answering",
 )
 
 
@@ -58,8 +65,13 @@ class FakeServer:
     seen: list[dict[str, str]] = field(default_factory=list)  # headers of every POST
     answers: list[dict[str, Any]] = field(default_factory=list)  # client answers to our requests
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+    streams: list[str | None] = field(default_factory=list)  # Last-Event-ID of each GET
+    refused_stream: asyncio.Event = field(default_factory=asyncio.Event)
+    reply_sent: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            return await self._standalone(request)
         if request.method == "DELETE":
             self.deletes.append(request.headers.get(SESSION))
             return web.Response(status=405)
@@ -72,6 +84,9 @@ class FakeServer:
         if method is None:  # the client's answer to our request
             self.answers.append(message)
             self.answered.set()
+            if message.get("id") == "srv-hold":
+                # The 202 waits until the call's reply and the end of its stream are out.
+                await asyncio.wait_for(self.reply_sent.wait(), 10)
             return web.Response(status=202)
         if "id" not in message:
             return web.Response(status=202)
@@ -93,6 +108,39 @@ class FakeServer:
             return web.Response(status=404, text="session not found")
         return await self._call(request, message)
 
+    async def _reply_while_answering(
+        self, request: web.Request, request_id: Any
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        self.answered.clear()
+        await _event(response, {"jsonrpc": "2.0", "id": "srv-hold", "method": "ping"})
+        await asyncio.wait_for(self.answered.wait(), 10)
+        await _event(response, {"jsonrpc": "2.0", "id": request_id, "result": _text("done")})
+        await response.write_eof()
+        self.reply_sent.set()
+        return response
+
+    async def _standalone(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get(SESSION) != self.session or self.session is None:
+            return web.Response(status=400, text="missing session")
+        self.streams.append(request.headers.get("Last-Event-ID"))
+        if len(self.streams) > 2:
+            self.refused_stream.set()
+            return web.Response(status=405)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if len(self.streams) == 1:
+            ping = {"jsonrpc": "2.0", "id": "srv-1", "method": "ping"}
+            await response.write(b"retry: 10\r\nid: e1\r\n")
+            await _event(response, ping)
+        else:
+            note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {}}
+            await response.write(b"id: e2\r\n")
+            await _event(response, note)
+        await response.write_eof()
+        return response
+
     async def _call(self, request: web.Request, message: dict[str, Any]) -> web.StreamResponse:
         request_id = message["id"]
         name = message.get("params", {}).get("name")
@@ -112,6 +160,8 @@ class FakeServer:
             return web.json_response(body, status=400)
         if name == "sse_chatty":
             return await self._chatty(request, request_id)
+        if name == "reply_while_answering":
+            return await self._reply_while_answering(request, request_id)
         if name == "forget_session":
             self.session = None
         text = json.dumps(message.get("params", {}).get("arguments", {}))

@@ -30,6 +30,10 @@ and each tool name picks one behaviour:
     slow         a reply after `ms` milliseconds (the server reads nothing meanwhile)
     held         no reply until the client's next request arrives; then this reply, then that
                  request's: a reply that comes late on any machine, without a sleep
+    twice        the same server-to-client request (ping, id "s1") sent twice, then the reply
+                 once both were answered
+    stubborn     no reply; once the client cancels the call, two progress notifications for
+                 its progressToken (the server worked on), then a log notification (`done`)
 """
 
 from __future__ import annotations
@@ -86,7 +90,9 @@ def text(value: str) -> dict[str, object]:
     return {"content": [{"type": "text", "text": value}], "isError": False}
 
 
-def call_tool(request_id: object, name: str, arguments: dict[str, object]) -> None:
+def call_tool(
+    request_id: object, name: str, arguments: dict[str, object], token: object = None
+) -> None:
     if name == "echo":
         result(request_id, text(str(arguments.get("text", ""))))
     elif name == "chatty":
@@ -122,6 +128,22 @@ def call_tool(request_id: object, name: str, arguments: dict[str, object]) -> No
         stdout.flush()
     elif name == "hang":
         pass
+    elif name == "twice":
+        for _ in range(2):
+            send({"jsonrpc": "2.0", "id": "s1", "method": "ping"})
+        answered = 0
+        while answered < 2 and (message := read()) is not None:
+            answered += "method" not in message
+        result(request_id, text(f"answered {answered}"))
+    elif name == "stubborn":
+        while (message := read()) is not None:
+            if message.get("method") == "notifications/cancelled":
+                break
+        for step in (1, 2):
+            progress = {"progressToken": token, "progress": step}
+            send({"jsonrpc": "2.0", "method": "notifications/progress", "params": progress})
+        done = {"level": "info", "data": "done"}
+        send({"jsonrpc": "2.0", "method": "notifications/message", "params": done})
     elif name == "held":
         following = read()
         result(request_id, text("held"))
@@ -174,7 +196,9 @@ def handle(message: dict[str, object]) -> None:
         log("call")
         arguments = params.get("arguments") or {}
         assert isinstance(arguments, dict)
-        call_tool(request_id, str(params.get("name")), arguments)
+        meta = params.get("_meta") or {}
+        assert isinstance(meta, dict)
+        call_tool(request_id, str(params.get("name")), arguments, meta.get("progressToken"))
         state["calls"] += 1
         if state["calls"] == AFTER_CALLS:
             misbehave(str(ACTION))

@@ -149,11 +149,6 @@ async def test_aiohttp_client_is_used_when_asked(stateless_server: HttpParams) -
         assert connection.http_client == "aiohttp"
 
 
-def test_auto_takes_aiohttp_for_a_simulated_client() -> None:
-    assert choose_client("auto", "http://127.0.0.1:1/mcp", two_way=True) == "aiohttp"
-    assert choose_client("fast", "http://127.0.0.1:1/mcp", two_way=True) == "fast"
-
-
 def test_fast_client_for_an_https_target_is_a_config_error() -> None:
     with pytest.raises(ValidationError, match="plain http:// only"):
         TargetConfig.model_validate(

@@ -38,7 +38,10 @@ async def test_every_operation_works_over_http(
         assert {"echo", "add", "work", "search", "read_note", "blob"} <= tools
         added = await client.call_tool("add", {"a": 2, "b": 3})
         assert added["structuredContent"] == {"result": 5}
-        assert [r["uri"] for r in await client.list_resources()] == ["demo://status"]
+        assert [r["uri"] for r in await client.list_resources()] == [
+            "demo://counter",
+            "demo://status",
+        ]
         status = await client.read_resource("demo://status")
         assert status["contents"][0]["uri"] == "demo://status"
         assert [p["name"] for p in await client.list_prompts()] == ["summarize"]

@@ -70,6 +70,20 @@ async def test_sse_reply_skips_notifications_and_answers_server_requests(http_cl
         assert stats.server_requests == 1
 
 
+async def test_a_reply_that_arrives_while_the_client_answers_is_not_lost(
+    http_client: str,
+) -> None:
+    # The call's reply and the end of its stream come before the answer's POST returns: a
+    # reader that looked for more only after answering must still find the reply.
+    async with (
+        serve_fake() as fake,
+        open_connection(via(fake.url, http_client)) as connection,
+    ):
+        reply = await connection.request("tools/call", call("reply_while_answering"), timeout=10)
+    assert reply.outcome is Outcome.OK, reply.detail
+    assert fake.answers[-1]["id"] == "srv-hold"
+
+
 async def test_http_error_status_without_a_json_rpc_body_is_a_transport_error(
     http_client: str,
 ) -> None:

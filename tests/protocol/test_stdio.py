@@ -40,7 +40,10 @@ async def test_every_operation_works_over_stdio(protocol: str) -> None:
         assert added["structuredContent"] == {"result": 5}
         echoed = await client.call_tool("echo", {"text": "héllo"})
         assert echoed["content"][0]["text"] == "héllo"
-        assert [r["uri"] for r in await client.list_resources()] == ["demo://status"]
+        assert [r["uri"] for r in await client.list_resources()] == [
+            "demo://counter",
+            "demo://status",
+        ]
         status = await client.read_resource("demo://status")
         assert status["contents"][0]["uri"] == "demo://status"
         prompts = [prompt["name"] for prompt in await client.list_prompts()]

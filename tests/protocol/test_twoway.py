@@ -70,14 +70,8 @@ async def test_sampling_elicitation_and_roots_are_answered_over_stdio(protocol: 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_sampling_elicitation_and_roots_are_answered_over_http(
-    protocol: str, stateful_http: HttpParams, request: pytest.FixtureRequest
+    protocol: str, stateful_http: HttpParams
 ) -> None:
-    if stateful_http.client == "fast" and protocol == "2025-11-25":
-        # A known defect (see fasthttp.choose_client, which keeps `auto` on aiohttp for a
-        # simulated client): the SDK server sometimes ends the call's stream after its
-        # sampling request without the result when the fast client carries it.
-        reason = "fast client, 2025-11-25 two-way: a call's stream may end without a reply"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
     with anyio.fail_after(60):
         await drive_every_two_way_tool(stateful_http, protocol)
 

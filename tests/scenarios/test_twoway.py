@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from readiness.metrics.histogram import LatencyHistogram
 from readiness.reports.html import render_html
 from readiness.reports.markdown import render_markdown
 from readiness.results import ScenarioResult, load_results
@@ -140,7 +141,9 @@ async def test_demo_two_way_figures_split_client_time_from_server_time(
     assert server <= end_to_end
     checks = {c["metric"]: c for c in result["checks"]}
     assert checks["server_time_p99"]["observed"] is not None
-    assert "### Two-way MCP" in render_markdown(load_results(tmp_path / "results.json"))
+    markdown = render_markdown(load_results(tmp_path / "results.json"))
+    assert "### Two-way MCP" in markdown
+    assert "server → client `sampling/createMessage` 1 per call" in markdown
 
 
 def everything_server() -> Path:
@@ -205,10 +208,53 @@ request_timeout = "5s"
         calls = ops[f"tools/call {tool}"]
         assert calls["server_requests_per_call"] == 1.0
         assert two_way["server_requests"][method] == calls["calls"] > 0
-    # It asks for the roots once a session and keeps them: not once a call.
-    assert two_way["server_requests"]["roots/list"] >= 1
+    # It asks for the roots once a session, 350 ms after initialize, and keeps them: never
+    # once a call (whether that one request falls in the measured load depends on timing).
+    assert two_way["server_requests"].get("roots/list", 0) <= 1
     assert ops["tools/call get-roots-list"]["calls"] > 0
     assert two_way["answer_failures"] == {}
+
+
+async def test_server_everything_over_http_answers_roots_on_the_standalone_stream(
+    tmp_path: Path,
+) -> None:
+    # It asks for the roots on the GET stream 350 ms after initialize; get-roots-list waits
+    # for that answer, so without the stream every call of it hangs.
+    entry = everything_server()
+    port = free_port()
+    text = (
+        f"""
+[[targets]]
+name = "everything"
+transport = "http"
+command = "{shutil.which("node")}"
+args = ["{entry}", "streamableHttp"]
+env = {{ PORT = "{port}" }}
+url = "http://127.0.0.1:{port}/mcp"
+protocol = "2025-11-25"
+request_timeout = "5s"
+{CLIENT}
+"""
+        + workload(
+            ("get-roots-list", "{}"),
+            ("trigger-sampling-request", '{ prompt = "capital of France?" }'),
+        )
+        + SCENARIO.format(concurrency=2, requests=40)
+    )
+    result = await run_one(tmp_path, text)
+    assert result["status"] == "passed", result["checks"]
+    assert result["totals"]["ok"] == 40
+    two_way = result["two_way"]
+    stream = two_way["stream"]
+    assert stream["refused"] == {}
+    assert stream["opened"] >= stream["sessions"] >= 1
+    # Every session's roots/list came on its stream, answered outside any call (and, being
+    # asked at start-up, outside the measured load whose figures the rest are).
+    assert stream["server_requests"] >= 1
+    assert two_way["server_requests"].get("roots/list", 0) <= stream["server_requests"]
+    assert two_way["outside_calls"] == 0
+    assert two_way["duplicate_requests"] == 0
+    assert "Standalone GET stream" in render_markdown(load_results(tmp_path / "results.json"))
 
 
 PROGRESS_AND_CANCEL = """
@@ -262,7 +308,9 @@ async def test_progress_and_cancellation_figures_for_the_demo_long_tool(
     markdown = render_markdown(run)
     assert "Progress (operations with `progress = true`" in markdown
     assert "Cancellation (operations with `cancel_after`" in markdown
-    assert "<h3>Two-way MCP</h3>" in render_html(run)
+    html = render_html(run)
+    assert "<h3>Two-way MCP</h3>" in html
+    assert "<title>Two-way call graph per operation</title>" in html
 
 
 async def test_server_everything_research_tasks_are_polled_to_their_result(
@@ -298,6 +346,7 @@ thresholds = ["success_rate >= 99%", "stuck_tasks == 0"]
     [research] = [o for o in result["two_way"]["operations"] if "tasks" in o]
     tasks = research["tasks"]
     assert tasks["outcomes"] == {"completed": 2}
+    assert tasks.get("input_rounds") == 2  # each ambiguous task stopped once for the user
     assert tasks["polls_per_task"] >= 1
     accepted, completed = tasks["accepted_ms"]["p50"], tasks["completed_ms"]["p50"]
     assert accepted is not None
@@ -308,3 +357,33 @@ thresholds = ["success_rate >= 99%", "stuck_tasks == 0"]
     assert "Tasks (operations with `task = true`)" in render_markdown(
         load_results(tmp_path / "results.json")
     )
+
+
+async def test_two_way_figures_leave_out_the_warm_up_and_keep_mergeable_histograms(
+    tmp_path: Path,
+) -> None:
+    text = (
+        demo_target("stdio", "2026-07-28")
+        + workload(("ask_llm", '{ question = "capital of France?" }'))
+        + """
+[[scenarios]]
+name = "warmed"
+kind = "throughput"
+warmup = "300ms"
+load = { model = "closed", concurrency = 2, requests = 10, duration = "5s" }
+"""
+    )
+    result = await run_one(tmp_path, text)
+    assert result["status"] == "passed", result["checks"]
+    two_way = result["two_way"]
+    [sampled] = two_way["operations"]
+    # Only the measured load's ten calls: the warm-up's (and pre-flight's) are not counted.
+    assert sampled["calls"] == result["totals"]["ok"] == 10
+    assert two_way["server_requests"] == {"sampling/createMessage": 10}
+    assert sampled.get("methods") == {"sampling/createMessage": 10}
+    histograms = sampled.get("histograms")
+    assert histograms is not None
+    server = LatencyHistogram.decode(histograms["server"])
+    client = LatencyHistogram.decode(histograms["client"])
+    assert server.count == client.count == 10
+    assert client.percentile_us(50) >= THINK_MS * 1000 * 0.99  # the histogram's resolution
