@@ -29,7 +29,10 @@ from readiness.protocol.sse import SseParser
 
 HttpClient = Literal["fast", "aiohttp"]
 _SESSION = SESSION_HEADER.lower().encode()
+_JSON = b"application/json"
 _TRANSPORT = Outcome.TRANSPORT
+_OK = Outcome.OK
+_TOOL_ERROR = Outcome.TOOL_ERROR
 _HEAD_CACHE_LIMIT = 4096
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -110,7 +113,7 @@ class FastHttpConnection(HttpConnection):
             return Reply(_TRANSPORT, None, None, "connection closed")
         headers = self._headers_for(method, params)
         seconds = self._options.request_timeout if timeout is None else timeout
-        deadline = asyncio.get_running_loop().time() + seconds
+        deadline = pool.clock() + seconds
         path = self._origin.path
         try:
             for _ in range(MAX_REDIRECTS + 1):
@@ -119,6 +122,12 @@ class FastHttpConnection(HttpConnection):
                 )
                 try:
                     status = wire.status
+                    if wire.complete and 200 <= status < 300 and method != "initialize":
+                        # The common case, without the general path's coroutines: the whole
+                        # JSON reply is in hand (what `pool.body` would return).
+                        content_type = wire.headers.get(b"content-type")
+                        if content_type is not None and content_type.startswith(_JSON):
+                            return self._whole_json_reply(b"".join(wire.take()))
                     if 300 <= status < 400:
                         location = wire.headers.get(b"location")
                         url, failure = self._redirect(
@@ -186,6 +195,18 @@ class FastHttpConnection(HttpConnection):
             if reply is not None:
                 return reply
         return Reply(_TRANSPORT, None, None, "SSE stream ended without a reply")
+
+    def _whole_json_reply(self, data: bytes) -> Reply:
+        """`_reply_in_json` with a result object classified inline (the rest goes there)."""
+        try:
+            message = _loads(data)
+        except _JSONDecodeError:
+            return self._reply_in_json(data)
+        if type(message) is dict and message.get("jsonrpc") == "2.0":
+            result = message.get("result")
+            if type(result) is dict:
+                return Reply(_TOOL_ERROR if result.get("isError") is True else _OK, result)
+        return self._response(message)
 
     def _oversized(self) -> Reply:
         self.oversized += 1
