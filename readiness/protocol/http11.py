@@ -77,6 +77,9 @@ class Wire(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._new_future: Callable[[], asyncio.Future[None]] = loop.create_future
+        if type(loop).create_future is asyncio.BaseEventLoop.create_future:
+            self._new_future = partial(asyncio.Future, loop=loop)  # the same, minus a frame
         self.deadline = 0.0
         self.busy = False
         self._chunks: list[bytes] = []
@@ -158,7 +161,7 @@ class Wire(asyncio.Protocol):
 
     def next_data(self) -> asyncio.Future[None]:
         """Resolves when more of the reply arrived, it completed, or it failed."""
-        waiter = self._waiter = self._loop.create_future()
+        waiter = self._waiter = self._new_future()
         if self.complete or self.failure is not None or self.oversized:
             self._wake()
         return waiter
