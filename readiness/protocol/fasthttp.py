@@ -130,7 +130,18 @@ class FastHttpConnection(HttpConnection):
                         # JSON reply is in hand (what `pool.body` would return).
                         content_type = wire.headers.get(b"content-type")
                         if content_type is not None and content_type.startswith(_JSON):
-                            return self._whole_json_reply(b"".join(wire.take()))
+                            data = b"".join(wire.take())
+                            try:
+                                message = _loads(data)
+                            except _JSONDecodeError:
+                                return self._reply_in_json(data)  # counts it
+                            if type(message) is dict and message.get("jsonrpc") == "2.0":
+                                result = message.get("result")
+                                if type(result) is dict:  # as `classify` has it
+                                    if result.get("isError") is True:
+                                        return Reply(_TOOL_ERROR, result)
+                                    return Reply(_OK, result)
+                            return self._response(message)
                     if 300 <= status < 400:
                         location = wire.headers.get(b"location")
                         url, failure = self._redirect(
@@ -198,18 +209,6 @@ class FastHttpConnection(HttpConnection):
             if reply is not None:
                 return reply
         return Reply(_TRANSPORT, None, None, "SSE stream ended without a reply")
-
-    def _whole_json_reply(self, data: bytes) -> Reply:
-        """`_reply_in_json` with a result object classified inline (the rest goes there)."""
-        try:
-            message = _loads(data)
-        except _JSONDecodeError:
-            return self._reply_in_json(data)
-        if type(message) is dict and message.get("jsonrpc") == "2.0":
-            result = message.get("result")
-            if type(result) is dict:
-                return Reply(_TOOL_ERROR if result.get("isError") is True else _OK, result)
-        return self._response(message)
 
     def _oversized(self) -> Reply:
         self.oversized += 1

@@ -109,7 +109,11 @@ class Wire(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._break(f"malformed HTTP reply: {exc}")
-        self._wake()
+        waiter = self._waiter  # _wake, inline: this runs once per reply
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.alive = False
@@ -170,11 +174,6 @@ class Wire(asyncio.Protocol):
         chunks = self._chunks
         self._chunks = []
         return chunks
-
-    def done(self) -> bool:
-        """End the exchange; True when the connection can carry another request."""
-        self.busy = False
-        return self.alive and self.complete and self.keep_alive and self.failure is None
 
     def still_open(self) -> bool:
         """False when the server already closed this idle connection (its FIN is queued),
@@ -311,7 +310,8 @@ class WirePool:
 
     def release(self, wire: Wire) -> None:
         self._busy.discard(wire)
-        if wire.done():
+        wire.busy = False  # the exchange ended; can the connection carry another request?
+        if wire.alive and wire.complete and wire.keep_alive and wire.failure is None:
             wire.idle_since = self.clock()
             while self._waiters:
                 waiter = self._waiters.popleft()
