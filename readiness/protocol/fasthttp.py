@@ -125,7 +125,12 @@ class FastHttpConnection(HttpConnection):
                 wire = await pool.exchange(request, deadline, self._max_reply)
                 try:
                     status = wire.status
-                    if wire.complete and 200 <= status < 300 and method != "initialize":
+                    if (
+                        wire.complete
+                        and 200 <= status < 300
+                        and not wire.oversized
+                        and method != "initialize"
+                    ):
                         # The common case, without the general path's coroutines: the whole
                         # JSON reply is in hand (what `pool.body` would return).
                         content_type = wire.headers.get(b"content-type")

@@ -281,9 +281,11 @@ class WirePool:
 
     async def body(self, wire: Wire) -> bytes | None:
         """The whole body, or None when it exceeds the cap (the connection is then dropped)."""
-        while not wire.complete:
-            if wire.oversized:
+        while True:
+            if wire.oversized:  # first: the parser completes a body that arrived in one read
                 return None
+            if wire.complete:
+                break
             if wire.failure is not None:
                 raise HttpTimeout if wire.timed_out else HttpFailure(wire.failure)
             await wire.next_data()
