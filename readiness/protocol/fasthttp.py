@@ -30,6 +30,7 @@ from readiness.protocol.sse import SseParser
 HttpClient = Literal["fast", "aiohttp"]
 _SESSION = SESSION_HEADER.lower().encode()
 _JSON = b"application/json"
+_TRIES = range(MAX_REDIRECTS + 1)
 _TRANSPORT = Outcome.TRANSPORT
 _OK = Outcome.OK
 _TOOL_ERROR = Outcome.TOOL_ERROR
@@ -121,7 +122,7 @@ class FastHttpConnection(HttpConnection):
             cached = self._post_head = (headers, self._head_for(b"POST", path, headers))
         request = b"%s%d\r\n\r\n%s" % (cached[1], len(body), body)
         try:
-            for _ in range(MAX_REDIRECTS + 1):
+            for _ in _TRIES:
                 wire = await pool.exchange(request, deadline, self._max_reply)
                 try:
                     status = wire.status

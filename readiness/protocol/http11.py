@@ -253,15 +253,15 @@ class WirePool:
 
         A kept-alive connection the server closed just as we wrote on it answers nothing; the
         request is then sent once more on a fresh connection (the server never saw it)."""
-        loop = asyncio.get_running_loop()
-        for attempt in range(2):
+        for attempt in (0, 1):
             wire = self._idle_wire()
             reused = wire is not None
             if wire is None:
-                wire, reused = await self._acquire(loop, deadline)
+                wire, reused = await self._acquire(asyncio.get_running_loop(), deadline)
             wire.send(request, deadline, cap)
             self._busy.add(wire)
             if self._ticker is None:
+                loop = asyncio.get_running_loop()
                 self._ticker = loop.call_at(loop.time() + TICK, self._tick, loop)
             try:
                 while not wire.head_done and wire.failure is None:
