@@ -30,7 +30,11 @@ from readiness.protocol.sse import SseParser
 
 HttpClient = Literal["fast", "aiohttp"]
 _SESSION = SESSION_HEADER.lower().encode()
+_JSON = b"application/json"
+_TRIES = range(MAX_REDIRECTS + 1)
 _TRANSPORT = Outcome.TRANSPORT
+_OK = Outcome.OK
+_TOOL_ERROR = Outcome.TOOL_ERROR
 _HEAD_CACHE_LIMIT = 4096
 _STREAM_CAP = 1 << 62  # the GET stream's whole body; each event is capped by the SSE parser
 _loads = orjson.loads
@@ -54,6 +58,7 @@ class FastHttpConnection(HttpConnection):
         self._origin = Origin(params.url)
         self._pool: WirePool | None = None
         self._heads: dict[tuple[bytes, str, int], tuple[Mapping[str, str], bytes]] = {}
+        self._post_head: tuple[Mapping[str, str], bytes] | None = None  # the last POST's
         super().__init__(params, options, target)
 
     @property
@@ -125,17 +130,41 @@ class FastHttpConnection(HttpConnection):
         pool = self._pool
         if pool is None:
             return Reply(_TRANSPORT, None, None, "connection closed")
-        headers = self._headers_for(method, params)
+        headers = self._headers_for(method, params) if self._modern else self._headers
         seconds = self._options.request_timeout if timeout is None else timeout
-        deadline = asyncio.get_running_loop().time() + seconds
+        deadline = pool.clock() + seconds
         path = self._origin.path
+        cached = self._post_head
+        if cached is None or cached[0] is not headers:
+            cached = self._post_head = (headers, self._head_for(b"POST", path, headers))
+        request = b"%s%d\r\n\r\n%s" % (cached[1], len(body), body)
         try:
-            for _ in range(MAX_REDIRECTS + 1):
-                wire = await pool.exchange(
-                    self._request_bytes(b"POST", path, headers, body), deadline, self._max_reply
-                )
+            for _ in _TRIES:
+                wire = await pool.exchange(request, deadline, self._max_reply)
                 try:
                     status = wire.status
+                    if (
+                        wire.complete
+                        and 200 <= status < 300
+                        and not wire.oversized
+                        and method != "initialize"
+                    ):
+                        # The common case, without the general path's coroutines: the whole
+                        # JSON reply is in hand (what `pool.body` would return).
+                        content_type = wire.headers.get(b"content-type")
+                        if content_type is not None and content_type.startswith(_JSON):
+                            data = b"".join(wire.take())
+                            try:
+                                message = _loads(data)
+                            except _JSONDecodeError:
+                                return self._reply_in_json(data)  # counts it
+                            if type(message) is dict and message.get("jsonrpc") == "2.0":
+                                result = message.get("result")
+                                if type(result) is dict:  # as `classify` has it
+                                    if result.get("isError") is True:
+                                        return Reply(_TOOL_ERROR, result)
+                                    return Reply(_OK, result)
+                            return self._response(message)
                     if 300 <= status < 400:
                         location = wire.headers.get(b"location")
                         url, failure = self._redirect(
@@ -143,7 +172,7 @@ class FastHttpConnection(HttpConnection):
                         )
                         if failure is not None:
                             return Reply(_TRANSPORT, None, None, failure)
-                        path = Origin(url).path
+                        request = self._request_bytes(b"POST", Origin(url).path, headers, body)
                         continue
                     return await self._answer_of_wire(pool, wire, request_id, method, headers)
                 finally:
@@ -237,6 +266,10 @@ class FastHttpConnection(HttpConnection):
     def _request_bytes(
         self, verb: bytes, path: str, headers: Mapping[str, str], body: bytes
     ) -> bytes:
+        return b"%s%d\r\n\r\n%s" % (self._head_for(verb, path, headers), len(body), body)
+
+    def _head_for(self, verb: bytes, path: str, headers: Mapping[str, str]) -> bytes:
+        """The request line and headers up to `Content-Length: `."""
         key = (verb, path, id(headers))
         cached = self._heads.get(key)
         if cached is None or cached[0] is not headers:
@@ -247,8 +280,8 @@ class FastHttpConnection(HttpConnection):
             head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode()
             if len(self._heads) < _HEAD_CACHE_LIMIT:
                 self._heads[key] = (headers, head)  # holding `headers` keeps its id unique
-            cached = (headers, head)
-        return b"%s%d\r\n\r\n%s" % (cached[1], len(body), body)
+            return head
+        return cached[1]
 
     def _rebuild_headers(self) -> None:
         super()._rebuild_headers()

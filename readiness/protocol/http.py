@@ -148,26 +148,38 @@ class HttpConnection:
     async def request(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> Reply:
-        reply = await self._request(method, params, timeout)
+        # One coroutine, not a wrapper around another: each frame costs on every resume.
+        if self._closed is not None:
+            reply = self._closed
+        else:
+            if self._reinitializing is not None and method != "initialize":
+                await self._reinitializing.wait()
+            request_id = self._next_id
+            self._next_id = request_id + 1
+            body = self._framer.request(request_id, method, params)
+            session_id = self._session_id
+            lost = False
+            try:
+                reply = await self._post(request_id, method, params, body, timeout)
+            except SessionLost:
+                lost = True
+            if lost:
+                reply = await self._again_after_session_lost(
+                    session_id, request_id, method, params, body, timeout
+                )
         if reply.outcome is _TRANSPORT and self.negotiated is not None:  # not the probes
             self.failures.add(reply.detail)
         return reply
 
-    async def _request(
-        self, method: str, params: dict[str, Any] | None, timeout: float | None
+    async def _again_after_session_lost(
+        self,
+        session_id: str | None,
+        request_id: int,
+        method: str,
+        params: dict[str, Any] | None,
+        body: bytes,
+        timeout: float | None,
     ) -> Reply:
-        if self._closed is not None:
-            return self._closed
-        if self._reinitializing is not None and method != "initialize":
-            await self._reinitializing.wait()
-        request_id = self._next_id
-        self._next_id = request_id + 1
-        body = self._framer.request(request_id, method, params)
-        session_id = self._session_id
-        try:
-            return await self._post(request_id, method, params, body, timeout)
-        except SessionLost:
-            pass
         failure = await self._recover_session(session_id)
         if failure is not None:
             return Reply(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import select
 import socket
+import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import cast
 from urllib.parse import unquote, urlsplit
@@ -25,6 +27,15 @@ TICK = 0.05  # how often deadlines are checked: a timeout fires up to this much 
 # sat idle this long: then a server's idle timeout may have raced it. Sooner, the server (or a
 # fault) dropped the request itself, and that is a transport error to count, not to hide.
 RETRY_IDLE = 1.0
+_POLLIN = getattr(select, "POLLIN", 1)
+
+
+def clock_of(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """`loop.time` itself, or the clock it reads when that is plain asyncio's
+    `time.monotonic` (the same value without a Python frame per call, on the hot path)."""
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
 
 
 class HttpTimeout(Exception):
@@ -58,9 +69,17 @@ class Wire(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
         self._loop = loop
         self._sock = sock
+        # A poll of our one socket tells an idle connection's queued FIN without raising (the
+        # peek's BlockingIOError costs more than the system call).
+        self._poll = select.poll() if hasattr(select, "poll") else None
+        if self._poll is not None:
+            self._poll.register(sock, _POLLIN)
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._new_future: Callable[[], asyncio.Future[None]] = loop.create_future
+        if type(loop).create_future is asyncio.BaseEventLoop.create_future:
+            self._new_future = partial(asyncio.Future, loop=loop)  # the same, minus a frame
         self.deadline = 0.0
         self.busy = False
         self._chunks: list[bytes] = []
@@ -90,7 +109,11 @@ class Wire(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._break(f"malformed HTTP reply: {exc}")
-        self._wake()
+        waiter = self._waiter  # _wake, inline: this runs once per reply
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.alive = False
@@ -142,7 +165,7 @@ class Wire(asyncio.Protocol):
 
     def next_data(self) -> asyncio.Future[None]:
         """Resolves when more of the reply arrived, it completed, or it failed."""
-        waiter = self._waiter = self._loop.create_future()
+        waiter = self._waiter = self._new_future()
         if self.complete or self.failure is not None or self.oversized:
             self._wake()
         return waiter
@@ -152,14 +175,11 @@ class Wire(asyncio.Protocol):
         self._chunks = []
         return chunks
 
-    def done(self) -> bool:
-        """End the exchange; True when the connection can carry another request."""
-        self.busy = False
-        return self.alive and self.complete and self.keep_alive and self.failure is None
-
     def still_open(self) -> bool:
         """False when the server already closed this idle connection (its FIN is queued),
-        which the event loop may not have noticed yet; a peek costs one system call."""
+        which the event loop may not have noticed yet; one system call."""
+        if self._poll is not None:
+            return not self._poll.poll(0)  # readable: the end of the stream, or stray bytes
         try:
             self._sock.recv(1, socket.MSG_PEEK)
         except BlockingIOError:
@@ -222,6 +242,10 @@ class WirePool:
         self._ticker: asyncio.TimerHandle | None = None
         self.connections_opened = 0
         self.reconnects = 0  # requests re-sent because an idle connection closed under them
+        try:
+            self.clock = clock_of(asyncio.get_running_loop())  # the event loop's time
+        except RuntimeError:
+            self.clock = time.monotonic
 
     async def exchange(self, request: bytes, deadline: float, cap: int) -> Wire:
         """Send `request` and return the wire once the reply's head arrived; the caller reads
@@ -229,15 +253,15 @@ class WirePool:
 
         A kept-alive connection the server closed just as we wrote on it answers nothing; the
         request is then sent once more on a fresh connection (the server never saw it)."""
-        loop = asyncio.get_running_loop()
-        for attempt in range(2):
-            wire = self._idle_wire(loop)
+        for attempt in (0, 1):
+            wire = self._idle_wire()
             reused = wire is not None
             if wire is None:
-                wire, reused = await self._acquire(loop, deadline)
+                wire, reused = await self._acquire(asyncio.get_running_loop(), deadline)
             wire.send(request, deadline, cap)
             self._busy.add(wire)
             if self._ticker is None:
+                loop = asyncio.get_running_loop()
                 self._ticker = loop.call_at(loop.time() + TICK, self._tick, loop)
             try:
                 while not wire.head_done and wire.failure is None:
@@ -257,9 +281,11 @@ class WirePool:
 
     async def body(self, wire: Wire) -> bytes | None:
         """The whole body, or None when it exceeds the cap (the connection is then dropped)."""
-        while not wire.complete:
-            if wire.oversized:
+        while True:
+            if wire.oversized:  # first: the parser completes a body that arrived in one read
                 return None
+            if wire.complete:
+                break
             if wire.failure is not None:
                 raise HttpTimeout if wire.timed_out else HttpFailure(wire.failure)
             await wire.next_data()
@@ -293,8 +319,9 @@ class WirePool:
 
     def release(self, wire: Wire) -> None:
         self._busy.discard(wire)
-        if wire.done():
-            wire.idle_since = asyncio.get_running_loop().time()
+        wire.busy = False  # the exchange ended; can the connection carry another request?
+        if wire.alive and wire.complete and wire.keep_alive and wire.failure is None:
+            wire.idle_since = self.clock()
             while self._waiters:
                 waiter = self._waiters.popleft()
                 if not waiter.done():
@@ -341,11 +368,11 @@ class WirePool:
             f" {len(self._waiters)} waiting]>"
         )
 
-    def _idle_wire(self, loop: asyncio.AbstractEventLoop) -> Wire | None:
+    def _idle_wire(self) -> Wire | None:
         idle = self._idle
         while idle:
             wire = idle.pop()
-            wire.idle_for = loop.time() - wire.idle_since
+            wire.idle_for = self.clock() - wire.idle_since
             if wire.alive and wire.idle_for < IDLE_EXPIRY and wire.still_open():
                 return wire
             wire.close()

@@ -114,6 +114,19 @@ async def test_reply_over_the_cap_over_http_is_a_transport_error(
     assert small.outcome is Outcome.OK
 
 
+async def test_json_reply_over_the_cap_that_arrives_in_one_read_is_oversized_not_malformed(
+    stateless_http: HttpParams,
+) -> None:
+    # 3 KiB over a 2 KiB cap fits one socket read: the parser has finished the body by the
+    # time the client looks, and the cap must still win over "not JSON".
+    options = ConnectOptions(protocol="2025-11-25", max_reply_bytes=2048)
+    async with open_connection(stateless_http, options) as connection:
+        big = await connection.request("tools/call", {"name": "blob", "arguments": {"kb": 3}})
+        assert connection.statistics().malformed == 0
+    assert isinstance(big, OversizedReply)
+    assert big.detail == "reply exceeds 2048 bytes"
+
+
 @pytest.mark.parametrize("protocol", ["2025-11-25", "2026-07-28"])
 @pytest.mark.parametrize("mode", MODES)
 async def test_many_requests_in_flight_over_http_each_get_their_own_reply(
