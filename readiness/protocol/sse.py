@@ -44,6 +44,8 @@ class SseParser:
                 value = line[6:] if line.startswith(b"data: ") else line[5:]
                 self._data.append(value)
                 self._data_size += len(value)
+                if self._data_size > self._limit:  # even an event complete in this chunk
+                    return None
             elif line.startswith(b"id:"):
                 self.last_id = _field(line[3:]).decode("utf-8", "replace") or None
             elif line.startswith(b"retry:"):

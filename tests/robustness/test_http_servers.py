@@ -129,6 +129,19 @@ def test_sse_parser_reads_an_event_fed_one_byte_at_a_time() -> None:
     assert events == [b'{"a":\n1}']
 
 
+@pytest.mark.parametrize("split", [None, 7])
+def test_sse_parser_refuses_an_event_over_its_limit_however_it_arrives(split: int | None) -> None:
+    event = b"data: " + b"x" * 3000 + b"\n\n"
+    parser = SseParser(limit=2048)
+    # whole in one read (the event completes inside the chunk), or in small pieces
+    pieces = (
+        [event] if split is None else [event[i : i + split] for i in range(0, len(event), split)]
+    )
+    results = [parser.feed(piece) for piece in pieces]
+    assert None in results
+    assert all(r == [] for r in results[: results.index(None)])
+
+
 async def test_redirects_307_308_are_followed_within_the_origin_and_others_refused(
     tmp_path: Path,
     http_client: str,
