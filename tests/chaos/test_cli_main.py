@@ -95,8 +95,12 @@ async def test_the_standalone_proxy_adds_latency_for_the_sdk_client_and_cleans_u
         try:
             assert process.stderr is not None
             stderr = BufferedByteReceiveStream(process.stderr)
+            # The upstream demo's own stderr (its "listening" line) shares the pipe and may
+            # come first: read up to the proxy's line.
             with anyio.fail_after(60):
-                line = (await stderr.receive_until(b"\n", 65536)).decode()
+                line = ""
+                while not line.startswith("readiness proxy"):
+                    line = (await stderr.receive_until(b"\n", 65536)).decode()
             assert line.startswith("readiness proxy listening on http://127.0.0.1:")
             assert line.endswith(f"/mcp -> {upstream}")
             url = line.split()[4]
