@@ -20,6 +20,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +63,14 @@ def run(folder: Path, suite: Path, workers: int, dask: str | None = None) -> dic
     out = folder / f"w{workers}-{len(list(folder.iterdir()))}"
     split = ["--dask", dask] if dask else ["--workers", str(workers)]
     root = str(Path(__file__).resolve().parent.parent)
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "readiness.cli", "run", "-c", str(suite), "--quiet",
          *split, "--out", str(out)],
-        check=False, capture_output=True, timeout=300,
+        check=False, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])},
     )  # fmt: skip
+    if not (out / "results.json").exists():
+        raise SystemExit(f"the run wrote no results (exit {done.returncode}): {done.stderr}")
     data: dict[str, Any] = json.loads((out / "results.json").read_text())
     scenario: dict[str, Any] = data["scenarios"][0]
     if dask:  # the shards came back over Dask: the merge is checked by count
@@ -83,6 +87,18 @@ def run(folder: Path, suite: Path, workers: int, dask: str | None = None) -> dic
     return scenario
 
 
+@contextmanager
+def suite_folder(url: str, args: argparse.Namespace) -> Iterator[tuple[Path, Path]]:
+    """A temporary folder holding the suite against `url` and a folder for the runs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        suite = folder / "suite.toml"
+        suite.write_text(SUITE.format(url=url, concurrency=args.concurrency, seconds=args.seconds))
+        runs = folder / "runs"
+        runs.mkdir()
+        yield suite, runs
+
+
 async def main(args: argparse.Namespace) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     server_cpu = cpus[-1] if len(cpus) > 1 else None
@@ -91,14 +107,7 @@ async def main(args: argparse.Namespace) -> None:
           f"{args.concurrency} users, {args.seconds} s per run, {args.rounds} rounds")  # fmt: skip
     rates: dict[int, list[float]] = {1: [], 2: []}
     async with running_noop_http(server_cpu) as target:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            suite = folder / "suite.toml"
-            suite.write_text(
-                SUITE.format(url=target.url, concurrency=args.concurrency, seconds=args.seconds)
-            )
-            runs = folder / "runs"
-            runs.mkdir()
+        with suite_folder(target.url, args) as (suite, runs):
             for _ in range(args.rounds):
                 for workers in (1, 2):
                     s = await anyio.to_thread.run_sync(run, runs, suite, workers)
@@ -129,14 +138,7 @@ async def main_dask(args: argparse.Namespace) -> None:
     ) as cluster:  # fmt: skip
         address = cluster.scheduler_address
         async with running_noop_http(server_cpu) as target:
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = Path(tmp)
-                suite = folder / "suite.toml"
-                suite.write_text(
-                    SUITE.format(url=target.url, concurrency=args.concurrency, seconds=args.seconds)
-                )
-                runs = folder / "runs"
-                runs.mkdir()
+            with suite_folder(target.url, args) as (suite, runs):
                 for _ in range(args.rounds):
                     for label, dask in (("--workers 2", None), ("--dask", address)):
                         s = await anyio.to_thread.run_sync(run, runs, suite, 2, dask)
