@@ -77,6 +77,15 @@ def _long_suite(tmp_path: Path, url: str) -> Path:
     )
 
 
+def _end(proc: subprocess.Popen[str]) -> None:
+    """Stop the run (if it still runs), reap it and close its pipes."""
+    proc.kill()
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def _start(config: Path, scheduler: str, out: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*READINESS, "run", "-c", str(config), "--quiet", "--dask", scheduler, "--out", out],
@@ -154,11 +163,7 @@ def test_an_interrupted_dask_run_keeps_what_every_shard_measured(
         proc.send_signal(signal.SIGINT)
         stderr = _rest_of_stderr(proc)
     finally:
-        proc.kill()
-        proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _end(proc)
     assert proc.returncode == 130, stderr
     data = results(tmp_path / "stopped")
     assert data["run"]["status"] == "interrupted"
@@ -204,11 +209,7 @@ def test_shards_stop_on_their_own_when_the_coordinator_vanishes(
         proc.kill()  # no goodbye: the lease is simply no longer renewed
         proc.wait(timeout=60)
     finally:
-        proc.kill()
-        proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _end(proc)
     # client.cancel would not stop a running shard; the lapsed lease does. Polled state, not
     # an ordering: the bound is the load's configured 30 s, which a shard never stopped by
     # its lease would run to the end.
@@ -228,11 +229,7 @@ def test_a_killed_dask_worker_fails_the_run_naming_it(
         os.kill(pids[victim], signal.SIGKILL)
         stderr = _rest_of_stderr(proc)
     finally:
-        proc.kill()
-        proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _end(proc)
     assert proc.returncode == 1, stderr
     assert f"dask worker {victim}" in stderr
     assert "WorkerFailed" in stderr
